@@ -1,0 +1,395 @@
+/* config: one table of settings; getopt_long, the config file and --help all read it. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+
+#include "version.h"
+
+enum kind { K_STRING, K_DOMAIN, K_NUMBER, K_SIZE, K_FORMAT, K_RELAY, K_LOG, K_FLAG, K_CONFIG, K_HELP, K_VERSION };
+
+struct setting {
+	const char *name;
+	int short_opt;
+	enum kind kind;
+	size_t offset;		/* into struct config */
+	long long def, min, max;	/* numbers only */
+	const char *arg;	/* name of the argument in --help */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+#define KIB 1024LL
+#define MIB (1024LL * 1024)
+
+static const struct setting settings[] = {
+	{ "config", 'c', K_CONFIG, 0, 0, 0, 0, "FILE", "read settings from FILE (same names as the long options)" },
+	{ "spool", 's', K_STRING, OFF(spool), 0, 0, 0, "DIR", "mail spool directory (default /var/spool/mail)" },
+	{ "format", 'f', K_FORMAT, OFF(format), 0, 0, 0, "FMT", "mailbox format: mbox (default), maildir or mh" },
+	{ "domain", 'd', K_DOMAIN, 0, 0, 0, 0, "DOMAIN", "local domain, repeatable; the first is primary (default: host name)" },
+	{ "users", 'u', K_STRING, OFF(users_file), 0, 0, 0, "FILE", "local users, one a line (default: system accounts)" },
+	{ "aliases", 'a', K_STRING, OFF(aliases_file), 0, 0, 0, "FILE", "aliases file (name: target, target...)" },
+	{ "queue", 'q', K_STRING, OFF(queue), 0, 0, 0, "DIR", "queue directory (default /var/spool/mailslot/queue)" },
+	{ "hostname", 'H', K_STRING, OFF(hostname), 0, 0, 0, "NAME", "name in the greeting and Received: (default: host name)" },
+	{ "relay", 'r', K_RELAY, OFF(relay), 0, 0, 0, "MODE", "auto (loopback listener may relay), yes or no" },
+	{ "max-size", 'm', K_SIZE, OFF(max_size), 25 * MIB, 1 * KIB, 1024 * 1024 * MIB, "BYTES", "largest message accepted (suffix k, m, g)" },
+	{ "max-recipients", 'R', K_NUMBER, OFF(max_recipients), 100, 1, 10000, "N", "recipients per message" },
+	{ "timeout", 't', K_NUMBER, OFF(timeout), 300, 1, 3600, "SECONDS", "idle timeout for each command or text line" },
+	{ "max-errors", 'e', K_NUMBER, OFF(max_errors), 10, 1, 1000, "N", "error replies before 421 and disconnect" },
+	{ "lock-timeout", 'l', K_NUMBER, OFF(lock_timeout), 30, 1, 3600, "SECONDS", "how long to wait for a mailbox lock" },
+	{ "handoff", 'x', K_STRING, OFF(handoff), 0, 0, 0, "COMMAND", "run (sh -c) after a queue entry is written" },
+	{ "user", 'U', K_STRING, OFF(run_user), 0, 0, 0, "NAME", "account to run as when started as root (default mail)" },
+	{ "log", 'L', K_LOG, OFF(log), 0, 0, 0, "DEST", "auto, journal, syslog or stderr" },
+	{ "verbose", 'v', K_FLAG, OFF(verbose), 0, 0, 0, NULL, "log every command and reply" },
+	{ "help", 'h', K_HELP, 0, 0, 0, 0, NULL, "show this help" },
+	{ "version", 'V', K_VERSION, 0, 0, 0, 0, NULL, "show the version" },
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/* Where a value came from, for messages: "option --x" or "FILE:LINE". */
+struct origin {
+	const char *file;
+	int line;
+	int cmdline_domains_seen;
+};
+
+char config_error[CONFIG_ERROR_MAX];
+
+static int fail(const struct origin *o, const struct setting *s, const char *value, const char *why)
+{
+	if (o->file)
+		snprintf(config_error, sizeof config_error, "%s:%d: %s '%.100s': %s", o->file, o->line, s->name, value, why);
+	else
+		snprintf(config_error, sizeof config_error, "option --%s '%.100s': %s", s->name, value, why);
+	return o->file ? 78 : 64;
+}
+
+#define error(...) snprintf(config_error, sizeof config_error, __VA_ARGS__)
+
+static int parse_number(const char *value, int with_suffix, long long *out)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	if (!*value || *value == '-' || *value == '+')
+		return -1;
+	n = strtoll(value, &end, 10);
+	if (errno || end == value)
+		return -1;
+	if (with_suffix && *end) {
+		long long mult;
+		switch (*end) {
+		case 'k': case 'K': mult = KIB; break;
+		case 'm': case 'M': mult = MIB; break;
+		case 'g': case 'G': mult = 1024 * MIB; break;
+		default: return -1;
+		}
+		if (n > LLONG_MAX / mult)
+			return -1;
+		n *= mult;
+		end++;
+	}
+	if (*end)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static const char *const format_names[] = { "mbox", "maildir", "mh" };
+static const char *const relay_names[] = { "auto", "yes", "no" };
+static const char *const log_names[] = { "auto", "journal", "syslog", "stderr" };
+
+static int parse_choice(const char *value, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcasecmp(value, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *config_format_name(enum mail_format f)
+{
+	return format_names[f];
+}
+
+/* A domain name as an administrator types it: labels of letters, digits and
+ * hyphens.  Checked so that a typo shows at start, not as lost mail. */
+static int domain_ok(const char *d)
+{
+	size_t len = strlen(d), label = 0;
+
+	if (len == 0 || len > 255)
+		return 0;
+	for (const char *p = d; *p; p++) {
+		if (*p == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			   (*p >= '0' && *p <= '9') || *p == '-') {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return label > 0;
+}
+
+static int apply(struct config *cfg, const struct setting *s, const char *value, struct origin *o)
+{
+	char *base = (char *)cfg;
+	long long n;
+	int choice;
+
+	switch (s->kind) {
+	case K_STRING:
+		if (!*value)
+			return fail(o, s, value, "must not be empty");
+		if (strlen(value) > PATH_MAX)
+			return fail(o, s, value, "too long");
+		*(const char **)(base + s->offset) = o->file ? strdup(value) : value;
+		return 0;
+	case K_DOMAIN:
+		if (!domain_ok(value))
+			return fail(o, s, value, "not a domain name");
+		/* command-line domains replace those of the config file */
+		if (!o->file && !o->cmdline_domains_seen) {
+			cfg->ndomains = 0;
+			o->cmdline_domains_seen = 1;
+		}
+		if (cfg->ndomains >= CONFIG_MAX_DOMAINS)
+			return fail(o, s, value, "too many domains");
+		cfg->domains[cfg->ndomains++] = o->file ? strdup(value) : value;
+		return 0;
+	case K_NUMBER:
+	case K_SIZE:
+		if (parse_number(value, s->kind == K_SIZE, &n) == -1)
+			return fail(o, s, value, "not a number");
+		if (n < s->min || n > s->max) {
+			char why[96];
+			snprintf(why, sizeof why, "out of range (%lld to %lld)", s->min, s->max);
+			return fail(o, s, value, why);
+		}
+		*(long long *)(base + s->offset) = n;
+		return 0;
+	case K_FORMAT:
+		if ((choice = parse_choice(value, format_names, 3)) == -1)
+			return fail(o, s, value, "expected mbox, maildir or mh");
+		cfg->format = (enum mail_format)choice;
+		return 0;
+	case K_RELAY:
+		if ((choice = parse_choice(value, relay_names, 3)) == -1)
+			return fail(o, s, value, "expected auto, yes or no");
+		cfg->relay = (enum relay_mode)choice;
+		return 0;
+	case K_LOG:
+		if ((choice = parse_choice(value, log_names, 4)) == -1)
+			return fail(o, s, value, "expected auto, journal, syslog or stderr");
+		cfg->log = (enum log_dest)choice;
+		return 0;
+	case K_FLAG:
+		if (o->file) {
+			if ((choice = parse_choice(value, (const char *const[]){ "no", "yes" }, 2)) == -1)
+				return fail(o, s, value, "expected yes or no");
+			*(int *)(base + s->offset) = choice;
+		} else {
+			*(int *)(base + s->offset) = 1;
+		}
+		return 0;
+	default:
+		return fail(o, s, value, "not allowed here");
+	}
+}
+
+static const struct setting *find_setting(const char *name)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+/* "name = value" or "name value"; '#' starts a comment line. */
+static int load_file(struct config *cfg, const char *path)
+{
+	char line[1024];
+	struct origin o = { .file = path };
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		error("cannot open config file %s: %s", path, strerror(errno));
+		return 78;
+	}
+	while (fgets(line, sizeof line, f)) {
+		o.line++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			error("%s:%d: line too long", path, o.line);
+			fclose(f);
+			return 78;
+		}
+		char *p = trim(line);
+		if (*p == '\0' || *p == '#')
+			continue;
+		size_t namelen = strcspn(p, " \t=");
+		char *value = p + namelen;
+		char saved = *value;
+		*value = '\0';
+		const struct setting *s = find_setting(p);
+		if (!s || s->kind == K_CONFIG || s->kind == K_HELP || s->kind == K_VERSION) {
+			error("%s:%d: unknown setting '%s'", path, o.line, p);
+			fclose(f);
+			return 78;
+		}
+		if (saved) {
+			value++;
+			value = trim(value);
+			if (*value == '=' && saved != '=')
+				value = trim(value + 1);
+		}
+		if (!*value) {
+			error("%s:%d: setting '%s' has no value", path, o.line, p);
+			fclose(f);
+			return 78;
+		}
+		int rc = apply(cfg, s, value, &o);
+		if (rc) {
+			fclose(f);
+			return rc;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: mailslot-smtpd [options]\n"
+		     "SMTP server for one connection on standard input and output.\n\n");
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		char left[48];
+		snprintf(left, sizeof left, "-%c, --%s%s%s", s->short_opt, s->name,
+			 s->arg ? " " : "", s->arg ? s->arg : "");
+		fprintf(out, "  %-30s %s", left, s->help);
+		if (s->kind == K_NUMBER || s->kind == K_SIZE)
+			fprintf(out, " [%lld]", s->def);
+		fputc('\n', out);
+	}
+}
+
+static void set_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->spool = "/var/spool/mail";
+	cfg->queue = "/var/spool/mailslot/queue";
+	cfg->run_user = "mail";
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].kind == K_NUMBER || settings[i].kind == K_SIZE)
+			*(long long *)((char *)cfg + settings[i].offset) = settings[i].def;
+}
+
+/* The host name is needed for the greeting anyway; uname() is one system call. */
+static int default_hostname(struct config *cfg)
+{
+	static struct utsname u;
+
+	if (cfg->hostname)
+		return 0;
+	if (uname(&u) == -1 || !u.nodename[0]) {
+		error("cannot find the host name; set --hostname");
+		return 78;
+	}
+	cfg->hostname = u.nodename;
+	return 0;
+}
+
+int config_load(struct config *cfg, int argc, char **argv)
+{
+	struct option longopts[NSETTINGS + 1];
+	char shortopts[NSETTINGS * 2 + 2];
+	size_t ns = 0;
+	const char *config_file = NULL;
+	int opt, rc;
+
+	set_defaults(cfg);
+	shortopts[ns++] = ':';
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		int takes_arg = settings[i].arg != NULL;
+		longopts[i] = (struct option){ settings[i].name, takes_arg ? required_argument : no_argument,
+					       NULL, settings[i].short_opt };
+		shortopts[ns++] = (char)settings[i].short_opt;
+		if (takes_arg)
+			shortopts[ns++] = ':';
+	}
+	longopts[NSETTINGS] = (struct option){ 0 };
+	shortopts[ns] = '\0';
+
+	/* First pass: only --config, --help, --version and option errors. */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (opt == '?' || opt == ':') {
+			const char *what = argv[optind - 1];
+			if (optopt && opt == '?')
+				error("unknown option '-%c' (see --help)", optopt);
+			else if (opt == '?')
+				error("unknown option '%s' (see --help)", what);
+			else
+				error("option '%s' needs a value", what);
+			return 64;
+		}
+		if (opt == 'h') {
+			usage(stdout);
+			return CONFIG_DONE;
+		}
+		if (opt == 'V') {
+			printf("mailslot-smtpd %s\n", MAILSLOT_VERSION);
+			return CONFIG_DONE;
+		}
+		if (opt == 'c')
+			config_file = optarg;
+	}
+	if (optind < argc) {
+		error("unexpected argument '%s' (see --help)", argv[optind]);
+		return 64;
+	}
+	if (config_file && (rc = load_file(cfg, config_file)))
+		return rc;
+
+	struct origin o = { 0 };
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		for (size_t i = 0; i < NSETTINGS; i++) {
+			if (settings[i].short_opt != opt || settings[i].kind == K_CONFIG)
+				continue;
+			if ((rc = apply(cfg, &settings[i], optarg ? optarg : "", &o)))
+				return rc;
+		}
+	}
+	if ((rc = default_hostname(cfg)))
+		return rc;
+	if (cfg->ndomains == 0)
+		cfg->domains[cfg->ndomains++] = cfg->hostname;
+	return 0;
+}

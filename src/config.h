@@ -1,0 +1,48 @@
+/* config: the settings of mailslot-smtpd, from the command line and a config file.
+ *
+ * One table (config.c) names every setting once: its long and short option,
+ * its kind, and for numbers the default, minimum and maximum beside the name.
+ * The command line wins over the config file whatever their order.  Errors
+ * are one line on stderr naming the problem; config_load() returns the
+ * sysexits status to exit with (64 usage, 78 configuration) or 0.
+ */
+#ifndef MAILSLOT_CONFIG_H
+#define MAILSLOT_CONFIG_H
+
+#include "log.h"
+
+#define CONFIG_MAX_DOMAINS 32
+#define CONFIG_DONE (-1)	/* --help or --version printed: exit 0 */
+
+enum mail_format { FORMAT_MBOX, FORMAT_MAILDIR, FORMAT_MH };
+enum relay_mode { RELAY_AUTO, RELAY_YES, RELAY_NO };
+
+struct config {
+	const char *spool;
+	const char *queue;
+	const char *users_file;
+	const char *aliases_file;
+	const char *hostname;
+	const char *handoff;
+	const char *run_user;
+	enum mail_format format;
+	enum relay_mode relay;
+	enum log_dest log;
+	const char *domains[CONFIG_MAX_DOMAINS];
+	int ndomains;
+	long long max_size;
+	long long max_recipients;
+	long long timeout;
+	long long max_errors;
+	long long lock_timeout;
+	int verbose;
+};
+
+#define CONFIG_ERROR_MAX 320
+/* The one-line reason when config_load() fails, without the program name. */
+extern char config_error[CONFIG_ERROR_MAX];
+
+int config_load(struct config *cfg, int argc, char **argv);
+const char *config_format_name(enum mail_format f);
+
+#endif

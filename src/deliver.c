@@ -1,0 +1,238 @@
+/* deliver: identity switch, header block, format dispatch, errno to SMTP code. */
+#include "deliver.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "privs.h"
+
+long long deliver_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 10 ms growing to 200 ms: quick when a lock is released soon, cheap when not */
+void deliver_pause(int attempt)
+{
+	long ms = attempt < 5 ? 10L << attempt : 200;
+	struct timespec ts = { 0, ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int deliver_write(int fd, const char *buf, size_t len, off_t *offset)
+{
+	while (len > 0) {
+		ssize_t n = offset ? pwrite(fd, buf, len, *offset) : write(fd, buf, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+		if (offset)
+			*offset += n;
+	}
+	return 0;
+}
+
+/* The spool file lives elsewhere; the kernel copies it in one call where
+ * it can (copy_file_range), without passing the bytes through us. */
+static int copy_plain(const struct delivery *d, int fd, off_t *offset)
+{
+	off_t in_off = 0;
+	char buf[65536];
+
+	while (in_off < d->size) {
+		size_t want = (size_t)(d->size - in_off);
+		ssize_t n = offset ? copy_file_range(d->msgfd, &in_off, fd, offset, want, 0) : -1;
+		if (n > 0)
+			continue;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		if (offset && errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+		    errno != EOPNOTSUPP && errno != EBADF)
+			return -1;
+		/* fall back to read and write for the rest */
+		while (in_off < d->size) {
+			size_t chunk = (size_t)(d->size - in_off) < sizeof buf ? (size_t)(d->size - in_off) : sizeof buf;
+			ssize_t r = pread(d->msgfd, buf, chunk, in_off);
+			if (r <= 0) {
+				if (r == -1 && errno == EINTR)
+					continue;
+				if (r == 0)
+					errno = EIO;
+				return -1;
+			}
+			if (deliver_write(fd, buf, (size_t)r, offset) == -1)
+				return -1;
+			in_off += r;
+		}
+	}
+	return 0;
+}
+
+/* mboxrd: ">" in front of every line matching ^>*From .  Lines are at most
+ * DATA_LINE_MAX+1 octets (the DATA reader refuses longer ones), so a line
+ * split by the buffer end is carried to the next read. */
+static int copy_quoted(const struct delivery *d, int fd, off_t *offset)
+{
+	char in[65536], out[65536 + 65536 / 6 + 16];
+	size_t carry = 0;
+	off_t in_off = 0;
+	int mid_line = 0;	/* the last piece written ended without LF */
+
+	for (;;) {
+		size_t want = sizeof in - carry;
+		if ((off_t)want > d->size - in_off)
+			want = (size_t)(d->size - in_off);
+		ssize_t r = want ? pread(d->msgfd, in + carry, want, in_off) : 0;
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		in_off += r;
+		size_t have = carry + (size_t)r, pos = 0, o = 0;
+		/* at the end, or with a full buffer holding no line end, take all */
+		int at_end = in_off >= d->size;
+		while (pos < have) {
+			char *lf = memchr(in + pos, '\n', have - pos);
+			if (!lf && !at_end && !(pos == 0 && have == sizeof in))
+				break;
+			size_t len = lf ? (size_t)(lf - (in + pos)) + 1 : have - pos;
+			size_t k = 0;
+			while (k < len && in[pos + k] == '>')
+				k++;
+			if (!mid_line && len - k >= 5 && memcmp(in + pos + k, "From ", 5) == 0)
+				out[o++] = '>';
+			mid_line = lf == NULL;
+			memcpy(out + o, in + pos, len);
+			o += len;
+			pos += len;
+		}
+		if (deliver_write(fd, out, o, offset) == -1)
+			return -1;
+		carry = have - pos;
+		memmove(in, in + pos, carry);
+		if (in_off >= d->size && carry == 0)
+			return 0;
+	}
+}
+
+int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quote)
+{
+	if (mboxrd_quote && d->from_lines > 0)
+		return copy_quoted(d, fd, offset);
+	return copy_plain(d, fd, offset);
+}
+
+int deliver_ensure_dir(struct mailbox_job *job, const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return errno;
+	if (lstat(path, &st) == -1)
+		return errno;
+	if (!S_ISDIR(st.st_mode) || (st.st_uid != job->owner && st.st_uid != job->owner_alt)) {
+		snprintf(job->why, job->why_len, "%s is not a directory owned by uid %u", path, (unsigned)job->owner);
+		return EPERM;
+	}
+	return 0;
+}
+
+static void fill_failure(struct deliver_result *res, int err, const char *why)
+{
+	res->status = DELIVER_TEMP;
+	switch (err) {
+	case ETIMEDOUT:
+		res->code = 451;
+		res->enhanced = "4.2.0";
+		snprintf(res->text, sizeof res->text, "Mailbox busy (locked), try again later");
+		break;
+	case ENOSPC:
+		res->code = 452;
+		res->enhanced = "4.3.1";
+		snprintf(res->text, sizeof res->text, "Insufficient system storage");
+		break;
+	case EDQUOT:
+		res->code = 452;
+		res->enhanced = "4.2.2";
+		snprintf(res->text, sizeof res->text, "Mailbox full");
+		break;
+	default:
+		res->code = 451;
+		res->enhanced = "4.3.0";
+		snprintf(res->text, sizeof res->text, "Local delivery failed: %s", why);
+		break;
+	}
+}
+
+void deliver_local(const struct config *cfg, const struct delivery *d, const struct target *t,
+		   struct deliver_result *res)
+{
+	char prefix[2 * ADDR_MAILBOX_MAX + 64], why[160] = "";
+	struct mailbox_job job = {
+		.spool = cfg->spool, .user = t->user, .msg = d, .prefix = prefix,
+		.lock_timeout = cfg->lock_timeout, .why = why, .why_len = sizeof why,
+	};
+	int switched = 0, err;
+
+	/* RFC 5321 4.4: Return-Path: is added at final delivery */
+	int n = snprintf(prefix, sizeof prefix, "Return-Path: <%s>\nDelivered-To: %s\n", d->sender, t->address);
+	job.prefix_len = (size_t)n < sizeof prefix ? (size_t)n : sizeof prefix - 1;
+	/* a mailbox belongs to its recipient, or to the account that delivers */
+	job.owner = geteuid();
+	job.owner_alt = t->has_ids ? t->uid : job.owner;
+	if (t->has_ids && privs_can_switch()) {
+		if (privs_become(t->uid, t->gid) == -1) {
+			privs_restore();
+			fill_failure(res, EPERM, "cannot take the recipient's identity");
+			return;
+		}
+		switched = 1;
+		job.owner = t->uid;
+	}
+	switch (cfg->format) {
+	case FORMAT_MAILDIR:
+		err = maildir_deliver(&job);
+		break;
+	case FORMAT_MH:
+		err = mh_deliver(&job);
+		break;
+	default:
+		err = mbox_deliver(&job);
+		break;
+	}
+	if (switched)
+		privs_restore();
+	if (err == 0) {
+		res->status = DELIVER_OK;
+		res->code = 250;
+		res->enhanced = "2.0.0";
+		snprintf(res->text, sizeof res->text, "delivered");
+		return;
+	}
+	if (!why[0])
+		snprintf(why, sizeof why, "%s", strerror(err));
+	log_msg(LOG_WARNING, "%s: delivery to %s (%s) failed: %s", d->qid, t->address, t->user, why);
+	fill_failure(res, err, why);
+}

@@ -1,0 +1,307 @@
+/* lineio: bounded line reading with deadlines, buffered replies, the DATA reader. */
+#include "lineio.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void lineio_init(struct lineio *io, int in_fd, int out_fd, int strict, long long timeout_s)
+{
+	io->in_fd = in_fd;
+	io->out_fd = out_fd;
+	io->strict = strict;
+	io->timeout_ms = (int)(timeout_s * 1000);
+	io->in_start = io->in_end = 0;
+	io->out_len = 0;
+	io->out_error = 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t lineio_pending(const struct lineio *io)
+{
+	return io->in_end - io->in_start;
+}
+
+int lineio_flush(struct lineio *io)
+{
+	size_t done = 0;
+	long long deadline = now_ms() + io->timeout_ms;
+
+	while (done < io->out_len && !io->out_error) {
+		struct pollfd pfd = { .fd = io->out_fd, .events = POLLOUT };
+		long long left = deadline - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			io->out_error = ETIMEDOUT;	/* a peer that never reads */
+			break;
+		}
+		ssize_t n = write(io->out_fd, io->out + done, io->out_len - done);
+		if (n > 0)
+			done += (size_t)n;
+		else if (n == -1 && errno != EINTR && errno != EAGAIN)
+			io->out_error = errno;
+	}
+	io->out_len = 0;
+	return io->out_error ? -1 : 0;
+}
+
+void lineio_write(struct lineio *io, const char *data, size_t len)
+{
+	while (len > 0) {
+		size_t room = sizeof io->out - io->out_len;
+		size_t take = len < room ? len : room;
+		memcpy(io->out + io->out_len, data, take);
+		io->out_len += take;
+		data += take;
+		len -= take;
+		if (io->out_len == sizeof io->out && lineio_flush(io) == -1)
+			return;
+	}
+}
+
+/* Wait for input until the deadline; replies still buffered go out first,
+ * since the peer may be waiting for them before it sends more. */
+static enum line_status fill(struct lineio *io, long long deadline)
+{
+	if (io->out_len && lineio_flush(io) == -1)
+		return LINE_ERROR;
+	io->in_start = io->in_end = 0;
+	for (;;) {
+		struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+		if (left <= 0)
+			return LINE_TIMEOUT;
+		int pr = poll(&pfd, 1, (int)left);
+		if (pr == 0)
+			return LINE_TIMEOUT;
+		if (pr == -1) {
+			if (errno == EINTR)
+				continue;
+			return LINE_ERROR;
+		}
+		ssize_t n = read(io->in_fd, io->in, sizeof io->in);
+		if (n > 0) {
+			io->in_end = (size_t)n;
+			return LINE_OK;
+		}
+		if (n == 0)
+			return LINE_EOF;
+		if (errno != EINTR && errno != EAGAIN)
+			return errno == ECONNRESET ? LINE_EOF : LINE_ERROR;
+	}
+}
+
+int lineio_peer_spoke(struct lineio *io)
+{
+	struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
+	char c;
+
+	if (poll(&pfd, 1, 0) != 1)
+		return 0;
+	/* POLLIN is also set at end of file: only real bytes count */
+	return recv(io->in_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
+enum line_status lineio_getline(struct lineio *io, char *buf, size_t bufsz, size_t *len)
+{
+	long long deadline = now_ms() + io->timeout_ms;
+	size_t used = 0;
+	int overflow = 0;
+
+	for (;;) {
+		if (io->in_start == io->in_end) {
+			enum line_status st = fill(io, deadline);
+			if (st != LINE_OK)
+				return st;
+		}
+		char *p = io->in + io->in_start;
+		size_t avail = io->in_end - io->in_start;
+		char *lf = memchr(p, '\n', avail);
+		size_t take = lf ? (size_t)(lf - p) + 1 : avail;
+
+		io->in_start += take;
+		if (!overflow && used + take < bufsz) {
+			memcpy(buf + used, p, take);
+			used += take;
+		} else {
+			overflow = 1;	/* skip to the end of the line, keep nothing */
+		}
+		if (!lf)
+			continue;
+		if (overflow)
+			return LINE_TOOLONG;
+		used--;			/* the LF */
+		if (used > 0 && buf[used - 1] == '\r')
+			used--;
+		/* bufsz-3 octets of content, so that CRLF still fits the RFC limit */
+		if (used + 3 > bufsz)
+			return LINE_TOOLONG;
+		buf[used] = '\0';
+		*len = used;
+		return LINE_OK;
+	}
+}
+
+/* The spool file writer: large writes, first error kept. */
+struct spool_writer {
+	int fd;
+	int err;
+	size_t len;
+	char buf[65536];
+};
+
+static void sw_flush(struct spool_writer *w)
+{
+	size_t done = 0;
+
+	while (done < w->len && !w->err) {
+		ssize_t n = write(w->fd, w->buf + done, w->len - done);
+		if (n > 0)
+			done += (size_t)n;
+		else if (n == -1 && errno != EINTR)
+			w->err = errno;
+		else if (n == 0)
+			w->err = EIO;
+	}
+	w->len = 0;
+}
+
+static void sw_put(struct spool_writer *w, const char *data, size_t len)
+{
+	if (w->err)
+		return;
+	/* callers pass one line at most, far below the buffer size */
+	if (w->len + len > sizeof w->buf)
+		sw_flush(w);
+	memcpy(w->buf + w->len, data, len);
+	w->len += len;
+}
+
+static int is_from_line(const char *s, size_t len)
+{
+	while (len > 0 && *s == '>') {
+		s++;
+		len--;
+	}
+	return len >= 5 && memcmp(s, "From ", 5) == 0;
+}
+
+struct data_state {
+	struct data_result *res;
+	struct spool_writer *w;
+	unsigned long long max_size;
+	int strict;
+	int prev_crlf;		/* the line before ended with CRLF (or it was DATA) */
+	int in_headers;
+};
+
+/* One whole line (ending in LF).  Returns 1 when it was the final dot. */
+static int data_line(struct data_state *ds, const char *line, size_t len, int overflow, int crlf)
+{
+	struct data_result *res = ds->res;
+	int prev_crlf = ds->prev_crlf;
+
+	if (overflow) {
+		/* too long to keep: the message is refused, only its end matters */
+		res->long_line = 1;
+		ds->prev_crlf = crlf;
+		if (ds->strict && !crlf)
+			res->bad_line_end = 1;
+		return 0;
+	}
+	size_t content = len - (crlf ? 2 : 1);
+	int bare_cr = memchr(line, '\r', content) != NULL;
+
+	ds->prev_crlf = crlf;
+	if (ds->strict && (!crlf || bare_cr))
+		res->bad_line_end = 1;
+	if (content == 1 && line[0] == '.' && (!ds->strict || (crlf && prev_crlf)))
+		return 1;
+	if (line[0] == '.') {	/* RFC 5321 4.5.2: remove the stuffed dot */
+		line++;
+		content--;
+	}
+	if (content > DATA_LINE_MAX)
+		res->long_line = 1;
+	if (ds->in_headers) {
+		if (content == 0)
+			ds->in_headers = 0;
+		else if (content >= 9 && strncasecmp(line, "Received:", 9) == 0)
+			res->received_headers++;
+	}
+	res->size += content + 2;
+	if (res->size > ds->max_size)
+		res->too_big = 1;
+	if (res->too_big || res->bad_line_end || res->long_line)
+		return 0;	/* rejected anyway: stop storing, keep reading */
+	if (is_from_line(line, content))
+		res->from_lines++;
+	sw_put(ds->w, line, content);
+	sw_put(ds->w, "\n", 1);
+	return 0;
+}
+
+void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size,
+		      struct data_result *res)
+{
+	static struct spool_writer w;
+	/* a stuffed dot and CRLF on top of the longest allowed line */
+	char line[DATA_LINE_MAX + 4];
+	struct data_state ds = { .res = res, .w = &w, .max_size = max_size,
+				 .strict = io->strict, .prev_crlf = 1, .in_headers = 1 };
+	size_t used = 0;
+	int overflow = 0;
+	char last = '\0';	/* last octet of the line so far, for long lines */
+	long long deadline = now_ms() + io->timeout_ms;
+
+	memset(res, 0, sizeof *res);
+	w.fd = out_fd;
+	w.err = 0;
+	w.len = 0;
+	for (;;) {
+		if (io->in_start == io->in_end) {
+			enum line_status st = fill(io, deadline);
+			if (st != LINE_OK) {
+				res->status = st;
+				return;
+			}
+		}
+		char *p = io->in + io->in_start;
+		size_t avail = io->in_end - io->in_start;
+		char *lf = memchr(p, '\n', avail);
+		size_t take = lf ? (size_t)(lf - p) + 1 : avail;
+
+		io->in_start += take;
+		if (!overflow && used + take <= sizeof line) {
+			memcpy(line + used, p, take);
+			used += take;
+		} else {
+			overflow = 1;
+		}
+		char before_lf = take >= 2 ? p[take - 2] : last;
+		last = p[take - 1];
+		if (!lf)
+			continue;
+		int crlf = overflow ? before_lf == '\r' : (used >= 2 && line[used - 2] == '\r');
+		if (data_line(&ds, line, used, overflow, crlf))
+			break;
+		used = 0;
+		overflow = 0;
+		last = '\0';
+		deadline = now_ms() + io->timeout_ms;
+	}
+	sw_flush(&w);
+	res->write_errno = w.err;
+	res->status = LINE_OK;
+}

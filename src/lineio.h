@@ -1,0 +1,61 @@
+/* lineio: bounded, deadline-limited reading and buffered writing of SMTP lines.
+ *
+ * Reading never grows a buffer: a command line longer than the caller's
+ * buffer is skipped up to its end and reported as LINE_TOOLONG; every line
+ * must arrive whole within the timeout (a client trickling one byte a second
+ * still times out).  Output is buffered and sent before the next read would
+ * block, which is what RFC 2920 pipelining needs.
+ *
+ * The DATA reader streams the message to a file descriptor: dot-unstuffing,
+ * CRLF to LF, the size cap, and the checks that stop SMTP smuggling: on a
+ * network connection only <CRLF>.<CRLF> ends the data, and any bare CR or LF
+ * marks the message for rejection (it is read to its real end, never split).
+ */
+#ifndef MAILSLOT_LINEIO_H
+#define MAILSLOT_LINEIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define LINEIO_INBUF 16384
+#define LINEIO_OUTBUF 4096
+#define DATA_LINE_MAX 998	/* RFC 5322 2.1.1: characters per line, without CRLF */
+
+enum line_status { LINE_OK, LINE_TOOLONG, LINE_EOF, LINE_TIMEOUT, LINE_ERROR };
+
+struct lineio {
+	int in_fd, out_fd;
+	int strict;		/* network connection: CRLF is the only line end in DATA */
+	int timeout_ms;
+	size_t in_start, in_end;
+	size_t out_len;
+	int out_error;
+	char in[LINEIO_INBUF];
+	char out[LINEIO_OUTBUF];
+};
+
+struct data_result {
+	enum line_status status;	/* LINE_OK: ended by the dot */
+	unsigned long long size;	/* message octets as sent, CRLF counted as two */
+	unsigned received_headers;	/* Received: fields in the header section */
+	unsigned from_lines;		/* lines mboxrd quoting has to change (>*From ) */
+	int too_big, bad_line_end, long_line;
+	int write_errno;		/* the spool file could not be written */
+};
+
+void lineio_init(struct lineio *io, int in_fd, int out_fd, int strict, long long timeout_s);
+/* One line without its CRLF or LF, NUL-terminated; at most bufsz-3 octets
+ * of content (plus CRLF) are accepted. */
+enum line_status lineio_getline(struct lineio *io, char *buf, size_t bufsz, size_t *len);
+/* Input already buffered: replies are held back while more commands wait. */
+size_t lineio_pending(const struct lineio *io);
+/* Data from the peer waiting before we said anything (an early talker). */
+int lineio_peer_spoke(struct lineio *io);
+void lineio_write(struct lineio *io, const char *data, size_t len);
+int lineio_flush(struct lineio *io);
+/* Read a message after 354 into out_fd (LF line ends).  Stops storing, but
+ * keeps reading to the end, once the message is over max_size or malformed. */
+void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size,
+		      struct data_result *res);
+
+#endif

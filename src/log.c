@@ -1,0 +1,189 @@
+/* log: journald (native protocol), syslog or stderr, with printable text only. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <stdlib.h>
+
+#ifdef WITH_LIBSYSTEMD
+#include <systemd/sd-journal.h>
+#endif
+
+#define LOG_LINE_MAX 2048	/* one record; longer text is cut */
+#define LOG_FIELDS_MAX 24
+
+static enum log_dest log_dest = LOG_DEST_STDERR;
+static const char *log_ident = "mailslot";
+static int log_is_verbose;
+static int journal_fd = -1;
+
+/* journald sets JOURNAL_STREAM to "dev:ino" of our stderr when it owns it;
+ * comparing protects against an inherited variable that no longer applies. */
+static int stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(2, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* Under inetd and xinetd, fd 2 is the client's socket: logging there would
+ * talk to the client, so only a non-socket stderr may be used. */
+static int stderr_usable(void)
+{
+	struct stat st;
+
+	if (fstat(2, &st) == -1)
+		return 0;
+	return !S_ISSOCK(st.st_mode);
+}
+
+static enum log_dest choose_dest(void)
+{
+	if (stderr_is_journal())
+		return LOG_DEST_JOURNAL;
+	if (stderr_usable())
+		return LOG_DEST_STDERR;
+	return LOG_DEST_SYSLOG;
+}
+
+void log_open(const char *ident, enum log_dest dest, int verbose)
+{
+	log_ident = ident;
+	log_is_verbose = verbose;
+	log_dest = dest == LOG_DEST_AUTO ? choose_dest() : dest;
+	if (log_dest == LOG_DEST_STDERR && !stderr_usable())
+		log_dest = LOG_DEST_SYSLOG;
+	if (log_dest == LOG_DEST_SYSLOG)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+int log_verbose(void)
+{
+	return log_is_verbose;
+}
+
+void log_printable(char *out, size_t outsz, const char *in, size_t inlen)
+{
+	size_t n = 0;
+
+	if (outsz == 0)
+		return;
+	for (size_t i = 0; i < inlen && n + 1 < outsz; i++) {
+		unsigned char c = (unsigned char)in[i];
+		out[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	out[n] = '\0';
+}
+
+#ifndef WITH_LIBSYSTEMD
+/* The journal's native protocol: one datagram of "KEY=value\n" lines.  Values
+ * here never hold a newline (all text went through log_printable). */
+static int journal_send(int priority, const char *const *fields, const char *msg)
+{
+	static const char sock_path[] = "/run/systemd/journal/socket";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct iovec iov[LOG_FIELDS_MAX * 2 + 8];
+	char prio[32], ident[96];
+	int n = 0;
+
+	if (journal_fd == -1) {
+		journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (journal_fd == -1)
+			return -1;
+	}
+	memcpy(sa.sun_path, sock_path, sizeof sock_path);
+	snprintf(prio, sizeof prio, "PRIORITY=%d\n", priority);
+	snprintf(ident, sizeof ident, "SYSLOG_IDENTIFIER=%s\nSYSLOG_FACILITY=%d\n",
+		 log_ident, LOG_MAIL >> 3);
+	iov[n++] = (struct iovec){ "MESSAGE=", 8 };
+	iov[n++] = (struct iovec){ (void *)msg, strlen(msg) };
+	iov[n++] = (struct iovec){ "\n", 1 };
+	iov[n++] = (struct iovec){ prio, strlen(prio) };
+	iov[n++] = (struct iovec){ ident, strlen(ident) };
+	for (int i = 0; fields && fields[i] && i < LOG_FIELDS_MAX; i++) {
+		iov[n++] = (struct iovec){ (void *)fields[i], strlen(fields[i]) };
+		iov[n++] = (struct iovec){ "\n", 1 };
+	}
+	struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof sa,
+			     .msg_iov = iov, .msg_iovlen = (size_t)n };
+	return sendmsg(journal_fd, &mh, MSG_NOSIGNAL) == -1 ? -1 : 0;
+}
+#else
+static int journal_send(int priority, const char *const *fields, const char *msg)
+{
+	struct iovec iov[LOG_FIELDS_MAX + 4];
+	char m[LOG_LINE_MAX + 16], prio[32], ident[80];
+	int n = 0;
+
+	snprintf(m, sizeof m, "MESSAGE=%s", msg);
+	snprintf(prio, sizeof prio, "PRIORITY=%d", priority);
+	snprintf(ident, sizeof ident, "SYSLOG_IDENTIFIER=%s", log_ident);
+	iov[n++] = (struct iovec){ m, strlen(m) };
+	iov[n++] = (struct iovec){ prio, strlen(prio) };
+	iov[n++] = (struct iovec){ ident, strlen(ident) };
+	for (int i = 0; fields && fields[i] && i < LOG_FIELDS_MAX; i++)
+		iov[n++] = (struct iovec){ (void *)fields[i], strlen(fields[i]) };
+	return sd_journal_sendv(iov, n) < 0 ? -1 : 0;
+}
+#endif
+
+static void log_emit(int priority, const char *const *fields, const char *fmt, va_list ap)
+{
+	char raw[LOG_LINE_MAX], text[LOG_LINE_MAX];
+	int len;
+
+	if (priority == LOG_DEBUG && !log_is_verbose)
+		return;
+	len = vsnprintf(raw, sizeof raw, fmt, ap);
+	if (len < 0)
+		return;
+	log_printable(text, sizeof text, raw, (size_t)len < sizeof raw ? (size_t)len : sizeof raw - 1);
+	switch (log_dest) {
+	case LOG_DEST_JOURNAL:
+		if (journal_send(priority, fields, text) == 0)
+			break;
+		/* no journal after all: syslog keeps the record */
+		/* fall through */
+	case LOG_DEST_SYSLOG:
+		syslog(priority, "%s", text);
+		break;
+	default:
+		dprintf(2, "%s[%ld]: %s\n", log_ident, (long)getpid(), text);
+		break;
+	}
+}
+
+void log_fields(int priority, const char *const *fields, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	log_emit(priority, fields, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void log_msg(int priority, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	log_emit(priority, NULL, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}

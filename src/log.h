@@ -1,0 +1,28 @@
+/* log: one place that records what happened, to journald, syslog or stderr.
+ *
+ * Every caller passes already-formatted text; log.c makes it printable
+ * (client bytes never reach a log raw) and bounds its length.  Journald gets
+ * the message plus structured fields ("KEY=value" strings) over its native
+ * datagram protocol, written here so that the per-connection handler does not
+ * pay for loading libsystemd (see README, performance).  Syslog uses facility
+ * mail; stderr is for a person at a terminal.
+ */
+#ifndef MAILSLOT_LOG_H
+#define MAILSLOT_LOG_H
+
+#include <stddef.h>
+#include <syslog.h>
+
+enum log_dest { LOG_DEST_AUTO, LOG_DEST_JOURNAL, LOG_DEST_SYSLOG, LOG_DEST_STDERR };
+
+void log_open(const char *ident, enum log_dest dest, int verbose);
+/* Fields are "KEY=value" strings (KEY upper case, as journald wants), ended by NULL. */
+void log_fields(int priority, const char *const *fields, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copy at most outsz-1 bytes of untrusted text, replacing anything that is not
+ * printable ASCII with '?', so that it may be logged or echoed safely. */
+void log_printable(char *out, size_t outsz, const char *in, size_t inlen);
+int log_verbose(void);
+
+#endif

@@ -1,0 +1,269 @@
+/* mbox: append to <spool>/<user> in mboxrd format, so that failure leaves the
+ * mailbox as it was.
+ *
+ * Locking, in this fixed order: the dotlock <mailbox>.lock (created with
+ * O_EXCL), then lockf(3) on the mailbox, the pair that Dovecot, mutt and
+ * Postfix's local(8) respect on Linux.  Our own dotlock also carries a lockf
+ * lock while its holder lives, so a mailslot dotlock whose lockf can be taken
+ * is stale for certain; a foreign dotlock is stale when its pid is dead or it
+ * is older than STALE_LOCK_SECONDS.
+ *
+ * Before appending, the dotlock records durably "mailslot <pid> <inode>
+ * <start> <end>": if the process dies half-way, the next delivery finds that
+ * stale lock, and cuts the mailbox back to <start> when it stopped between
+ * the two (and the bytes at <start> are still our "From " line).  Errors
+ * truncate back at once.  The mailbox must be a regular file with one link,
+ * owned by the recipient, and no symlink is ever followed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "log.h"
+
+#define STALE_LOCK_SECONDS 500	/* Postfix's stale_lock_time */
+#define MBOX_HEADER_MAX (ADDR_MAILBOX_MAX * 3 + 160)
+
+struct dotlock {
+	int fd;
+	char path[PATH_MAX];
+	int have_marker;	/* a dead delivery's marker was found */
+	unsigned long long ino;
+	long long start, end;
+};
+
+static int pid_is_dead(const char *text)
+{
+	char *end;
+	long pid = strtol(text, &end, 10);
+
+	if (end == text || pid <= 0 || (*end && *end != '\n' && *end != ' '))
+		return 0;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+/* Look at an existing dotlock; remove it when stale.  1: gone, try again. */
+static int clear_stale(struct dotlock *dl)
+{
+	char text[128];
+	struct stat st, now_st;
+	int stale = 0;
+	int fd = open(dl->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 1;
+		/* not ours to open: only the age rule applies */
+		if (lstat(dl->path, &st) == 0 && time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
+			log_msg(LOG_WARNING, "removing stale lock %s", dl->path);
+			unlink(dl->path);
+			return 1;
+		}
+		return 0;
+	}
+	/* serialises stale-lock removal, and fails while a live mailslot holds it */
+	if (lockf(fd, F_TLOCK, 0) == -1 || fstat(fd, &st) == -1) {
+		close(fd);
+		return 0;
+	}
+	ssize_t n = pread(fd, text, sizeof text - 1, 0);
+	text[n > 0 ? n : 0] = '\0';
+	if (strncmp(text, "mailslot ", 9) == 0) {
+		stale = 1;
+		if (sscanf(text + 9, "%*d %llu %lld %lld", &dl->ino, &dl->start, &dl->end) == 3)
+			dl->have_marker = 1;
+	} else if (pid_is_dead(text) || time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
+		stale = 1;
+	}
+	/* unlink only the file we examined, not a fresh lock made meanwhile */
+	if (stale && lstat(dl->path, &now_st) == 0 && now_st.st_ino == st.st_ino && now_st.st_dev == st.st_dev) {
+		log_msg(LOG_WARNING, "removing stale lock %s", dl->path);
+		unlink(dl->path);
+	}
+	close(fd);
+	return stale;
+}
+
+static int dotlock_take(struct dotlock *dl, long long deadline)
+{
+	char text[64];
+
+	for (int attempt = 0;; attempt++) {
+		int fd = open(dl->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd != -1) {
+			int len = snprintf(text, sizeof text, "mailslot %ld\n", (long)getpid());
+			if (lockf(fd, F_TLOCK, 0) == -1 || deliver_write(fd, text, (size_t)len, NULL) == -1) {
+				int saved = errno;
+				unlink(dl->path);
+				close(fd);
+				return saved;
+			}
+			dl->fd = fd;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return errno;
+		if (clear_stale(dl))
+			continue;
+		if (deliver_now_ms() >= deadline)
+			return ETIMEDOUT;
+		deliver_pause(attempt);
+	}
+}
+
+static void dotlock_release(struct dotlock *dl)
+{
+	unlink(dl->path);
+	close(dl->fd);
+}
+
+static int mailbox_open(struct mailbox_job *job, const char *path)
+{
+	struct stat lst, st;
+	int fd;
+
+	if (lstat(path, &lst) == -1) {
+		if (errno != ENOENT)
+			return -1;
+		return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || st.st_dev != lst.st_dev || st.st_ino != lst.st_ino ||
+	    !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (st.st_uid != job->owner && st.st_uid != job->owner_alt)) {
+		snprintf(job->why, job->why_len, "%s is not a regular file with one link owned by uid %u",
+			 path, (unsigned)job->owner);
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+static int lock_mailbox(int fd, long long deadline)
+{
+	for (int attempt = 0;; attempt++) {
+		if (lockf(fd, F_TLOCK, 0) == 0)
+			return 0;
+		if (errno != EACCES && errno != EAGAIN)
+			return errno;
+		if (deliver_now_ms() >= deadline)
+			return ETIMEDOUT;
+		deliver_pause(attempt);
+	}
+}
+
+/* Cut off what a killed delivery left, if the marker still describes this file. */
+static void repair(const struct dotlock *dl, int fd, const char *path)
+{
+	struct stat st;
+	char head[5];
+
+	if (!dl->have_marker || fstat(fd, &st) == -1 || (unsigned long long)st.st_ino != dl->ino)
+		return;
+	if (st.st_size <= dl->start || st.st_size >= dl->end)
+		return;
+	if (pread(fd, head, 5, dl->start) != 5 || memcmp(head, "From ", 5) != 0)
+		return;
+	if (ftruncate(fd, dl->start) == 0 && fsync(fd) == 0)
+		log_msg(LOG_WARNING, "%s: removed %lld bytes of an interrupted delivery",
+			path, (long long)(st.st_size - dl->start));
+}
+
+/* From_ line (with a blank line first when the mailbox does not end in one)
+ * and the Return-Path:/Delivered-To: block. */
+static size_t build_header(struct mailbox_job *job, int fd, off_t size, char *out, size_t outsz)
+{
+	char tail[2] = { '\n', '\n' }, date[64], sender[ADDR_MAILBOX_MAX + 1];
+	const char *pad = "";
+	struct tm tm;
+	time_t t = job->msg->arrived;
+
+	if (size >= 2 && pread(fd, tail, 2, size - 2) == 2 && !(tail[0] == '\n' && tail[1] == '\n'))
+		pad = tail[1] == '\n' ? "\n" : "\n\n";
+	else if (size == 1)
+		pad = "\n";
+	localtime_r(&t, &tm);
+	strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tm);
+	/* the From_ line is split at spaces by readers: keep the sender one word */
+	snprintf(sender, sizeof sender, "%s", job->msg->sender[0] ? job->msg->sender : "MAILER-DAEMON");
+	for (char *p = sender; *p; p++)
+		if (*p == ' ' || *p == '\t')
+			*p = '_';
+	int n = snprintf(out, outsz, "%sFrom %s %s\n%.*s", pad, sender, date, (int)job->prefix_len, job->prefix);
+	return n < 0 ? 0 : (size_t)n < outsz ? (size_t)n : outsz - 1;
+}
+
+static int append(struct mailbox_job *job, struct dotlock *dl, int fd)
+{
+	char header[MBOX_HEADER_MAX], marker[128];
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return errno;
+	off_t start = st.st_size, pos = start;
+	size_t hlen = build_header(job, fd, start, header, sizeof header);
+	off_t end = start + (off_t)hlen + job->msg->size + job->msg->from_lines + 1;
+	int mlen = snprintf(marker, sizeof marker, "mailslot %ld %llu %lld %lld\n", (long)getpid(),
+			    (unsigned long long)st.st_ino, (long long)start, (long long)end);
+
+	/* the marker must be on disk before the first byte of the append */
+	if (ftruncate(dl->fd, 0) == -1 || deliver_write(dl->fd, marker, (size_t)mlen, &(off_t){ 0 }) == -1 ||
+	    fdatasync(dl->fd) == -1)
+		return errno;
+	if (deliver_write(fd, header, hlen, &pos) == -1 || deliver_copy(job->msg, fd, &pos, 1) == -1 ||
+	    deliver_write(fd, "\n", 1, &pos) == -1 || fsync(fd) == -1)
+		goto undo;
+	if (pos != end) {
+		errno = EIO;
+		goto undo;
+	}
+	return 0;
+undo:;
+	int saved = errno;
+	if (ftruncate(fd, start) == -1 || fsync(fd) == -1)
+		log_msg(LOG_ERR, "cannot truncate mailbox back to %lld: %s", (long long)start, strerror(errno));
+	return saved;
+}
+
+int mbox_deliver(struct mailbox_job *job)
+{
+	char path[PATH_MAX];
+	struct dotlock dl = { .fd = -1 };
+	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
+	int err, fd;
+
+	if (snprintf(path, sizeof path, "%s/%s", job->spool, job->user) >= (int)sizeof path ||
+	    snprintf(dl.path, sizeof dl.path, "%s.lock", path) >= (int)sizeof dl.path)
+		return ENAMETOOLONG;
+	if ((err = dotlock_take(&dl, deadline))) {
+		if (err != ETIMEDOUT)
+			snprintf(job->why, job->why_len, "cannot create %s: %s", dl.path, strerror(err));
+		return err;
+	}
+	fd = mailbox_open(job, path);
+	if (fd == -1) {
+		err = errno;
+		if (!job->why[0])
+			snprintf(job->why, job->why_len, "cannot open %s: %s", path, strerror(err));
+		dotlock_release(&dl);
+		return err;
+	}
+	if ((err = lock_mailbox(fd, deadline)) == 0) {
+		repair(&dl, fd, path);
+		err = append(job, &dl, fd);
+	}
+	close(fd);
+	dotlock_release(&dl);
+	return err;
+}

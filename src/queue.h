@@ -1,0 +1,56 @@
+/* queue: the on-disk queue shared by mailslot-smtpd and mailslot-relay.
+ *
+ * An entry is two files named by its queue id:
+ *   <queue>/msg/<id>   the message as stored (LF line ends, our Received: first)
+ *   <queue>/env/<id>   the envelope, text, one item a line (format in queue.c)
+ * Both are written under <queue>/tmp, fsynced, then given their final name;
+ * the envelope is named last, so an entry exists exactly when env/<id> does.
+ * The message being received is spooled to an unnamed file (O_TMPFILE) in
+ * <queue>/tmp, so that a connection killed at any point leaves nothing.
+ * Addresses never travel on a command line: the envelope is a file.
+ */
+#ifndef MAILSLOT_QUEUE_H
+#define MAILSLOT_QUEUE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "addr.h"
+
+#define QUEUE_ID_MAX 32
+#define QUEUE_USER_MAX 64
+#define QUEUE_ERROR_MAX 256
+#define QUEUE_CLIENT_MAX 300
+#define QUEUE_LINE_MAX 1024
+
+struct env_rcpt {
+	char address[ADDR_MAILBOX_MAX + 1];
+	char user[QUEUE_USER_MAX + 1];	/* local mailbox to retry, "" when remote */
+	unsigned attempts;
+	long long next_attempt;		/* seconds since the epoch, 0 = now */
+	char last_error[QUEUE_ERROR_MAX];
+};
+
+struct envelope {
+	char id[QUEUE_ID_MAX];
+	long long arrived;
+	char sender[ADDR_MAILBOX_MAX + 1];	/* "" for the null sender */
+	char client[QUEUE_CLIENT_MAX];		/* helo name and address, for bounces */
+	int nrcpt;
+	struct env_rcpt *rcpt;
+};
+
+void queue_new_id(char *out, size_t outsz);
+/* Make <queue>/{tmp,msg,env} when missing. */
+int queue_prepare(const char *qdir);
+/* An unnamed file in <queue>/tmp for the message being received. */
+int queue_spool_open(const char *qdir);
+/* Name the spooled message and write its envelope, durably. 0 or -1 (errno). */
+int queue_commit(const char *qdir, int msgfd, const struct envelope *env);
+
+/* Envelope text; parse returns 0 or -1 with *why set.  free with queue_env_free. */
+int queue_env_write(int fd, const struct envelope *env);
+int queue_env_parse(const char *text, size_t len, struct envelope *env, const char **why);
+void queue_env_free(struct envelope *env);
+
+#endif

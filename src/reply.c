@@ -1,0 +1,60 @@
+/* reply: formatting, sending, logging and counting of SMTP replies. */
+#include "reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define REPLY_TEXT_MAX 512	/* RFC 5321 4.5.3.1.5: reply line with code and CRLF */
+
+static void send_line(struct replier *r, int code, char sep, const char *enhanced, const char *text)
+{
+	char line[REPLY_TEXT_MAX];
+	int n;
+
+	if (enhanced)
+		n = snprintf(line, sizeof line - 2, "%03d%c%s %s", code, sep, enhanced, text);
+	else
+		n = snprintf(line, sizeof line - 2, "%03d%c%s", code, sep, text);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof line - 3)
+		n = (int)(sizeof line - 3);
+	if (log_verbose())
+		log_msg(LOG_DEBUG, "> %.*s", n, line);
+	line[n++] = '\r';
+	line[n++] = '\n';
+	lineio_write(r->io, line, (size_t)n);
+}
+
+static void count(struct replier *r, int code)
+{
+	if (code >= 400 && code != 421)
+		r->errors++;
+}
+
+void reply(struct replier *r, int code, const char *enhanced, const char *fmt, ...)
+{
+	char text[REPLY_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	send_line(r, code, ' ', enhanced, text);
+	count(r, code);
+}
+
+void reply_lines(struct replier *r, int code, const char *enhanced, const char *const *lines, int n)
+{
+	for (int i = 0; i < n; i++)
+		send_line(r, code, i + 1 < n ? '-' : ' ', enhanced, lines[i]);
+	count(r, code);
+}
+
+int reply_errors_exhausted(const struct replier *r)
+{
+	return r->errors >= r->max_errors;
+}

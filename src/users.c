@@ -1,0 +1,358 @@
+/* users: local domains, users file or passwd, aliases. */
+#include "users.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define USERS_LINE_MAX 4096
+
+struct alias {
+	char *name;
+	char **targets;
+	int ntargets;
+};
+
+static const struct config *cfg;
+static char **users;		/* NULL when the system accounts are the users */
+static int nusers;
+static struct alias *aliases;
+static int naliases;
+
+static void lower(char *out, size_t outsz, const char *in)
+{
+	size_t i = 0;
+
+	for (; in[i] && i + 1 < outsz; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	out[i] = '\0';
+}
+
+/* The name becomes a file name in the spool: no '/', no leading dot. */
+int users_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > USER_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+static char *strip(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+static int load_users(const char *path, char *err, size_t errlen)
+{
+	char line[USERS_LINE_MAX];
+	int lineno = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		snprintf(err, errlen, "cannot open users file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	users = NULL;
+	nusers = 0;
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		char *name = strip(line);
+		if (!*name || *name == '#')
+			continue;
+		char low[USER_NAME_MAX + 2];
+		lower(low, sizeof low, name);
+		if (!users_name_ok(low)) {
+			snprintf(err, errlen, "%s:%d: bad user name '%.64s'", path, lineno, name);
+			fclose(f);
+			return -1;
+		}
+		char **grown = realloc(users, (size_t)(nusers + 1) * sizeof *users);
+		if (!grown || !(grown[nusers] = strdup(low))) {
+			snprintf(err, errlen, "out of memory reading %s", path);
+			free(grown);
+			fclose(f);
+			return -1;
+		}
+		users = grown;
+		nusers++;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int add_target(struct alias *a, const char *t)
+{
+	char **grown = realloc(a->targets, (size_t)(a->ntargets + 1) * sizeof *a->targets);
+
+	if (!grown)
+		return -1;
+	a->targets = grown;
+	if (!(a->targets[a->ntargets] = strdup(t)))
+		return -1;
+	a->ntargets++;
+	return 0;
+}
+
+/* One logical entry "name: t1, t2" (continuation lines already joined). */
+static int parse_alias(char *entry, const char *path, int lineno, char *err, size_t errlen)
+{
+	char *colon = strchr(entry, ':');
+
+	if (!colon) {
+		snprintf(err, errlen, "%s:%d: expected 'name: target, ...'", path, lineno);
+		return -1;
+	}
+	*colon = '\0';
+	char name[ADDR_LOCAL_MAX + 2];
+	lower(name, sizeof name, strip(entry));
+	if (!*name || strlen(name) > ADDR_LOCAL_MAX || strchr(name, ' ')) {
+		snprintf(err, errlen, "%s:%d: bad alias name", path, lineno);
+		return -1;
+	}
+	struct alias *grown = realloc(aliases, (size_t)(naliases + 1) * sizeof *aliases);
+	if (!grown)
+		goto nomem;
+	aliases = grown;
+	struct alias *a = &aliases[naliases++];
+	*a = (struct alias){ .name = strdup(name) };
+	if (!a->name)
+		goto nomem;
+	for (char *save = NULL, *t = strtok_r(colon + 1, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		t = strip(t);
+		if (!*t)
+			continue;
+		if (*t == '|' || *t == '/' || strncmp(t, ":include:", 9) == 0) {
+			snprintf(err, errlen, "%s:%d: '%.64s': only user names and addresses are supported",
+				 path, lineno, t);
+			return -1;
+		}
+		struct mailaddr m;
+		const char *why;
+		if (addr_parse_mailbox(t, strlen(t), &m, &why) != ADDR_OK) {
+			snprintf(err, errlen, "%s:%d: '%.64s': %s", path, lineno, t, why);
+			return -1;
+		}
+		if (add_target(a, t) == -1)
+			goto nomem;
+	}
+	if (a->ntargets == 0) {
+		snprintf(err, errlen, "%s:%d: alias '%s' has no target", path, lineno, name);
+		return -1;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory reading %s", path);
+	return -1;
+}
+
+static int load_aliases(const char *path, char *err, size_t errlen)
+{
+	char line[USERS_LINE_MAX], entry[USERS_LINE_MAX];
+	int lineno = 0, entry_line = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		snprintf(err, errlen, "cannot open aliases file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	entry[0] = '\0';
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+			fclose(f);
+			return -1;
+		}
+		if (line[0] == '#')
+			continue;
+		/* aliases(5): a line starting with white space continues the entry */
+		if ((line[0] == ' ' || line[0] == '\t') && entry[0]) {
+			if (strlen(entry) + strlen(line) + 2 >= sizeof entry) {
+				snprintf(err, errlen, "%s:%d: entry too long", path, lineno);
+				fclose(f);
+				return -1;
+			}
+			strcat(entry, ",");
+			strcat(entry, line);
+			continue;
+		}
+		if (entry[0] && parse_alias(entry, path, entry_line, err, errlen) == -1) {
+			fclose(f);
+			return -1;
+		}
+		entry[0] = '\0';
+		char *s = strip(line);
+		if (*s) {
+			snprintf(entry, sizeof entry, "%s", s);
+			entry_line = lineno;
+		}
+	}
+	fclose(f);
+	if (entry[0] && parse_alias(entry, path, entry_line, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+int users_init(const struct config *c, char *err, size_t errlen)
+{
+	cfg = c;
+	if (c->users_file && load_users(c->users_file, err, errlen) == -1)
+		return -1;
+	if (c->aliases_file && load_aliases(c->aliases_file, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+int users_local_domain(const char *domain)
+{
+	for (int i = 0; i < cfg->ndomains; i++)
+		if (strcasecmp(domain, cfg->domains[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static const struct alias *find_alias(const char *name)
+{
+	for (int i = 0; i < naliases; i++)
+		if (strcmp(aliases[i].name, name) == 0)
+			return &aliases[i];
+	return NULL;
+}
+
+/* A mailbox user: from the users file, or a system account. */
+static int find_user(const char *name, struct target *t)
+{
+	if (!users_name_ok(name))
+		return 0;
+	if (users) {
+		for (int i = 0; i < nusers; i++)
+			if (strcmp(users[i], name) == 0)
+				goto found;
+		return 0;
+	}
+	struct passwd *pw = getpwnam(name);
+	if (!pw)
+		return 0;
+	t->has_ids = 1;
+	t->uid = pw->pw_uid;
+	t->gid = pw->pw_gid;
+found:
+	snprintf(t->user, sizeof t->user, "%s", name);
+	return 1;
+}
+
+static int already(const struct target *out, int n, const struct target *t)
+{
+	for (int i = 0; i < n; i++)
+		if (out[i].remote == t->remote &&
+		    (t->remote ? strcasecmp(out[i].address, t->address) == 0
+			       : strcmp(out[i].user, t->user) == 0))
+			return 1;
+	return 0;
+}
+
+static enum users_result push(struct target *out, int max, int *n, const struct target *t)
+{
+	if (already(out, *n, t))
+		return USERS_FOUND;
+	if (*n >= max)
+		return USERS_TOO_MANY;
+	out[(*n)++] = *t;
+	return USERS_FOUND;
+}
+
+static enum users_result resolve(const char *local, const char *domain, struct target *out,
+				 int max, int *n, int depth);
+
+static enum users_result expand_alias(const struct alias *a, const char *domain, struct target *out,
+				      int max, int *n, int depth)
+{
+	enum users_result worst = USERS_FOUND;
+
+	for (int i = 0; i < a->ntargets; i++) {
+		const char *t = a->targets[i];
+		const char *at = strrchr(t, '@');
+		enum users_result r;
+		if (!at) {
+			/* "bob: bob" names the user bob itself, not the alias again */
+			struct target u = { 0 };
+			char low[USER_NAME_MAX + 2];
+			lower(low, sizeof low, t);
+			if (strcmp(low, a->name) == 0 || !find_alias(low)) {
+				if (!find_user(low, &u))
+					continue;	/* a dangling alias target is skipped */
+				snprintf(u.address, sizeof u.address, "%s@%s", low, domain);
+				r = push(out, max, n, &u);
+			} else {
+				r = resolve(low, domain, out, max, n, depth + 1);
+			}
+		} else if (users_local_domain(at + 1)) {
+			char lp[ADDR_LOCAL_MAX + 1];
+			snprintf(lp, sizeof lp, "%.*s", (int)(at - t), t);
+			r = resolve(lp, at + 1, out, max, n, depth + 1);
+		} else {
+			struct target fwd = { .remote = 1 };
+			snprintf(fwd.address, sizeof fwd.address, "%s", t);
+			r = push(out, max, n, &fwd);
+		}
+		if (r == USERS_TOO_MANY)
+			return r;
+		if (r == USERS_UNKNOWN)
+			worst = r;
+	}
+	return worst;
+}
+
+static enum users_result resolve(const char *local, const char *domain, struct target *out,
+				 int max, int *n, int depth)
+{
+	char name[ADDR_LOCAL_MAX + 1];
+	struct target t = { 0 };
+	int before = *n;
+
+	if (depth > USERS_ALIAS_DEPTH)
+		return USERS_UNKNOWN;
+	lower(name, sizeof name, local);
+	const struct alias *a = find_alias(name);
+	if (a) {
+		enum users_result r = expand_alias(a, domain, out, max, n, depth);
+		if (r == USERS_TOO_MANY || *n > before)
+			return r == USERS_TOO_MANY ? r : USERS_FOUND;
+	}
+	if (find_user(name, &t)) {
+		snprintf(t.address, sizeof t.address, "%s@%s", name, domain);
+		return push(out, max, n, &t);
+	}
+	if (strcmp(name, "postmaster") == 0) {
+		/* RFC 5321 4.5.1: postmaster must always be accepted */
+		if (!users && find_user("root", &t)) {
+			snprintf(t.address, sizeof t.address, "postmaster@%s", domain);
+			return push(out, max, n, &t);
+		}
+		t = (struct target){ 0 };
+		snprintf(t.user, sizeof t.user, "postmaster");
+		snprintf(t.address, sizeof t.address, "postmaster@%s", domain);
+		return push(out, max, n, &t);
+	}
+	return USERS_UNKNOWN;
+}
+
+enum users_result users_resolve(const char *local, const char *domain, struct target *out, int max, int *n)
+{
+	return resolve(local, domain, out, max, n, 0);
+}

@@ -1,0 +1,130 @@
+#!/bin/sh
+# install-deps.sh [build|run|test|bench]...: make sure the tools that
+# mailslot's build, running, tests or benchmarks need are installed.
+#
+# With no argument every group is checked.  The checks are shell builtins
+# only, so a machine that has everything pays a few milliseconds and no
+# apt-get.  When something is missing, root gets it installed (Debian
+# packages, no recommends, no service left running); anyone else gets the
+# exact command to run and exit status 1.  POSIX sh: make calls it with sh.
+set -eu
+
+usage() {
+	echo "usage: $0 [build|run|test|bench]..." >&2
+	exit 64
+}
+
+missing=""
+
+# need PACKAGE CHECK: CHECK is a command name, or a path when it has a '/'.
+need() {
+	case $2 in
+	*/*) [ -e "$2" ] && return 0 ;;
+	*) command -v "$2" >/dev/null 2>&1 && return 0 ;;
+	esac
+	case " $missing " in
+	*" $1 "*) ;;
+	*) missing="${missing:+$missing }$1" ;;
+	esac
+}
+
+group_build() {
+	need gcc cc
+	need make make
+	need pkg-config pkg-config
+	# gcc only recommends the C library headers.
+	need libc6-dev /usr/include/stdio.h
+}
+
+# The superservers that the examples and tests start mailslot-smtpd with.
+group_run() {
+	need systemd systemd-socket-activate
+	need xinetd xinetd
+	need ucspi-tcp tcpserver
+}
+
+group_test() {
+	group_build
+	group_run
+	need systemd systemd-analyze
+	need bats bats
+	need bats-assert /usr/lib/bats/bats-assert/load.bash
+	need bats-support /usr/lib/bats/bats-support/load.bash
+	need swaks swaks
+	# The traditional netcat lacks -z and -U that the tests use.
+	need netcat-openbsd nc.openbsd
+	need python3 python3
+	need mandoc mandoc
+	# dnsmasq-base is the binary alone: the "dnsmasq" package would also
+	# start a system resolver on port 53 that the tests do not want.
+	need dnsmasq-base dnsmasq
+	need clang clang
+}
+
+group_bench() {
+	group_build
+	need systemd systemd-socket-activate
+	need hyperfine hyperfine
+	need postfix smtp-source
+}
+
+[ $# -gt 0 ] || set -- build run test bench
+for g; do
+	case $g in
+	build) group_build ;;
+	run) group_run ;;
+	test) group_test ;;
+	bench) group_bench ;;
+	*) usage ;;
+	esac
+done
+
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing"
+if [ "$(id -u 2>/dev/null)" != 0 ]; then
+	echo "install-deps.sh: missing packages: $missing" >&2
+	echo "run as root: $cmd" >&2
+	exit 1
+fi
+
+echo "install-deps.sh: installing $missing" >&2
+
+# Package scripts must not start daemons (xinetd, postfix) on a build or
+# test machine; policy-rc.d is honoured by invoke-rc.d and, under systemd,
+# by deb-systemd-invoke.  Leave an existing policy alone.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	trap 'rm -f "$policy"' EXIT
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+fi
+
+case " $missing " in
+*" postfix "*)
+	# Only smtp-source is wanted: no main.cf, no questions.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	;;
+esac
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+# shellcheck disable=SC2086 # one word per package
+apt-get install -y --no-install-recommends $missing
+
+# If a daemon started anyway (a policy that allows it), stop it and keep it
+# from starting at boot.
+for pkg in $missing; do
+	case $pkg in
+	postfix | xinetd) ;;
+	*) continue ;;
+	esac
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
+	elif [ "$pkg" = postfix ]; then
+		if postfix status >/dev/null 2>&1; then postfix stop || true; fi
+	elif [ -x /etc/init.d/xinetd ]; then
+		/etc/init.d/xinetd stop >/dev/null 2>&1 || true
+	fi
+done
+exit 0
