@@ -8,7 +8,8 @@ DESTDIR    ?=
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 # snprintf truncation is the intended bound on every text buffer here
-WARN        = -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+WARN        = -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral \
+              -Wno-format-truncation $(if $(findstring clang,$(CC)),-Wno-unknown-warning-option)
 HARDEN      = -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 LDHARDEN    = -pie -Wl,-z,relro,-z,now
 CPPFLAGS   += -D_GNU_SOURCE
@@ -23,16 +24,24 @@ endif
 SMTPD_OBJS = src/smtpd.o src/session.o src/reply.o src/lineio.o src/addr.o src/users.o \
              src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o \
              src/config.o src/log.o src/privs.o
-PROGRAMS   = mailslot-smtpd
+RELAY_OBJS = src/relay.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliver.o src/mbox.o \
+             src/maildir.o src/mh.o src/users.o src/addr.o src/lineio.o src/config.o src/log.o src/privs.o
+PROGRAMS   = mailslot-smtpd mailslot-relay
 
 .PHONY: all run test test-asan bench install clean deps-build deps-run deps-test
 all: $(PROGRAMS)
 
 mailslot-smtpd: $(SMTPD_OBJS)
-	$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(SMTPD_OBJS) $(LDLIBS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(SMTPD_OBJS) $(LDLIBS)
+
+mailslot-relay: $(RELAY_OBJS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(RELAY_OBJS) $(LDLIBS) -lresolv
 
 src/%.o: src/%.c $(wildcard src/*.h)
-	$(CC) $(CPPFLAGS) $(WARN) $(HARDEN) $(CFLAGS) -c -o $@ $<
+	@echo "  CC  $<"
+	@$(CC) $(CPPFLAGS) $(WARN) $(HARDEN) $(CFLAGS) -c -o $@ $<
 
 deps-build:
 	@sh tests/install-deps.sh build
@@ -74,6 +83,8 @@ bench: all
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	install -d -m 0770 $(DESTDIR)/var/spool/mailslot/queue
+	-chown mail:mail $(DESTDIR)/var/spool/mailslot/queue
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	-install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/

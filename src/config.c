@@ -18,6 +18,7 @@ enum kind { K_STRING, K_DOMAIN, K_NUMBER, K_SIZE, K_FORMAT, K_RELAY, K_LOG, K_FL
 
 struct setting {
 	const char *name;
+	unsigned programs;	/* PROG_SMTPD | PROG_RELAY: whose command line takes it */
 	int short_opt;
 	enum kind kind;
 	size_t offset;		/* into struct config */
@@ -27,30 +28,45 @@ struct setting {
 };
 
 #define OFF(f) offsetof(struct config, f)
+#define SMTPD PROG_SMTPD
+#define RELAY PROG_RELAY
+#define BOTH (PROG_SMTPD | PROG_RELAY)
+#define ONLY_CMDLINE 0x100u	/* an action, not a setting: not in the config file */
 #define KIB 1024LL
 #define MIB (1024LL * 1024)
 
 static const struct setting settings[] = {
-	{ "config", 'c', K_CONFIG, 0, 0, 0, 0, "FILE", "read settings from FILE (same names as the long options)" },
-	{ "spool", 's', K_STRING, OFF(spool), 0, 0, 0, "DIR", "mail spool directory (default /var/spool/mail)" },
-	{ "format", 'f', K_FORMAT, OFF(format), 0, 0, 0, "FMT", "mailbox format: mbox (default), maildir or mh" },
-	{ "domain", 'd', K_DOMAIN, 0, 0, 0, 0, "DOMAIN", "local domain, repeatable; the first is primary (default: host name)" },
-	{ "users", 'u', K_STRING, OFF(users_file), 0, 0, 0, "FILE", "local users, one a line (default: system accounts)" },
-	{ "aliases", 'a', K_STRING, OFF(aliases_file), 0, 0, 0, "FILE", "aliases file (name: target, target...)" },
-	{ "queue", 'q', K_STRING, OFF(queue), 0, 0, 0, "DIR", "queue directory (default /var/spool/mailslot/queue)" },
-	{ "hostname", 'H', K_STRING, OFF(hostname), 0, 0, 0, "NAME", "name in the greeting and Received: (default: host name)" },
-	{ "relay", 'r', K_RELAY, OFF(relay), 0, 0, 0, "MODE", "auto (loopback listener may relay), yes or no" },
-	{ "max-size", 'm', K_SIZE, OFF(max_size), 25 * MIB, 1 * KIB, 1024 * 1024 * MIB, "BYTES", "largest message accepted (suffix k, m, g)" },
-	{ "max-recipients", 'R', K_NUMBER, OFF(max_recipients), 100, 1, 10000, "N", "recipients per message" },
-	{ "timeout", 't', K_NUMBER, OFF(timeout), 300, 1, 3600, "SECONDS", "idle timeout for each command or text line" },
-	{ "max-errors", 'e', K_NUMBER, OFF(max_errors), 10, 1, 1000, "N", "error replies before 421 and disconnect" },
-	{ "lock-timeout", 'l', K_NUMBER, OFF(lock_timeout), 30, 1, 3600, "SECONDS", "how long to wait for a mailbox lock" },
-	{ "handoff", 'x', K_STRING, OFF(handoff), 0, 0, 0, "COMMAND", "run (sh -c) after a queue entry is written" },
-	{ "user", 'U', K_STRING, OFF(run_user), 0, 0, 0, "NAME", "account to run as when started as root (default mail)" },
-	{ "log", 'L', K_LOG, OFF(log), 0, 0, 0, "DEST", "auto, journal, syslog or stderr" },
-	{ "verbose", 'v', K_FLAG, OFF(verbose), 0, 0, 0, NULL, "log every command and reply" },
-	{ "help", 'h', K_HELP, 0, 0, 0, 0, NULL, "show this help" },
-	{ "version", 'V', K_VERSION, 0, 0, 0, 0, NULL, "show the version" },
+	{ "config", BOTH, 'c', K_CONFIG, 0, 0, 0, 0, "FILE", "read settings from FILE (same names as the long options)" },
+	{ "spool", BOTH, 's', K_STRING, OFF(spool), 0, 0, 0, "DIR", "mail spool directory (default /var/spool/mail)" },
+	{ "format", BOTH, 'f', K_FORMAT, OFF(format), 0, 0, 0, "FMT", "mailbox format: mbox (default), maildir or mh" },
+	{ "domain", BOTH, 'd', K_DOMAIN, 0, 0, 0, 0, "DOMAIN", "local domain, repeatable; the first is primary (default: host name)" },
+	{ "users", BOTH, 'u', K_STRING, OFF(users_file), 0, 0, 0, "FILE", "local users, one a line (default: system accounts)" },
+	{ "aliases", BOTH, 'a', K_STRING, OFF(aliases_file), 0, 0, 0, "FILE", "aliases file (name: target, target...)" },
+	{ "queue", BOTH, 'q', K_STRING, OFF(queue), 0, 0, 0, "DIR", "queue directory (default /var/spool/mailslot/queue)" },
+	{ "hostname", BOTH, 'H', K_STRING, OFF(hostname), 0, 0, 0, "NAME", "name in the greeting and Received: (default: host name)" },
+	{ "relay", SMTPD, 'r', K_RELAY, OFF(relay), 0, 0, 0, "MODE", "auto (loopback listener may relay), yes or no" },
+	{ "max-size", BOTH, 'm', K_SIZE, OFF(max_size), 25 * MIB, 1 * KIB, 1024 * 1024 * MIB, "BYTES", "largest message accepted (suffix k, m, g)" },
+	{ "max-recipients", SMTPD, 'R', K_NUMBER, OFF(max_recipients), 100, 1, 10000, "N", "recipients per message" },
+	{ "timeout", BOTH, 't', K_NUMBER, OFF(timeout), 300, 1, 3600, "SECONDS", "idle timeout for each command or text line (relay: every reply)" },
+	{ "max-errors", SMTPD, 'e', K_NUMBER, OFF(max_errors), 10, 1, 1000, "N", "error replies before 421 and disconnect" },
+	{ "lock-timeout", BOTH, 'l', K_NUMBER, OFF(lock_timeout), 30, 1, 3600, "SECONDS", "how long to wait for a mailbox lock" },
+	{ "handoff", SMTPD, 'x', K_STRING, OFF(handoff), 0, 0, 0, "COMMAND", "run (sh -c) after a queue entry is written" },
+	{ "user", BOTH, 'U', K_STRING, OFF(run_user), 0, 0, 0, "NAME", "account to run as when started as root (default mail)" },
+	{ "log", BOTH, 'L', K_LOG, OFF(log), 0, 0, 0, "DEST", "auto, journal, syslog or stderr" },
+	{ "verbose", BOTH, 'v', K_FLAG, OFF(verbose), 0, 0, 0, NULL, "log every command and reply" },
+	{ "smarthost", RELAY, 'S', K_STRING, OFF(smarthost), 0, 0, 0, "HOST[:PORT]", "send all remote mail through this host instead of MX lookup" },
+	{ "dns-server", RELAY, 'D', K_STRING, OFF(dns_server), 0, 0, 0, "ADDR[:PORT]", "DNS server to ask (default: resolv.conf)" },
+	{ "port", RELAY, 'p', K_NUMBER, OFF(port), 25, 1, 65535, "PORT", "TCP port of remote mail servers" },
+	{ "connect-timeout", RELAY, 'C', K_NUMBER, OFF(connect_timeout), 30, 1, 3600, "SECONDS", "how long to wait for a connection" },
+	{ "min-backoff", RELAY, 'b', K_NUMBER, OFF(min_backoff), 300, 1, 86400, "SECONDS", "delay before the first retry; doubles after each" },
+	{ "max-backoff", RELAY, 'B', K_NUMBER, OFF(max_backoff), 4000, 1, 604800, "SECONDS", "longest delay between retries" },
+	{ "max-lifetime", RELAY, 'T', K_NUMBER, OFF(max_lifetime), 432000, 0, 31536000, "SECONDS", "bounce what is still queued after this long (5 days)" },
+	{ "list", RELAY | ONLY_CMDLINE, 'Q', K_FLAG, OFF(list), 0, 0, 0, NULL, "list the queue and exit" },
+	{ "flush", RELAY | ONLY_CMDLINE, 'F', K_FLAG, OFF(flush), 0, 0, 0, NULL, "retry every entry now, whatever its next attempt" },
+	{ "delete", RELAY | ONLY_CMDLINE, 'X', K_STRING, OFF(delete_id), 0, 0, 0, "ID", "remove a queue entry without a bounce" },
+	{ "bounce", RELAY | ONLY_CMDLINE, 'G', K_STRING, OFF(bounce_id), 0, 0, 0, "ID", "give up on an entry now and bounce it to its sender" },
+	{ "help", BOTH, 'h', K_HELP, 0, 0, 0, 0, NULL, "show this help" },
+	{ "version", BOTH, 'V', K_VERSION, 0, 0, 0, 0, NULL, "show the version" },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -257,7 +273,8 @@ static int load_file(struct config *cfg, const char *path)
 		char saved = *value;
 		*value = '\0';
 		const struct setting *s = find_setting(p);
-		if (!s || s->kind == K_CONFIG || s->kind == K_HELP || s->kind == K_VERSION) {
+		if (!s || s->kind == K_CONFIG || s->kind == K_HELP || s->kind == K_VERSION ||
+		    (s->programs & ONLY_CMDLINE)) {
 			error("%s:%d: unknown setting '%s'", path, o.line, p);
 			fclose(f);
 			return 78;
@@ -283,13 +300,19 @@ static int load_file(struct config *cfg, const char *path)
 	return 0;
 }
 
-static void usage(FILE *out)
+static void usage(FILE *out, unsigned program, const char *progname)
 {
-	fprintf(out, "usage: mailslot-smtpd [options]\n"
-		     "SMTP server for one connection on standard input and output.\n\n");
+	if (program == PROG_SMTPD)
+		fprintf(out, "usage: %s [options]\n"
+			     "SMTP server for one connection on standard input and output.\n\n", progname);
+	else
+		fprintf(out, "usage: %s [options] [queue-id...]\n"
+			     "Deliver what the queue holds for remote recipients, then exit.\n\n", progname);
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		const struct setting *s = &settings[i];
 		char left[48];
+		if (!(s->programs & program))
+			continue;
 		snprintf(left, sizeof left, "-%c, --%s%s%s", s->short_opt, s->name,
 			 s->arg ? " " : "", s->arg ? s->arg : "");
 		fprintf(out, "  %-30s %s", left, s->help);
@@ -325,11 +348,21 @@ static int default_hostname(struct config *cfg)
 	return 0;
 }
 
-int config_load(struct config *cfg, int argc, char **argv)
+/* The settings one program takes on its command line; short letters are
+ * unique within a program, not across both. */
+static const struct setting *by_short(int opt, unsigned program)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].short_opt == opt && (settings[i].programs & program))
+			return &settings[i];
+	return NULL;
+}
+
+int config_load(struct config *cfg, int argc, char **argv, unsigned program, const char *progname)
 {
 	struct option longopts[NSETTINGS + 1];
 	char shortopts[NSETTINGS * 2 + 2];
-	size_t ns = 0;
+	size_t ns = 0, nl = 0;
 	const char *config_file = NULL;
 	int opt, rc;
 
@@ -337,13 +370,15 @@ int config_load(struct config *cfg, int argc, char **argv)
 	shortopts[ns++] = ':';
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		int takes_arg = settings[i].arg != NULL;
-		longopts[i] = (struct option){ settings[i].name, takes_arg ? required_argument : no_argument,
-					       NULL, settings[i].short_opt };
+		if (!(settings[i].programs & program))
+			continue;
+		longopts[nl++] = (struct option){ settings[i].name, takes_arg ? required_argument : no_argument,
+						  NULL, settings[i].short_opt };
 		shortopts[ns++] = (char)settings[i].short_opt;
 		if (takes_arg)
 			shortopts[ns++] = ':';
 	}
-	longopts[NSETTINGS] = (struct option){ 0 };
+	longopts[nl] = (struct option){ 0 };
 	shortopts[ns] = '\0';
 
 	/* First pass: only --config, --help, --version and option errors. */
@@ -360,32 +395,31 @@ int config_load(struct config *cfg, int argc, char **argv)
 			return 64;
 		}
 		if (opt == 'h') {
-			usage(stdout);
+			usage(stdout, program, progname);
 			return CONFIG_DONE;
 		}
 		if (opt == 'V') {
-			printf("mailslot-smtpd %s\n", MAILSLOT_VERSION);
+			printf("%s %s\n", progname, MAILSLOT_VERSION);
 			return CONFIG_DONE;
 		}
 		if (opt == 'c')
 			config_file = optarg;
 	}
-	if (optind < argc) {
+	if (optind < argc && program == PROG_SMTPD) {
 		error("unexpected argument '%s' (see --help)", argv[optind]);
 		return 64;
 	}
+	cfg->args = argv + optind;
+	cfg->nargs = argc - optind;
 	if (config_file && (rc = load_file(cfg, config_file)))
 		return rc;
 
 	struct origin o = { 0 };
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		for (size_t i = 0; i < NSETTINGS; i++) {
-			if (settings[i].short_opt != opt || settings[i].kind == K_CONFIG)
-				continue;
-			if ((rc = apply(cfg, &settings[i], optarg ? optarg : "", &o)))
-				return rc;
-		}
+		const struct setting *s = by_short(opt, program);
+		if (s && s->kind != K_CONFIG && (rc = apply(cfg, s, optarg ? optarg : "", &o)))
+			return rc;
 	}
 	if ((rc = default_hostname(cfg)))
 		return rc;

@@ -36,13 +36,32 @@ struct config {
 	long long max_errors;
 	long long lock_timeout;
 	int verbose;
+	/* mailslot-relay */
+	const char *smarthost;
+	const char *dns_server;
+	long long port;
+	long long connect_timeout;
+	long long min_backoff;
+	long long max_backoff;
+	long long max_lifetime;
+	int list;
+	int flush;
+	const char *delete_id;
+	const char *bounce_id;
+	char **args;		/* queue ids after the options */
+	int nargs;
 };
 
 #define CONFIG_ERROR_MAX 320
 /* The one-line reason when config_load() fails, without the program name. */
 extern char config_error[CONFIG_ERROR_MAX];
 
-int config_load(struct config *cfg, int argc, char **argv);
+#define PROG_SMTPD 1u
+#define PROG_RELAY 2u
+
+/* Settings for program (PROG_SMTPD or PROG_RELAY) named progname.  The
+ * config file may hold the settings of both programs. */
+int config_load(struct config *cfg, int argc, char **argv, unsigned program, const char *progname);
 const char *config_format_name(enum mail_format f);
 
 #endif

@@ -135,6 +135,40 @@ static int copy_quoted(const struct delivery *d, int fd, off_t *offset)
 	}
 }
 
+unsigned deliver_count_from_lines(int fd, off_t size)
+{
+	char buf[65536];
+	char head[6];		/* the first octets of the current line after any '>' */
+	size_t have = 0;
+	int in_quote = 1;	/* still inside the leading '>' run */
+	unsigned count = 0;
+	off_t off = 0;
+
+	while (off < size) {
+		ssize_t n = pread(fd, buf, sizeof buf, off);
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			char c = buf[i];
+			if (c == '\n') {
+				have = 0;
+				in_quote = 1;
+				continue;
+			}
+			if (in_quote && c == '>')
+				continue;
+			in_quote = 0;
+			if (have < 5) {
+				head[have++] = c;
+				if (have == 5 && memcmp(head, "From ", 5) == 0)
+					count++;
+			}
+		}
+		off += n;
+	}
+	return count;
+}
+
 int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quote)
 {
 	if (mboxrd_quote && d->from_lines > 0)

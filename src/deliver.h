@@ -57,6 +57,8 @@ void deliver_local(const struct config *cfg, const struct delivery *d, const str
 /* Shared by the formats: copy the spooled message to fd at *offset (or the
  * current position when offset is NULL), quoting ">*From " lines when asked. */
 int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quote);
+/* Lines of a stored message that mboxrd quoting changes (^>*From ). */
+unsigned deliver_count_from_lines(int fd, off_t size);
 /* Write all of buf, at *offset when given. */
 int deliver_write(int fd, const char *buf, size_t len, off_t *offset);
 /* A directory the recipient owns (not a symlink), made 0700 when missing. */

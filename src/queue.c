@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -377,4 +380,184 @@ int queue_env_parse(const char *text, size_t len, struct envelope *env, const ch
 bad:
 	queue_env_free(env);
 	return -1;
+}
+
+int queue_lock(const char *qdir, const char *id)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (sub_path(path, sizeof path, qdir, "msg", id) == -1)
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return -1;
+	/* the message file keeps its inode for the entry's whole life, unlike
+	 * the envelope, which is replaced by rename */
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+#define ENV_FILE_MAX (4 * 1024 * 1024)
+
+int queue_read_env(const char *qdir, const char *id, struct envelope *env, const char **why)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	char *text;
+	int fd, rc;
+
+	if (sub_path(path, sizeof path, qdir, "env", id) == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || st.st_size > ENV_FILE_MAX || !(text = malloc((size_t)st.st_size + 1))) {
+		*why = "envelope unreadable or too large";
+		close(fd);
+		return -1;
+	}
+	ssize_t n = read(fd, text, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		*why = "short read";
+		free(text);
+		return -1;
+	}
+	rc = queue_env_parse(text, (size_t)n, env, why);
+	free(text);
+	if (rc == 0 && strcmp(env->id, id) != 0) {
+		*why = "id does not match the file name";
+		queue_env_free(env);
+		return -1;
+	}
+	return rc;
+}
+
+int queue_remove(const char *qdir, const char *id)
+{
+	char env_path[PATH_MAX], msg_path[PATH_MAX];
+
+	if (sub_path(env_path, sizeof env_path, qdir, "env", id) == -1 ||
+	    sub_path(msg_path, sizeof msg_path, qdir, "msg", id) == -1)
+		return -1;
+	if (unlink(env_path) == -1 && errno != ENOENT)
+		return -1;
+	fsync_dir(qdir, "env");
+	unlink(msg_path);
+	return 0;
+}
+
+int queue_update(const char *qdir, const struct envelope *env)
+{
+	char tmp_path[PATH_MAX], env_path[PATH_MAX], tmp_name[QUEUE_ID_MAX + 16];
+	int fd;
+
+	if (env->nrcpt == 0)
+		return queue_remove(qdir, env->id);
+	snprintf(tmp_name, sizeof tmp_name, "%s.env.%ld", env->id, (long)getpid());
+	if (sub_path(tmp_path, sizeof tmp_path, qdir, "tmp", tmp_name) == -1 ||
+	    sub_path(env_path, sizeof env_path, qdir, "env", env->id) == -1)
+		return -1;
+	fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, QUEUE_FILE_MODE);
+	if (fd == -1)
+		return -1;
+	if (queue_env_write(fd, env) == -1 || fsync(fd) == -1 || close(fd) == -1 ||
+	    rename(tmp_path, env_path) == -1) {
+		int saved = errno;
+		unlink(tmp_path);
+		errno = saved;
+		return -1;
+	}
+	return fsync_dir(qdir, "env");
+}
+
+static int id_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len >= QUEUE_ID_MAX || name[0] == '.')
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+			return 0;
+	return 1;
+}
+
+static int cmp_ids(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int queue_list_ids(const char *qdir, char ***ids, int *n)
+{
+	char path[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+
+	*ids = NULL;
+	*n = 0;
+	if (sub_path(path, sizeof path, qdir, "env", NULL) == -1)
+		return -1;
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : -1;
+	while ((e = readdir(d))) {
+		if (!id_name_ok(e->d_name))
+			continue;
+		char **grown = realloc(*ids, (size_t)(*n + 1) * sizeof **ids);
+		if (!grown || !(grown[*n] = strdup(e->d_name))) {
+			*ids = grown ? grown : *ids;
+			closedir(d);
+			queue_free_ids(*ids, *n);
+			errno = ENOMEM;
+			return -1;
+		}
+		*ids = grown;
+		(*n)++;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(*ids, (size_t)*n, sizeof **ids, cmp_ids);
+	return 0;
+}
+
+void queue_free_ids(char **ids, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+void queue_sweep(const char *qdir, long long age)
+{
+	static const char *const subs[] = { "msg", "tmp" };
+	char dir[PATH_MAX], path[PATH_MAX], env[PATH_MAX];
+	time_t now = time(NULL);
+	struct stat st;
+	struct dirent *e;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (sub_path(dir, sizeof dir, qdir, subs[i], NULL) == -1)
+			continue;
+		DIR *d = opendir(dir);
+		if (!d)
+			continue;
+		while ((e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			if (sub_path(path, sizeof path, qdir, subs[i], e->d_name) == -1 ||
+			    lstat(path, &st) == -1 || now - st.st_mtime < age)
+				continue;
+			/* a message is an orphan only when no envelope names it */
+			if (i == 0 && sub_path(env, sizeof env, qdir, "env", e->d_name) == 0 && access(env, F_OK) == 0)
+				continue;
+			unlink(path);
+		}
+		closedir(d);
+	}
 }

@@ -48,6 +48,20 @@ int queue_spool_open(const char *qdir);
 /* Name the spooled message and write its envelope, durably. 0 or -1 (errno). */
 int queue_commit(const char *qdir, int msgfd, const struct envelope *env);
 
+/* For the relay: open and lock msg/<id> (flock, not waiting: -1 with
+ * EWOULDBLOCK when another run holds it), then read env/<id>. */
+int queue_lock(const char *qdir, const char *id);
+int queue_read_env(const char *qdir, const char *id, struct envelope *env, const char **why);
+/* Replace env/<id> durably (tmp, fsync, rename), or remove the entry when
+ * no recipient is left (envelope first, then the message). */
+int queue_update(const char *qdir, const struct envelope *env);
+int queue_remove(const char *qdir, const char *id);
+/* Queue ids in env/, sorted, for one pass; free with queue_free_ids. */
+int queue_list_ids(const char *qdir, char ***ids, int *n);
+void queue_free_ids(char **ids, int n);
+/* Remove files a crash can leave: msg/ without env/ and tmp/ older than age. */
+void queue_sweep(const char *qdir, long long age);
+
 /* Envelope text; parse returns 0 or -1 with *why set.  free with queue_env_free. */
 int queue_env_write(int fd, const struct envelope *env);
 int queue_env_parse(const char *text, size_t len, struct envelope *env, const char **why);

@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 
 	/* a client that goes away must not kill us in the middle of a delivery */
 	signal(SIGPIPE, SIG_IGN);
-	rc = config_load(&cfg, argc, argv);
+	rc = config_load(&cfg, argc, argv, PROG_SMTPD, "mailslot-smtpd");
 	if (rc == CONFIG_DONE)
 		return 0;
 	if (rc)

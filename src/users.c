@@ -235,7 +235,7 @@ static const struct alias *find_alias(const char *name)
 }
 
 /* A mailbox user: from the users file, or a system account. */
-static int find_user(const char *name, struct target *t)
+int users_lookup(const char *name, struct target *t)
 {
 	if (!users_name_ok(name))
 		return 0;
@@ -294,7 +294,7 @@ static enum users_result expand_alias(const struct alias *a, const char *domain,
 			char low[USER_NAME_MAX + 2];
 			lower(low, sizeof low, t);
 			if (strcmp(low, a->name) == 0 || !find_alias(low)) {
-				if (!find_user(low, &u))
+				if (!users_lookup(low, &u))
 					continue;	/* a dangling alias target is skipped */
 				snprintf(u.address, sizeof u.address, "%s@%s", low, domain);
 				r = push(out, max, n, &u);
@@ -334,13 +334,13 @@ static enum users_result resolve(const char *local, const char *domain, struct t
 		if (r == USERS_TOO_MANY || *n > before)
 			return r == USERS_TOO_MANY ? r : USERS_FOUND;
 	}
-	if (find_user(name, &t)) {
+	if (users_lookup(name, &t)) {
 		snprintf(t.address, sizeof t.address, "%s@%s", name, domain);
 		return push(out, max, n, &t);
 	}
 	if (strcmp(name, "postmaster") == 0) {
 		/* RFC 5321 4.5.1: postmaster must always be accepted */
-		if (!users && find_user("root", &t)) {
+		if (!users && users_lookup("root", &t)) {
 			snprintf(t.address, sizeof t.address, "postmaster@%s", domain);
 			return push(out, max, n, &t);
 		}

@@ -38,5 +38,7 @@ int users_local_domain(const char *domain);
 enum users_result users_resolve(const char *local, const char *domain,
 				struct target *out, int max, int *n);
 int users_name_ok(const char *name);
+/* The mailbox user "name" (already lower case): 1 and *t filled, or 0. */
+int users_lookup(const char *name, struct target *t);
 
 #endif

@@ -1,0 +1,262 @@
+/* mx: MX and address lookup with res_nquery and ns_initparse/ns_parserr. */
+#include "mx.h"
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#define DNS_ANSWER_MAX 65536
+
+static struct __res_state res;
+static int res_ready;
+
+int mx_init(const char *dns_server, char *err, size_t errlen)
+{
+	if (res_ninit(&res) == -1) {
+		snprintf(err, errlen, "cannot initialise the resolver");
+		return -1;
+	}
+	/* absolute names only: no search list appended to a mail domain */
+	res.options &= ~(unsigned long)(RES_DEFNAMES | RES_DNSRCH);
+	if (dns_server) {
+		char host[64];
+		unsigned port = 53;
+		const char *colon = strrchr(dns_server, ':');
+		size_t hlen = colon ? (size_t)(colon - dns_server) : strlen(dns_server);
+		if (dns_server[0] == '[') {
+			snprintf(err, errlen, "--dns-server: only IPv4 addresses are supported");
+			return -1;
+		}
+		if (hlen >= sizeof host) {
+			snprintf(err, errlen, "--dns-server '%s': bad address", dns_server);
+			return -1;
+		}
+		memcpy(host, dns_server, hlen);
+		host[hlen] = '\0';
+		if (colon) {
+			char *end;
+			unsigned long p = strtoul(colon + 1, &end, 10);
+			if (*end || p == 0 || p > 65535) {
+				snprintf(err, errlen, "--dns-server '%s': bad port", dns_server);
+				return -1;
+			}
+			port = (unsigned)p;
+		}
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+			snprintf(err, errlen, "--dns-server '%s': bad address", dns_server);
+			return -1;
+		}
+		res.nsaddr_list[0] = sin;
+		res.nscount = 1;
+	}
+	res_ready = 1;
+	return 0;
+}
+
+/* -1 and the outcome in *st when the query gave no usable answer. */
+static int query(const char *name, int type, unsigned char *answer, int size, enum mx_status *st)
+{
+	int len = res_nquery(&res, name, ns_c_in, type, answer, size);
+
+	if (len == -1) {
+		switch (res.res_h_errno) {
+		case HOST_NOT_FOUND:
+			*st = MX_NXDOMAIN;
+			break;
+		case NO_DATA:
+			*st = MX_NODATA;
+			break;
+		default:
+			*st = MX_TEMP;
+			break;
+		}
+		return -1;
+	}
+	if (len > size)	/* truncated: the real length is larger than our buffer */
+		len = size;
+	return len;
+}
+
+int mx_parse_mx(const unsigned char *answer, int len, struct mx_host *out, int max)
+{
+	ns_msg msg;
+	ns_rr rr;
+	int n = 0;
+
+	if (len <= 0 || ns_initparse(answer, len, &msg) == -1)
+		return -1;
+	int count = ns_msg_count(msg, ns_s_an);
+	for (int i = 0; i < count; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
+			return -1;
+		if (ns_rr_type(rr) != ns_t_mx || ns_rr_class(rr) != ns_c_in)
+			continue;	/* CNAMEs the server followed for us */
+		if (ns_rr_rdlen(rr) < 3)
+			return -1;
+		const unsigned char *rd = ns_rr_rdata(rr);
+		if (n >= max)
+			continue;
+		out[n].pref = ns_get16(rd);
+		if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), rd + 2, out[n].name,
+				       sizeof out[n].name) == -1)
+			return -1;
+		n++;
+	}
+	return n;
+}
+
+int mx_parse_addrs(const unsigned char *answer, int len, int type, unsigned port, struct mx_addr *out, int max)
+{
+	ns_msg msg;
+	ns_rr rr;
+	int n = 0;
+
+	if (len <= 0 || ns_initparse(answer, len, &msg) == -1)
+		return -1;
+	int count = ns_msg_count(msg, ns_s_an);
+	for (int i = 0; i < count && n < max; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
+			return -1;
+		if ((int)ns_rr_type(rr) != type || ns_rr_class(rr) != ns_c_in)
+			continue;
+		memset(&out[n], 0, sizeof out[n]);
+		if (type == ns_t_a && ns_rr_rdlen(rr) == 4) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&out[n].sa;
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons((uint16_t)port);
+			memcpy(&sin->sin_addr, ns_rr_rdata(rr), 4);
+			out[n++].len = sizeof *sin;
+		} else if (type == ns_t_aaaa && ns_rr_rdlen(rr) == 16) {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out[n].sa;
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons((uint16_t)port);
+			memcpy(&sin6->sin6_addr, ns_rr_rdata(rr), 16);
+			out[n++].len = sizeof *sin6;
+		} else {
+			return -1;
+		}
+	}
+	return n;
+}
+
+static int looks_like_address(const char *name)
+{
+	unsigned char buf[16];
+	char copy[MX_NAME_MAX];
+	size_t len = strlen(name);
+
+	snprintf(copy, sizeof copy, "%s", name);
+	if (len > 0 && copy[len - 1] == '.')
+		copy[len - 1] = '\0';
+	return inet_pton(AF_INET, copy, buf) == 1 || inet_pton(AF_INET6, copy, buf) == 1 || copy[0] == '[';
+}
+
+static void sort_hosts(struct mx_host *h, int n)
+{
+	/* random order among equal preferences: a random key, then sort */
+	unsigned keys[MX_HOSTS_MAX];
+
+	if (getrandom(keys, sizeof keys, GRND_NONBLOCK) != (ssize_t)sizeof keys)
+		for (int i = 0; i < n; i++)
+			keys[i] = (unsigned)rand();
+	for (int i = 1; i < n; i++) {
+		for (int j = i; j > 0; j--) {
+			int swap = h[j].pref < h[j - 1].pref || (h[j].pref == h[j - 1].pref && keys[j] < keys[j - 1]);
+			if (!swap)
+				break;
+			struct mx_host th = h[j];
+			h[j] = h[j - 1];
+			h[j - 1] = th;
+			unsigned tk = keys[j];
+			keys[j] = keys[j - 1];
+			keys[j - 1] = tk;
+		}
+	}
+}
+
+enum mx_status mx_hosts(const char *domain, const char *self, struct mx_host *out, int *n, char *why, size_t whylen)
+{
+	static unsigned char answer[DNS_ANSWER_MAX];
+	enum mx_status st = MX_OK;
+	int len;
+
+	*n = 0;
+	if (!res_ready) {
+		snprintf(why, whylen, "resolver not initialised");
+		return MX_TEMP;
+	}
+	len = query(domain, ns_t_mx, answer, sizeof answer, &st);
+	if (len == -1 && st != MX_NODATA) {
+		snprintf(why, whylen, st == MX_NXDOMAIN ? "domain %s does not exist" : "DNS lookup of %s failed (MX)",
+			 domain);
+		return st;
+	}
+	if (len > 0) {
+		int found = mx_parse_mx(answer, len, out, MX_HOSTS_MAX);
+		if (found == -1) {
+			snprintf(why, whylen, "malformed DNS answer for %s", domain);
+			return MX_TEMP;
+		}
+		*n = found;
+	}
+	if (*n == 0) {
+		/* RFC 5321 5.1: no MX, the domain itself is the mail host */
+		snprintf(out[0].name, sizeof out[0].name, "%s", domain);
+		out[0].pref = 0;
+		*n = 1;
+		return MX_OK;
+	}
+	for (int i = 0; i < *n; i++) {
+		if (out[i].name[0] == '\0' || strcmp(out[i].name, ".") == 0) {
+			snprintf(why, whylen, "domain %s accepts no mail (null MX)", domain);
+			return MX_NULL;
+		}
+	}
+	sort_hosts(out, *n);
+	/* RFC 5321 5.1: when we are one of the MX hosts, only better ones count */
+	int keep = 0;
+	for (int i = 0; i < *n; i++) {
+		if (self && strcasecmp(out[i].name, self) == 0)
+			break;
+		if (looks_like_address(out[i].name))
+			continue;
+		out[keep++] = out[i];
+	}
+	if (keep == 0) {
+		snprintf(why, whylen, "MX for %s points to ourselves or to an address literal", domain);
+		return MX_BAD;
+	}
+	*n = keep;
+	return MX_OK;
+}
+
+enum mx_status mx_addresses(const char *host, unsigned port, struct mx_addr *out, int *n)
+{
+	static unsigned char answer[DNS_ANSWER_MAX];
+	static const int types[] = { ns_t_aaaa, ns_t_a };
+	enum mx_status worst = MX_NODATA;
+
+	*n = 0;
+	for (int t = 0; t < 2 && *n < MX_ADDRS_MAX; t++) {
+		enum mx_status st = MX_OK;
+		int len = query(host, types[t], answer, sizeof answer, &st);
+		if (len == -1) {
+			if (st == MX_TEMP || (st == MX_NXDOMAIN && worst != MX_TEMP))
+				worst = st;
+			continue;
+		}
+		int found = mx_parse_addrs(answer, len, types[t], port, out + *n, MX_ADDRS_MAX - *n);
+		if (found > 0)
+			*n += found;
+		else if (found == -1)
+			worst = MX_TEMP;
+	}
+	return *n > 0 ? MX_OK : worst;
+}

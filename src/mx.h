@@ -1,0 +1,54 @@
+/* mx: where mail for a domain goes, through libresolv (RFC 5321 5.1).
+ *
+ * MX records sorted by preference, random order among equal preferences;
+ * no MX records: the domain itself is the implicit MX; a null MX "0 ."
+ * (RFC 7505) is a permanent failure.  Addresses come from AAAA then A
+ * queries to the same DNS server (no getaddrinfo, so --dns-server rules
+ * every lookup).  NXDOMAIN is permanent; SERVFAIL, timeouts and anything
+ * unclear are temporary, so that only an authoritative answer bounces.
+ * The answer parser (mx_parse) is pure and takes the real answer length.
+ */
+#ifndef MAILSLOT_MX_H
+#define MAILSLOT_MX_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define MX_NAME_MAX 256
+#define MX_HOSTS_MAX 16
+#define MX_ADDRS_MAX 16
+
+enum mx_status {
+	MX_OK,
+	MX_TEMP,	/* try again later */
+	MX_NXDOMAIN,	/* the domain does not exist: 5.1.2 */
+	MX_NULL,	/* RFC 7505 null MX: 5.1.10 */
+	MX_NODATA,	/* the name exists, no record of that type */
+	MX_BAD,		/* MX to an address literal, or only to ourselves: 5.4.4 */
+};
+
+struct mx_host {
+	char name[MX_NAME_MAX];
+	unsigned pref;
+};
+
+struct mx_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+};
+
+/* dns_server "ADDR" or "ADDR:PORT" (IPv4) or "[ADDR]:PORT"; NULL for resolv.conf. */
+int mx_init(const char *dns_server, char *err, size_t errlen);
+/* The hosts to try for a domain, best first.  self: our own host name. */
+enum mx_status mx_hosts(const char *domain, const char *self, struct mx_host *out, int *n, char *why,
+			size_t whylen);
+/* Addresses of one host, IPv6 first. */
+enum mx_status mx_addresses(const char *host, unsigned port, struct mx_addr *out, int *n);
+
+/* Parse a DNS answer: up to max MX records (type MX) or addresses (A/AAAA)
+ * into the callbacks' arrays.  Returns the number found, -1 if malformed. */
+int mx_parse_mx(const unsigned char *answer, int len, struct mx_host *out, int max);
+int mx_parse_addrs(const unsigned char *answer, int len, int type, unsigned port, struct mx_addr *out, int max);
+
+#endif

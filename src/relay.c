@@ -1,0 +1,584 @@
+/* relay: main of mailslot-relay.  Runs the queue once and exits: for each
+ * entry (locked, so two runs never deliver the same recipient), groups the
+ * due recipients by domain, delivers each group over one connection, and
+ * records one status per recipient: done (removed), retry later (growing
+ * delay), or failed for good (bounced to the sender).  Local recipients
+ * that failed in mailslot-smtpd are retried with the same delivery code.
+ * Exit status (sysexits): 0 the run completed, 64 usage, 78 configuration,
+ * 74 the queue could not be read.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bounce.h"
+#include "config.h"
+#include "deliver.h"
+#include "log.h"
+#include "mx.h"
+#include "queue.h"
+#include "smtpc.h"
+#include "users.h"
+
+#define EX_USAGE 64
+#define EX_IOERR 74
+#define EX_CONFIG 78
+#define SWEEP_AGE (24 * 3600)	/* crash leftovers older than this are removed */
+
+enum outcome { OUT_PENDING, OUT_SENT, OUT_TEMP, OUT_PERM };
+
+/* What became of one recipient in this run. */
+struct result {
+	enum outcome outcome;
+	char status[16];		/* RFC 3463 code for a bounce */
+	char text[QUEUE_ERROR_MAX];	/* reply or reason */
+	char mta[300];			/* the host that answered */
+};
+
+static const struct config *cfg;
+
+static long long backoff(unsigned attempts)
+{
+	long long delay = cfg->min_backoff;
+
+	for (unsigned i = 1; i < attempts && delay < cfg->max_backoff; i++)
+		delay *= 2;
+	return delay < cfg->max_backoff ? delay : cfg->max_backoff;
+}
+
+static void set_result(struct result *r, enum outcome o, const char *status, const char *mta, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void set_result(struct result *r, enum outcome o, const char *status, const char *mta, const char *fmt, ...)
+{
+	char text[QUEUE_ERROR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	r->outcome = o;
+	snprintf(r->status, sizeof r->status, "%s", status);
+	log_printable(r->text, sizeof r->text, text, strlen(text));
+	snprintf(r->mta, sizeof r->mta, "%s", mta ? mta : "");
+}
+
+/* "550 5.1.1 text": the enhanced code when the reply has one. */
+static void status_from_reply(int code, const char *text, char *out, size_t outsz)
+{
+	int a, b, c;
+
+	if (strlen(text) > 4 && sscanf(text + 4, "%d.%d.%d", &a, &b, &c) == 3 && a == code / 100)
+		snprintf(out, outsz, "%d.%d.%d", a, b, c);
+	else
+		snprintf(out, outsz, "%d.0.0", code / 100);
+}
+
+static int connect_timeout(const struct mx_addr *a, char *why, size_t whylen)
+{
+	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct pollfd pfd;
+	int err = 0;
+	socklen_t len = sizeof err;
+
+	if (fd == -1) {
+		snprintf(why, whylen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (const struct sockaddr *)&a->sa, a->len) == -1 && errno != EINPROGRESS) {
+		err = errno;
+		goto fail;
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	int pr = poll(&pfd, 1, (int)(cfg->connect_timeout * 1000));
+	if (pr <= 0) {
+		err = pr == 0 ? ETIMEDOUT : errno;
+		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err)
+		goto fail;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+fail:
+	snprintf(why, whylen, "connect: %s", strerror(err ? err : errno));
+	close(fd);
+	return -1;
+}
+
+static void addr_text(const struct mx_addr *a, char *out, size_t outsz)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (a->sa.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+		port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->sa;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+		port = ntohs(s4->sin_port);
+	}
+	snprintf(out, outsz, "[%s]:%u", ip, port);
+}
+
+/* An address literal domain: [192.0.2.1] or [IPv6:2001:db8::1]. */
+static int literal_address(const char *domain, unsigned port, struct mx_addr *a)
+{
+	char inner[ADDR_DOMAIN_MAX + 1];
+	size_t len = strlen(domain);
+
+	if (len < 3 || domain[0] != '[' || domain[len - 1] != ']')
+		return -1;
+	snprintf(inner, sizeof inner, "%.*s", (int)(len - 2), domain + 1);
+	memset(a, 0, sizeof *a);
+	if (strncasecmp(inner, "IPv6:", 5) == 0) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->sa;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		a->len = sizeof *s6;
+		return inet_pton(AF_INET6, inner + 5, &s6->sin6_addr) == 1 ? 0 : -1;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->sa;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)port);
+	a->len = sizeof *s4;
+	return inet_pton(AF_INET, inner, &s4->sin_addr) == 1 ? 0 : -1;
+}
+
+/* The hosts to try: the smarthost, an address literal, or the MX list. */
+static enum mx_status destination(const char *domain, struct mx_host *hosts, int *nhosts, unsigned *port,
+				  char *why, size_t whylen)
+{
+	*port = (unsigned)cfg->port;
+	if (cfg->smarthost) {
+		const char *colon = strrchr(cfg->smarthost, ':');
+		const char *close = strrchr(cfg->smarthost, ']');
+		size_t hlen = strlen(cfg->smarthost);
+		if (colon && (!close || colon > close)) {
+			*port = (unsigned)strtoul(colon + 1, NULL, 10);
+			hlen = (size_t)(colon - cfg->smarthost);
+		}
+		snprintf(hosts[0].name, sizeof hosts[0].name, "%.*s", (int)hlen, cfg->smarthost);
+		hosts[0].pref = 0;
+		*nhosts = 1;
+		return MX_OK;
+	}
+	if (domain[0] == '[') {
+		snprintf(hosts[0].name, sizeof hosts[0].name, "%s", domain);
+		*nhosts = 1;
+		return MX_OK;
+	}
+	return mx_hosts(domain, cfg->hostname, hosts, nhosts, why, whylen);
+}
+
+/* Deliver one message to the recipients of one domain over one connection. */
+static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize, const char *domain,
+			   const int *idx, int n, struct result *res)
+{
+	struct mx_host hosts[MX_HOSTS_MAX];
+	struct mx_addr addrs[MX_ADDRS_MAX];
+	struct smtpc_rcpt rcpts[n];
+	char why[QUEUE_ERROR_MAX] = "no mail host answered", where[320];
+	int nhosts = 0, naddrs;
+	unsigned port;
+
+	enum mx_status st = destination(domain, hosts, &nhosts, &port, why, sizeof why);
+	if (st != MX_OK) {
+		static const char *const codes[] = { [MX_NXDOMAIN] = "5.1.2", [MX_NULL] = "5.1.10", [MX_BAD] = "5.4.4" };
+		for (int i = 0; i < n; i++) {
+			if (st == MX_TEMP || st == MX_NODATA)
+				set_result(&res[idx[i]], OUT_TEMP, "4.4.3", NULL, "%s", why);
+			else
+				set_result(&res[idx[i]], OUT_PERM, codes[st], NULL, "%s", why);
+		}
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		rcpts[i] = (struct smtpc_rcpt){ .address = env->rcpt[idx[i]].address };
+	int perm_dns = 1;	/* every host lookup said NXDOMAIN */
+	for (int h = 0; h < nhosts; h++) {
+		if (hosts[h].name[0] == '[') {
+			naddrs = literal_address(hosts[h].name, port, &addrs[0]) == 0;
+			st = naddrs ? MX_OK : MX_BAD;
+		} else {
+			st = mx_addresses(hosts[h].name, port, addrs, &naddrs);
+		}
+		if (st != MX_OK) {
+			perm_dns &= st == MX_NXDOMAIN || st == MX_NODATA;
+			snprintf(why, sizeof why, "cannot find the address of %s", hosts[h].name);
+			continue;
+		}
+		perm_dns = 0;
+		for (int a = 0; a < naddrs; a++) {
+			char addr[80], cwhy[160];
+			addr_text(&addrs[a], addr, sizeof addr);
+			snprintf(where, sizeof where, "%s%s", hosts[h].name, addr);
+			int fd = connect_timeout(&addrs[a], cwhy, sizeof cwhy);
+			if (fd == -1) {
+				snprintf(why, sizeof why, "%s: %s", where, cwhy);
+				log_msg(LOG_INFO, "%s: %s", env->id, why);
+				continue;
+			}
+			struct smtpc_job job = { .fd = fd, .helo = cfg->hostname, .sender = env->sender,
+						 .rcpts = rcpts, .nrcpt = n, .msgfd = msgfd, .msgsize = msgsize,
+						 .timeout = cfg->timeout };
+			enum smtpc_outcome out = smtpc_run(&job);
+			close(fd);
+			if (out == SMTPC_TEMP) {
+				snprintf(why, sizeof why, "%s: %s", where, job.error);
+				log_msg(LOG_INFO, "%s: %s", env->id, why);
+				continue;
+			}
+			for (int i = 0; i < n; i++) {
+				struct result *r = &res[idx[i]];
+				char status[16];
+				status_from_reply(rcpts[i].code, rcpts[i].text, status, sizeof status);
+				enum outcome o = rcpts[i].code / 100 == 2 ? OUT_SENT :
+						 rcpts[i].code / 100 == 5 ? OUT_PERM : OUT_TEMP;
+				set_result(r, o, status, where, "%s", rcpts[i].text[0] ? rcpts[i].text : "no reply");
+			}
+			return;
+		}
+	}
+	/* A host whose name does not resolve, with no other host, is as final as NXDOMAIN
+	 * only when it is the domain itself (implicit MX). */
+	int final = perm_dns && nhosts == 1 && !cfg->smarthost && strcasecmp(hosts[0].name, domain) == 0;
+	for (int i = 0; i < n; i++)
+		set_result(&res[idx[i]], final ? OUT_PERM : OUT_TEMP, final ? "5.1.2" : "4.4.1", NULL, "%s", why);
+}
+
+static void deliver_local_rcpt(const struct envelope *env, int msgfd, off_t size, const struct env_rcpt *er,
+			       struct result *r)
+{
+	struct target t = { 0 };
+	struct deliver_result dr;
+	struct delivery d = { .msgfd = msgfd, .size = size, .sender = env->sender, .qid = env->id,
+			      .arrived = (time_t)env->arrived, .hostname = cfg->hostname };
+
+	if (!users_lookup(er->user, &t)) {
+		set_result(r, OUT_PERM, "5.1.1", NULL, "mailbox %s no longer exists", er->user);
+		return;
+	}
+	snprintf(t.address, sizeof t.address, "%s", er->address);
+	/* mboxrd needs the count of lines to quote, as the DATA reader gives it */
+	d.from_lines = deliver_count_from_lines(msgfd, size);
+	deliver_local(cfg, &d, &t, &dr);
+	if (dr.status == DELIVER_OK)
+		set_result(r, OUT_SENT, "2.0.0", NULL, "delivered to mailbox %s", er->user);
+	else
+		set_result(r, OUT_TEMP, dr.enhanced, NULL, "%s", dr.text);
+}
+
+static void log_result(const struct envelope *env, const struct env_rcpt *er, const struct result *r)
+{
+	static const char *const names[] = { "pending", "sent", "deferred", "bounced" };
+	char f_id[64], f_rcpt[ADDR_MAILBOX_MAX + 32], f_status[48];
+	const char *fields[] = { f_id, f_rcpt, f_status, NULL };
+
+	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", env->id);
+	snprintf(f_rcpt, sizeof f_rcpt, "MAILSLOT_RCPT=%s", er->address);
+	snprintf(f_status, sizeof f_status, "MAILSLOT_STATUS=%s", names[r->outcome]);
+	log_fields(r->outcome == OUT_TEMP ? LOG_NOTICE : LOG_INFO, fields, "%s: to=<%s> relay=%s status=%s (%s)",
+		   env->id, er->address, r->mta[0] ? r->mta : er->user[0] ? "local" : "none", names[r->outcome], r->text);
+}
+
+/* Record the run: bounce what failed, keep what waits, drop what is done. */
+static int record(struct envelope *env, int msgfd, struct result *res, char *bounce_id, size_t bounce_len)
+{
+	struct bounce_item *items = calloc((size_t)env->nrcpt + 1, sizeof *items);
+	int nitems = 0, keep = 0;
+	time_t now = time(NULL);
+
+	if (!items)
+		return -1;
+	for (int i = 0; i < env->nrcpt; i++) {
+		if (res[i].outcome == OUT_TEMP && now - env->arrived > cfg->max_lifetime)
+			set_result(&res[i], OUT_PERM, "4.4.7", res[i].mta, "gave up after %lld days: %s",
+				   cfg->max_lifetime / 86400, res[i].text);
+		if (res[i].outcome == OUT_PERM) {
+			struct bounce_item *b = &items[nitems++];
+			b->address = env->rcpt[i].address;
+			snprintf(b->status, sizeof b->status, "%s", res[i].status);
+			snprintf(b->diagnostic, sizeof b->diagnostic, "%s", res[i].text);
+			snprintf(b->remote_mta, sizeof b->remote_mta, "%s", res[i].mta);
+		}
+	}
+	bounce_id[0] = '\0';
+	if (nitems > 0) {
+		if (!env->sender[0]) {
+			log_msg(LOG_NOTICE, "%s: no bounce for %d recipient(s): the sender is <>", env->id, nitems);
+		} else if (bounce_queue(cfg, env, msgfd, items, nitems, bounce_id, bounce_len) == -1) {
+			/* keep the failed recipients queued: the bounce is tried again */
+			log_msg(LOG_ERR, "%s: cannot queue a bounce: %s", env->id, strerror(errno));
+			for (int i = 0; i < env->nrcpt; i++)
+				if (res[i].outcome == OUT_PERM)
+					res[i].outcome = OUT_TEMP;
+		} else {
+			log_msg(LOG_INFO, "%s: bounce queued as %s", env->id, bounce_id);
+		}
+	}
+	free(items);
+	for (int i = 0; i < env->nrcpt; i++) {
+		struct env_rcpt *er = &env->rcpt[i];
+		if (res[i].outcome == OUT_SENT || res[i].outcome == OUT_PERM)
+			continue;
+		if (res[i].outcome == OUT_TEMP) {
+			er->attempts++;
+			er->next_attempt = (long long)now + backoff(er->attempts);
+			snprintf(er->last_error, sizeof er->last_error, "%s", res[i].text);
+		}
+		env->rcpt[keep++] = *er;
+	}
+	env->nrcpt = keep;
+	if (queue_update(cfg->queue, env) == -1) {
+		log_msg(LOG_ERR, "%s: cannot update the queue entry: %s (recipients may be tried again)",
+			env->id, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int same_domain(const char *a, const char *b)
+{
+	const char *da = strrchr(a, '@'), *db = strrchr(b, '@');
+	return da && db && strcasecmp(da, db) == 0;
+}
+
+/* One queue entry.  force: ignore the next-attempt times. */
+static void run_entry(const char *id, int force, char *bounce_id, size_t bounce_len)
+{
+	struct envelope env;
+	struct stat st;
+	const char *why;
+	int fd = queue_lock(cfg->queue, id);
+
+	bounce_id[0] = '\0';
+	if (fd == -1) {
+		if (errno == EWOULDBLOCK)
+			log_msg(LOG_INFO, "%s: busy with another run", id);
+		else if (errno != ENOENT)
+			log_msg(LOG_ERR, "%s: cannot open: %s", id, strerror(errno));
+		return;
+	}
+	if (queue_read_env(cfg->queue, id, &env, &why) == -1) {
+		if (strcmp(why, strerror(ENOENT)) != 0)
+			log_msg(LOG_ERR, "%s: bad envelope: %s", id, why);
+		close(fd);
+		return;
+	}
+	struct result *res = calloc((size_t)env.nrcpt + 1, sizeof *res);
+	int *idx = calloc((size_t)env.nrcpt + 1, sizeof *idx);
+	if (!res || !idx || fstat(fd, &st) == -1) {
+		log_msg(LOG_ERR, "%s: out of memory", id);
+		goto out;
+	}
+	time_t now = time(NULL);
+	int due = 0;
+	for (int i = 0; i < env.nrcpt; i++) {
+		res[i].outcome = OUT_PENDING;
+		if (force || env.rcpt[i].next_attempt <= now)
+			res[i].outcome = OUT_TEMP, due++;	/* marked: to be tried now */
+	}
+	if (due == 0)
+		goto out;
+	for (int i = 0; i < env.nrcpt; i++) {
+		if (res[i].outcome != OUT_TEMP)
+			continue;
+		if (env.rcpt[i].user[0]) {
+			deliver_local_rcpt(&env, fd, st.st_size, &env.rcpt[i], &res[i]);
+			log_result(&env, &env.rcpt[i], &res[i]);
+			continue;
+		}
+		/* this recipient and every later one of the same domain, together */
+		int n = 0;
+		for (int j = i; j < env.nrcpt; j++)
+			if (res[j].outcome == OUT_TEMP && !env.rcpt[j].user[0] && res[j].status[0] == '\0' &&
+			    (j == i || same_domain(env.rcpt[i].address, env.rcpt[j].address)))
+				idx[n++] = j;
+		const char *at = strrchr(env.rcpt[i].address, '@');
+		deliver_domain(&env, fd, st.st_size, at ? at + 1 : "", idx, n, res);
+		for (int k = 0; k < n; k++)
+			log_result(&env, &env.rcpt[idx[k]], &res[idx[k]]);
+	}
+	record(&env, fd, res, bounce_id, bounce_len);
+out:
+	free(res);
+	free(idx);
+	queue_env_free(&env);
+	close(fd);
+}
+
+static void run_queue(char **ids, int n, int force)
+{
+	char bounce_id[QUEUE_ID_MAX];
+
+	for (int i = 0; i < n; i++) {
+		run_entry(ids[i], force, bounce_id, sizeof bounce_id);
+		/* a bounce is sent in the same run, without waiting for the next */
+		for (int depth = 0; bounce_id[0] && depth < 2; depth++) {
+			char next[QUEUE_ID_MAX];
+			snprintf(next, sizeof next, "%s", bounce_id);
+			run_entry(next, 1, bounce_id, sizeof bounce_id);
+		}
+	}
+}
+
+static int list_queue(void)
+{
+	char **ids;
+	int n, shown = 0;
+	time_t now = time(NULL);
+
+	if (queue_list_ids(cfg->queue, &ids, &n) == -1) {
+		fprintf(stderr, "mailslot-relay: cannot read %s/env: %s\n", cfg->queue, strerror(errno));
+		return EX_IOERR;
+	}
+	for (int i = 0; i < n; i++) {
+		struct envelope env;
+		const char *why;
+		char path[4096], when[32];
+		struct stat st;
+		struct tm tm;
+		if (queue_read_env(cfg->queue, ids[i], &env, &why) == -1)
+			continue;
+		snprintf(path, sizeof path, "%s/msg/%s", cfg->queue, ids[i]);
+		time_t arrived = (time_t)env.arrived;
+		localtime_r(&arrived, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+		printf("%-24s %9lld  %s  <%s>\n", env.id, stat(path, &st) == 0 ? (long long)st.st_size : -1LL,
+		       when, env.sender);
+		for (int r = 0; r < env.nrcpt; r++) {
+			const struct env_rcpt *er = &env.rcpt[r];
+			long long wait = er->next_attempt - (long long)now;
+			printf("    <%s>%s%s attempts=%u next=%s%lld%s%s%s\n", er->address, er->user[0] ? " mailbox=" : "",
+			       er->user, er->attempts, wait > 0 ? "+" : "", wait > 0 ? wait : 0LL, wait > 0 ? "s" : "s (now)",
+			       er->last_error[0] ? " error: " : "", er->last_error);
+		}
+		shown++;
+		queue_env_free(&env);
+	}
+	printf("-- %d %s in the queue\n", shown, shown == 1 ? "entry" : "entries");
+	queue_free_ids(ids, n);
+	return 0;
+}
+
+/* --delete and --bounce act on one entry under its lock. */
+static int admin_entry(const char *id, int bounce)
+{
+	struct envelope env;
+	const char *why;
+	char bounce_id[QUEUE_ID_MAX];
+	int fd = queue_lock(cfg->queue, id);
+
+	if (fd == -1) {
+		fprintf(stderr, "mailslot-relay: %s: %s\n", id,
+			errno == EWOULDBLOCK ? "busy with a queue run, try again" : strerror(errno));
+		return errno == ENOENT ? EX_USAGE : 75;
+	}
+	if (queue_read_env(cfg->queue, id, &env, &why) == -1) {
+		fprintf(stderr, "mailslot-relay: %s: %s\n", id, why);
+		close(fd);
+		return EX_IOERR;
+	}
+	if (bounce) {
+		struct result *res = calloc((size_t)env.nrcpt + 1, sizeof *res);
+		if (!res) {
+			close(fd);
+			return 71;
+		}
+		for (int i = 0; i < env.nrcpt; i++)
+			set_result(&res[i], OUT_PERM, "5.0.0", NULL, "returned to the sender by the postmaster");
+		record(&env, fd, res, bounce_id, sizeof bounce_id);
+		free(res);
+		log_msg(LOG_NOTICE, "%s: bounced by the administrator", id);
+	} else {
+		queue_remove(cfg->queue, id);
+		log_msg(LOG_NOTICE, "%s: deleted by the administrator", id);
+	}
+	queue_env_free(&env);
+	close(fd);
+	if (bounce && bounce_id[0]) {
+		char next[QUEUE_ID_MAX];
+		snprintf(next, sizeof next, "%s", bounce_id);
+		run_entry(next, 1, bounce_id, sizeof bounce_id);
+	}
+	return 0;
+}
+
+static int id_ok(const char *id)
+{
+	if (!*id || strlen(id) >= QUEUE_ID_MAX)
+		return 0;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+			return 0;
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct config config;
+	char err[512];
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	rc = config_load(&config, argc, argv, PROG_RELAY, "mailslot-relay");
+	if (rc == CONFIG_DONE)
+		return 0;
+	if (rc) {
+		fprintf(stderr, "mailslot-relay: %s\n", config_error);
+		return rc;
+	}
+	cfg = &config;
+	for (int i = 0; i < cfg->nargs; i++) {
+		if (!id_ok(cfg->args[i])) {
+			fprintf(stderr, "mailslot-relay: '%s' is not a queue id\n", cfg->args[i]);
+			return EX_USAGE;
+		}
+	}
+	if ((cfg->delete_id && !id_ok(cfg->delete_id)) || (cfg->bounce_id && !id_ok(cfg->bounce_id))) {
+		fprintf(stderr, "mailslot-relay: not a queue id\n");
+		return EX_USAGE;
+	}
+	if (users_init(cfg, err, sizeof err) == -1) {
+		fprintf(stderr, "mailslot-relay: %s\n", err);
+		return EX_CONFIG;
+	}
+	log_open("mailslot-relay", cfg->log, cfg->verbose);
+	if (cfg->list)
+		return list_queue();
+	if (mx_init(cfg->dns_server, err, sizeof err) == -1) {
+		fprintf(stderr, "mailslot-relay: %s\n", err);
+		return EX_CONFIG;
+	}
+	if (cfg->delete_id)
+		return admin_entry(cfg->delete_id, 0);
+	if (cfg->bounce_id)
+		return admin_entry(cfg->bounce_id, 1);
+	if (cfg->nargs > 0) {
+		run_queue(cfg->args, cfg->nargs, 1);
+		return 0;
+	}
+	char **ids;
+	int n;
+	if (queue_list_ids(cfg->queue, &ids, &n) == -1) {
+		fprintf(stderr, "mailslot-relay: cannot read %s/env: %s\n", cfg->queue, strerror(errno));
+		return EX_IOERR;
+	}
+	run_queue(ids, n, cfg->flush);
+	queue_free_ids(ids, n);
+	queue_sweep(cfg->queue, SWEEP_AGE);
+	return 0;
+}

@@ -1,0 +1,314 @@
+/* smtpc: outbound SMTP, state by state, with a bounded multi-line reply parser. */
+#include "smtpc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lineio.h"
+#include "log.h"
+
+#define SMTPC_LINE_MAX 1024
+
+struct client {
+	struct smtpc_job *job;
+	struct lineio io;
+	int pipelining;
+	int eightbit;
+	unsigned long long size_limit;	/* 0: none announced */
+	int size_ok;			/* SIZE offered at all */
+};
+
+struct reply {
+	int code;
+	char text[SMTPC_TEXT_MAX];	/* "NNN text" of the last line */
+};
+
+int smtpc_parse_line(const char *line, size_t len, int *more)
+{
+	if (len < 3)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (line[i] < '0' || line[i] > '9')
+			return -1;
+	if (line[0] < '2' || line[0] > '5')
+		return -1;
+	if (len > 3 && line[3] != ' ' && line[3] != '-')
+		return -1;
+	*more = len > 3 && line[3] == '-';
+	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+}
+
+/* EHLO keywords we use; lines after the first are "250-KEYWORD params". */
+static void note_extension(struct client *c, const char *kw)
+{
+	if (strcasecmp(kw, "PIPELINING") == 0)
+		c->pipelining = 1;
+	else if (strcasecmp(kw, "8BITMIME") == 0)
+		c->eightbit = 1;
+	else if (strncasecmp(kw, "SIZE", 4) == 0 && (kw[4] == '\0' || kw[4] == ' ')) {
+		c->size_ok = 1;
+		c->size_limit = kw[4] ? strtoull(kw + 5, NULL, 10) : 0;
+	}
+}
+
+/* -1: the connection failed (job->error says how). */
+static int read_reply(struct client *c, struct reply *r, long long timeout, int ehlo)
+{
+	char line[SMTPC_LINE_MAX];
+	size_t len;
+	int more = 1, code = -1;
+
+	c->io.timeout_ms = (int)(timeout * 1000);
+	for (int n = 0; more; n++) {
+		enum line_status st = lineio_getline(&c->io, line, sizeof line, &len);
+		if (st != LINE_OK || n >= SMTPC_REPLY_LINES) {
+			snprintf(c->job->error, sizeof c->job->error, "%s",
+				 st == LINE_TIMEOUT ? "timeout waiting for a reply" :
+				 st == LINE_EOF ? "connection closed by the server" :
+				 st == LINE_TOOLONG ? "reply line too long" :
+				 n >= SMTPC_REPLY_LINES ? "reply with too many lines" : "connection error");
+			return -1;
+		}
+		int this = smtpc_parse_line(line, len, &more);
+		if (this == -1 || (code != -1 && this != code)) {
+			snprintf(c->job->error, sizeof c->job->error, "malformed reply from the server");
+			return -1;
+		}
+		code = this;
+		if (ehlo && n > 0 && len > 4)
+			note_extension(c, line + 4);
+		log_printable(r->text, sizeof r->text, line, len);
+	}
+	r->code = code;
+	return 0;
+}
+
+static void send_line(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_line(struct client *c, const char *fmt, ...)
+{
+	char line[SMTPC_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n > sizeof line - 3)
+		n = (int)(sizeof line - 3);
+	line[n++] = '\r';
+	line[n++] = '\n';
+	lineio_write(&c->io, line, (size_t)n);
+}
+
+static int flush(struct client *c)
+{
+	if (lineio_flush(&c->io) == -1) {
+		snprintf(c->job->error, sizeof c->job->error, "cannot send to the server: %s", strerror(c->io.out_error));
+		return -1;
+	}
+	return 0;
+}
+
+/* The stored message as SMTP wants it: CRLF line ends, a dot doubled at
+ * the start of a line (RFC 5321 4.5.2), no stray CR (which could otherwise
+ * form the <CR><CR><LF> a smuggling attack relies on), then ".". */
+static int send_body(struct client *c)
+{
+	char in[65536];
+	off_t off = 0;
+	int at_line_start = 1;
+
+	while (off < c->job->msgsize) {
+		ssize_t n = pread(c->job->msgfd, in, sizeof in, off);
+		if (n <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			snprintf(c->job->error, sizeof c->job->error, "cannot read the queued message");
+			return -1;
+		}
+		off += n;
+		for (ssize_t i = 0; i < n; i++) {
+			char ch = in[i];
+			if (ch == '\r')
+				continue;
+			if (at_line_start && ch == '.')
+				lineio_write(&c->io, ".", 1);
+			if (ch == '\n')
+				lineio_write(&c->io, "\r\n", 2);
+			else
+				lineio_write(&c->io, &ch, 1);
+			at_line_start = ch == '\n';
+		}
+		if (c->io.out_error)
+			break;
+	}
+	if (!at_line_start)
+		lineio_write(&c->io, "\r\n", 2);
+	lineio_write(&c->io, ".\r\n", 3);
+	return flush(c);
+}
+
+static void set_all(struct smtpc_job *job, const struct reply *r, int only_accepted)
+{
+	for (int i = 0; i < job->nrcpt; i++) {
+		if (only_accepted && job->rcpts[i].code / 100 != 2)
+			continue;
+		job->rcpts[i].code = r->code;
+		snprintf(job->rcpts[i].text, sizeof job->rcpts[i].text, "%s", r->text);
+	}
+}
+
+static void quit(struct client *c)
+{
+	struct reply r;
+
+	send_line(c, "QUIT");
+	if (flush(c) == 0)
+		read_reply(c, &r, 5, 0);
+}
+
+static int greet(struct client *c)
+{
+	struct reply r;
+	long long t = c->job->timeout;
+
+	if (read_reply(c, &r, t, 0) == -1)
+		return -1;
+	if (r.code / 100 != 2) {
+		snprintf(c->job->error, sizeof c->job->error, "greeting: %s", r.text);
+		return -1;
+	}
+	send_line(c, "EHLO %s", c->job->helo);
+	if (flush(c) == -1 || read_reply(c, &r, t, 1) == -1)
+		return -1;
+	if (r.code / 100 == 2)
+		return 0;
+	if (r.code / 100 == 5) {
+		/* an old server: plain SMTP, no extensions */
+		c->pipelining = c->eightbit = c->size_ok = 0;
+		send_line(c, "HELO %s", c->job->helo);
+		if (flush(c) == -1 || read_reply(c, &r, t, 0) == -1)
+			return -1;
+		if (r.code / 100 == 2)
+			return 0;
+	}
+	snprintf(c->job->error, sizeof c->job->error, "EHLO/HELO: %s", r.text);
+	return -1;
+}
+
+static void send_mail(struct client *c)
+{
+	char params[64] = "";
+
+	if (c->size_ok)
+		snprintf(params, sizeof params, " SIZE=%lld", (long long)c->job->msgsize);
+	send_line(c, "MAIL FROM:<%s>%s", c->job->sender, params);
+}
+
+/* MAIL, RCPTs, DATA: pipelined in one write when the server allows it. */
+static int envelope(struct client *c, int *accepted)
+{
+	struct smtpc_job *job = c->job;
+	struct reply r;
+
+	*accepted = 0;
+	send_mail(c);
+	if (!c->pipelining) {
+		if (flush(c) == -1 || read_reply(c, &r, job->timeout, 0) == -1)
+			return -1;
+		if (r.code / 100 != 2) {
+			set_all(job, &r, 0);
+			return 0;
+		}
+		for (int i = 0; i < job->nrcpt; i++) {
+			send_line(c, "RCPT TO:<%s>", job->rcpts[i].address);
+			if (flush(c) == -1 || read_reply(c, &r, job->timeout, 0) == -1)
+				return -1;
+			job->rcpts[i].code = r.code;
+			snprintf(job->rcpts[i].text, sizeof job->rcpts[i].text, "%s", r.text);
+			*accepted += r.code / 100 == 2;
+		}
+		if (*accepted == 0)
+			return 0;
+		send_line(c, "DATA");
+		if (flush(c) == -1 || read_reply(c, &r, job->timeout, 0) == -1)
+			return -1;
+	} else {
+		for (int i = 0; i < job->nrcpt; i++)
+			send_line(c, "RCPT TO:<%s>", job->rcpts[i].address);
+		send_line(c, "DATA");
+		if (flush(c) == -1 || read_reply(c, &r, job->timeout, 0) == -1)
+			return -1;
+		struct reply mail = r;
+		for (int i = 0; i < job->nrcpt; i++) {
+			if (read_reply(c, &r, job->timeout, 0) == -1)
+				return -1;
+			job->rcpts[i].code = r.code;
+			snprintf(job->rcpts[i].text, sizeof job->rcpts[i].text, "%s", r.text);
+			*accepted += r.code / 100 == 2;
+		}
+		if (read_reply(c, &r, job->timeout, 0) == -1)
+			return -1;
+		if (mail.code / 100 != 2) {
+			set_all(job, &mail, 0);
+			*accepted = 0;
+			return 0;
+		}
+		if (*accepted == 0) {
+			/* RFC 2920 3.1: DATA was accepted although no RCPT was */
+			if (r.code == 354) {
+				lineio_write(&c->io, ".\r\n", 3);
+				if (flush(c) == 0)
+					read_reply(c, &r, job->timeout, 0);
+			}
+			return 0;
+		}
+	}
+	if (r.code != 354) {
+		set_all(job, &r, 1);
+		*accepted = 0;
+	}
+	return 0;
+}
+
+enum smtpc_outcome smtpc_run(struct smtpc_job *job)
+{
+	static struct client c;
+	struct reply r;
+	int accepted;
+
+	memset(&c, 0, sizeof c);
+	c.job = job;
+	job->error[0] = '\0';
+	for (int i = 0; i < job->nrcpt; i++) {
+		job->rcpts[i].code = 0;
+		job->rcpts[i].text[0] = '\0';
+	}
+	lineio_init(&c.io, job->fd, job->fd, 1, job->timeout);
+	if (greet(&c) == -1)
+		return SMTPC_TEMP;
+	if (c.size_limit && (unsigned long long)job->msgsize > c.size_limit) {
+		r.code = 552;
+		snprintf(r.text, sizeof r.text, "552 5.3.4 message larger than the server's SIZE limit %llu",
+			 c.size_limit);
+		set_all(job, &r, 0);
+		quit(&c);
+		return SMTPC_DONE;
+	}
+	if (envelope(&c, &accepted) == -1)
+		return SMTPC_TEMP;
+	if (accepted > 0) {
+		if (send_body(&c) == -1)
+			return SMTPC_TEMP;
+		/* RFC 5321 4.5.3.2.6: the end of data may take a while */
+		if (read_reply(&c, &r, job->timeout * 2, 0) == -1)
+			return SMTPC_TEMP;
+		set_all(job, &r, 1);
+	}
+	quit(&c);
+	return SMTPC_DONE;
+}
