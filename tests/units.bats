@@ -12,6 +12,9 @@ setup() {
 
 teardown() {
 	stop_daemons
+	if [ -f "$BATS_TEST_TMPDIR/shared-dir" ]; then
+		rm -rf "$(cat "$BATS_TEST_TMPDIR/shared-dir")"
+	fi
 }
 
 # A copy of the units whose ExecStart= is the binary of this checkout,
@@ -70,10 +73,39 @@ copy_units() {
 	setup_mail
 	local port
 	port=$(free_port)
-	start_daemon ssa systemd-socket-activate --inetd -l "127.0.0.1:$port" \
+	start_daemon ssa systemd-socket-activate --inetd -a -l "127.0.0.1:$port" \
 		unshare -n "$SMTPD" "${SMTPD_ARGS[@]}"
 	wait_listen "$port"
 	run send_smtplib "$port" alice@example.test privnet-token
 	assert_success
 	assert_delivered alice privnet-token
+}
+
+# The unit starts smtpd as root with no capability but CAP_SETUID and
+# CAP_SETGID, and no new privileges; setpriv reproduces that.  smtpd must
+# then switch to mail by itself and deliver to a system account as that
+# account, into a spool laid out like Debian's /var/mail.
+@test "CapabilityBoundingSet=CAP_SETUID CAP_SETGID: a system account's mail is delivered as that account" {
+	require_smtpd
+	[ "$(id -u)" -eq 0 ] || skip "needs root, as systemd starts the service"
+	getent passwd mail >/dev/null && getent passwd nobody >/dev/null ||
+		skip "needs the accounts mail and nobody"
+	unshare -n true 2>/dev/null || skip "cannot create a network namespace here"
+	# bats' own temporary directory is closed to the mail account.
+	local dir port
+	dir=$(mktemp -d /tmp/mailslot-units.XXXXXX)
+	echo "$dir" >"$BATS_TEST_TMPDIR/shared-dir"
+	chmod 755 "$dir"
+	install -d -o root -g mail -m 2775 "$dir/spool"
+	install -d -o mail -g mail -m 0700 "$dir/queue"
+	port=$(free_port)
+	start_daemon ssa systemd-socket-activate --inetd -a -l "127.0.0.1:$port" \
+		unshare -n setpriv --nnp --bounding-set=-all,+setuid,+setgid --inh-caps=-all \
+		"$SMTPD" -s "$dir/spool" -q "$dir/queue" -d example.test -H mx.example.test -L stderr
+	wait_listen "$port"
+	run send_smtplib "$port" nobody@example.test caps-token
+	assert_success
+	SPOOL=$dir/spool assert_delivered nobody caps-token
+	run stat -c %U "$dir/spool/nobody"
+	assert_output nobody
 }

@@ -53,7 +53,7 @@ start_xinetd() {
 
 @test "systemd-socket-activate --inetd: swaks delivers" {
 	command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate is not installed"
-	start_daemon ssa systemd-socket-activate --inetd -l "127.0.0.1:$PORT" "$SMTPD" "${SMTPD_ARGS[@]}"
+	start_daemon ssa systemd-socket-activate --inetd -a -l "127.0.0.1:$PORT" "$SMTPD" "${SMTPD_ARGS[@]}"
 	wait_listen "$PORT"
 	run send_swaks "$PORT" bob@example.test ssa-token
 	assert_success
@@ -68,4 +68,21 @@ start_xinetd() {
 	run send_smtplib "$PORT" carol@example.test tcpserver-token
 	assert_success
 	assert_delivered carol tcpserver-token
+}
+
+# The example config shows every setting of --help, commented out with a
+# valid value; uncommented, it must still be accepted (exit 0, not 78).
+@test "examples/mailslot.conf: every setting is there, and accepted" {
+	local name
+	for name in $("$SMTPD" --help | sed -n 's/^ *-., --\([a-z-]*\).*/\1/p'); do
+		case $name in config | help | version) continue ;; esac
+		grep -q "^#$name = " "$REPO/examples/mailslot.conf" ||
+			fail "examples/mailslot.conf lacks $name"
+	done
+	sed 's/^#\([a-z-]* = \)/\1/' "$REPO/examples/mailslot.conf" >"$BATS_TEST_TMPDIR/all.conf"
+	# the example's users and aliases paths do not exist here: override them
+	run "$SMTPD" -c "$BATS_TEST_TMPDIR/all.conf" "${SMTPD_ARGS[@]}" \
+		-a "$REPO/examples/aliases" <<<QUIT
+	assert_success
+	assert_line --partial '221 '
 }
