@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/fsuid.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +28,38 @@ void deliver_pause(int attempt)
 	struct timespec ts = { 0, ms * 1000000L };
 
 	nanosleep(&ts, NULL);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;	/* only there to interrupt a blocking lockf() */
+}
+
+int deliver_lock_wait(int fd, long long deadline)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	long long left = deadline - deliver_now_ms();
+	int rc, saved;
+
+	if (lockf(fd, F_TLOCK, 0) == 0)
+		return 0;
+	if (errno != EACCES && errno != EAGAIN)
+		return errno;
+	if (left <= 0)
+		return ETIMEDOUT;
+	/* block in the kernel, woken the moment the holder lets go; a timer
+	 * interrupts the wait at the deadline (no SA_RESTART) */
+	struct itimerval it = { .it_value = { .tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000 } };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old);
+	setitimer(ITIMER_REAL, &it, NULL);
+	rc = lockf(fd, F_LOCK, 0);
+	saved = errno;
+	setitimer(ITIMER_REAL, &(struct itimerval){ 0 }, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	if (rc == 0)
+		return 0;
+	return saved == EINTR ? ETIMEDOUT : saved;
 }
 
 int deliver_write(int fd, const char *buf, size_t len, off_t *offset)

@@ -63,6 +63,9 @@ unsigned deliver_count_from_lines(int fd, off_t size);
 int deliver_write(int fd, const char *buf, size_t len, off_t *offset);
 /* A directory the recipient owns (not a symlink), made 0700 when missing. */
 int deliver_ensure_dir(struct mailbox_job *job, const char *path);
+/* lockf(fd) for writing, waiting until deadline (monotonic ms): 0, or an
+ * errno value (ETIMEDOUT when the holder kept it). */
+int deliver_lock_wait(int fd, long long deadline);
 /* Monotonic milliseconds and a short sleep, for lock waits. */
 long long deliver_now_ms(void);
 void deliver_pause(int attempt);

@@ -50,12 +50,13 @@ static int pid_is_dead(const char *text)
 	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
-/* Look at an existing dotlock; remove it when stale.  1: gone, try again. */
-static int clear_stale(struct dotlock *dl)
+/* Look at an existing dotlock; remove it when stale.  1: gone, try again
+ * now; 0: held by a live foreign program, wait; or an errno value. */
+static int clear_stale(struct dotlock *dl, long long deadline)
 {
 	char text[128];
 	struct stat st, now_st;
-	int stale = 0;
+	int stale = 0, err;
 	int fd = open(dl->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd == -1) {
@@ -69,22 +70,31 @@ static int clear_stale(struct dotlock *dl)
 		}
 		return 0;
 	}
-	/* serialises stale-lock removal, and fails while a live mailslot holds it */
-	if (lockf(fd, F_TLOCK, 0) == -1 || fstat(fd, &st) == -1) {
+	/* A live mailslot holds lockf on its dotlock until it is done: wait
+	 * for that in the kernel rather than polling.  Holding it also
+	 * serialises stale-lock removal between waiters. */
+	if ((err = deliver_lock_wait(fd, deadline)) || fstat(fd, &st) == -1) {
 		close(fd);
-		return 0;
+		return err ? err : errno;
+	}
+	/* the holder removed it as it finished, or someone made a new one */
+	if (lstat(dl->path, &now_st) == -1 || now_st.st_ino != st.st_ino || now_st.st_dev != st.st_dev) {
+		close(fd);
+		return 1;
 	}
 	ssize_t n = pread(fd, text, sizeof text - 1, 0);
 	text[n > 0 ? n : 0] = '\0';
 	if (strncmp(text, "mailslot ", 9) == 0) {
+		/* we got its lockf, so its holder is gone */
 		stale = 1;
 		if (sscanf(text + 9, "%*d %llu %lld %lld", &dl->ino, &dl->start, &dl->end) == 3)
 			dl->have_marker = 1;
+	} else if (n == 0 && time(NULL) - st.st_mtime < 2) {
+		stale = 0;	/* just created by someone who has not written it yet */
 	} else if (pid_is_dead(text) || time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
 		stale = 1;
 	}
-	/* unlink only the file we examined, not a fresh lock made meanwhile */
-	if (stale && lstat(dl->path, &now_st) == 0 && now_st.st_ino == st.st_ino && now_st.st_dev == st.st_dev) {
+	if (stale) {
 		log_msg(LOG_WARNING, "removing stale lock %s", dl->path);
 		unlink(dl->path);
 	}
@@ -100,7 +110,8 @@ static int dotlock_take(struct dotlock *dl, long long deadline)
 		int fd = open(dl->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1) {
 			int len = snprintf(text, sizeof text, "mailslot %ld\n", (long)getpid());
-			if (lockf(fd, F_TLOCK, 0) == -1 || deliver_write(fd, text, (size_t)len, NULL) == -1) {
+			/* F_LOCK: a waiter may hold it for a moment while it looks */
+			if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, (size_t)len, NULL) == -1) {
 				int saved = errno;
 				unlink(dl->path);
 				close(fd);
@@ -111,8 +122,11 @@ static int dotlock_take(struct dotlock *dl, long long deadline)
 		}
 		if (errno != EEXIST)
 			return errno;
-		if (clear_stale(dl))
+		int cleared = clear_stale(dl, deadline);
+		if (cleared == 1)
 			continue;
+		if (cleared > 1)
+			return cleared;
 		if (deliver_now_ms() >= deadline)
 			return ETIMEDOUT;
 		deliver_pause(attempt);
@@ -148,19 +162,6 @@ static int mailbox_open(struct mailbox_job *job, const char *path)
 		return -1;
 	}
 	return fd;
-}
-
-static int lock_mailbox(int fd, long long deadline)
-{
-	for (int attempt = 0;; attempt++) {
-		if (lockf(fd, F_TLOCK, 0) == 0)
-			return 0;
-		if (errno != EACCES && errno != EAGAIN)
-			return errno;
-		if (deliver_now_ms() >= deadline)
-			return ETIMEDOUT;
-		deliver_pause(attempt);
-	}
 }
 
 /* Cut off what a killed delivery left, if the marker still describes this file. */
@@ -259,7 +260,7 @@ int mbox_deliver(struct mailbox_job *job)
 		dotlock_release(&dl);
 		return err;
 	}
-	if ((err = lock_mailbox(fd, deadline)) == 0) {
+	if ((err = deliver_lock_wait(fd, deadline)) == 0) {
 		repair(&dl, fd, path);
 		err = append(job, &dl, fd);
 	}

@@ -63,18 +63,13 @@ static int lock_folder(const char *dir, long long deadline, int *lockfd)
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return errno;
-	for (int attempt = 0;; attempt++) {
-		if (lockf(fd, F_TLOCK, 0) == 0) {
-			*lockfd = fd;
-			return 0;
-		}
-		if ((errno != EACCES && errno != EAGAIN) || deliver_now_ms() >= deadline) {
-			int err = errno == EACCES || errno == EAGAIN ? ETIMEDOUT : errno;
-			close(fd);
-			return err;
-		}
-		deliver_pause(attempt);
+	int err = deliver_lock_wait(fd, deadline);
+	if (err) {
+		close(fd);
+		return err;
 	}
+	*lockfd = fd;
+	return 0;
 }
 
 static int place(const char *dir, const char *tmp, const char *status_tmp)

@@ -2,6 +2,7 @@
  * (not effective) so that a delivery can take the recipient's file-system
  * identity; file permissions are then checked as the recipient. */
 #include "privs.h"
+#include "users.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -40,7 +41,7 @@ int privs_drop(const struct config *cfg, char *err, size_t errlen)
 
 	if (geteuid() != 0)
 		return 0;
-	pw = getpwnam(cfg->run_user);
+	pw = users_getpw(cfg->run_user);
 	if (!pw) {
 		snprintf(err, errlen, "unknown user '%s' (--user)", cfg->run_user);
 		return -1;
@@ -52,7 +53,9 @@ int privs_drop(const struct config *cfg, char *err, size_t errlen)
 	}
 	run_uid = pw->pw_uid;
 	run_gid = pw->pw_gid;
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1 || prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) == -1 ||
+	gid_t groups[64];
+	int ngroups = users_groups(pw->pw_name, pw->pw_gid, groups, 64);
+	if (setgroups((size_t)ngroups, groups) == -1 || prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) == -1 ||
 	    setresgid(run_gid, run_gid, run_gid) == -1 || setresuid(run_uid, run_uid, run_uid) == -1 ||
 	    prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) == -1 || set_caps(KEEP_CAPS, 0) == -1) {
 		snprintf(err, errlen, "cannot become user '%s': %s", cfg->run_user, strerror(errno));

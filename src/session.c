@@ -49,6 +49,7 @@ struct session {
 	struct target *targets;
 	int ntargets;
 	char qid[QUEUE_ID_MAX];
+	int spool_fd;			/* unnamed spool file, reused until queued */
 };
 
 struct command {
@@ -422,6 +423,9 @@ static void finish_message(struct session *s, int fd, const struct data_result *
 			log_recipient(s, &t, "queued", env.rcpt[i].last_error[0] ? env.rcpt[i].last_error : NULL);
 		}
 		handoff(s);
+		/* the spool file is now the queued message: never reuse it */
+		close(s->spool_fd);
+		s->spool_fd = -1;
 	}
 	free(env.rcpt);
 	reply(&s->r, 250, "2.0.0", "Ok: queued as %s", s->qid);
@@ -438,11 +442,20 @@ static void cmd_data(struct session *s, const char *arg)
 		return;
 	}
 	queue_new_id(s->qid, sizeof s->qid);
-	fd = queue_spool_open(s->cfg->queue);
+	/* one spool file serves every message of the session that is not
+	 * queued: creating a file costs more than emptying one */
+	if (s->spool_fd != -1 && (ftruncate(s->spool_fd, 0) == -1 || lseek(s->spool_fd, 0, SEEK_SET) == -1)) {
+		close(s->spool_fd);
+		s->spool_fd = -1;
+	}
+	if (s->spool_fd == -1)
+		s->spool_fd = queue_spool_open(s->cfg->queue);
+	fd = s->spool_fd;
 	if (fd == -1 || write_received(s, fd, now) == -1) {
 		log_msg(LOG_ERR, "cannot spool a message in %s/tmp: %s", s->cfg->queue, strerror(errno));
 		if (fd != -1)
 			close(fd);
+		s->spool_fd = -1;
 		reply(&s->r, 451, "4.3.0", "Temporary failure: cannot spool message");
 		return;
 	}
@@ -452,7 +465,6 @@ static void cmd_data(struct session *s, const char *arg)
 		if (dr.status == LINE_TIMEOUT)
 			reply(&s->r, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
 		log_msg(LOG_INFO, "connection lost during DATA from %s", s->peer->addr);
-		close(fd);
 		s->quit = 1;
 		return;
 	}
@@ -469,7 +481,6 @@ static void cmd_data(struct session *s, const char *arg)
 		reply(&s->r, 554, "5.4.6", "Too many Received: headers: mail loop");
 	else
 		finish_message(s, fd, &dr, now);
-	close(fd);
 	reset_transaction(s);
 }
 
@@ -633,6 +644,7 @@ int session_run(const struct config *cfg, const struct peer *peer)
 	s.cfg = cfg;
 	s.peer = peer;
 	s.state = S_GREET;
+	s.spool_fd = -1;
 	s.may_relay = cfg->relay == RELAY_YES || (cfg->relay == RELAY_AUTO && peer->local_class);
 	lineio_init(&s.io, 0, 1, peer->network, cfg->timeout);
 	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors };

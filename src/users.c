@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,43 @@ static const struct alias *find_alias(const char *name)
 	return NULL;
 }
 
+/* /etc/passwd read directly: getpwnam() would load the NSS modules named in
+ * nsswitch.conf (libnss_systemd and its libraries), about a millisecond of
+ * start-up per connection.  Accounts only NSS knows (LDAP...) still resolve
+ * through getpwnam() when the file does not have them. */
+struct passwd *users_getpw(const char *name)
+{
+	FILE *f = fopen("/etc/passwd", "re");
+	struct passwd *pw = NULL;
+
+	if (f) {
+		while ((pw = fgetpwent(f)) && strcmp(pw->pw_name, name) != 0)
+			;
+		fclose(f);
+	}
+	return pw ? pw : getpwnam(name);
+}
+
+int users_groups(const char *name, gid_t primary, gid_t *out, int max)
+{
+	FILE *f = fopen("/etc/group", "re");
+	struct group *gr;
+	int n = 0;
+
+	out[n++] = primary;
+	if (!f)
+		return n;
+	while ((gr = fgetgrent(f)) && n < max) {
+		for (char **m = gr->gr_mem; *m; m++)
+			if (strcmp(*m, name) == 0 && gr->gr_gid != primary) {
+				out[n++] = gr->gr_gid;
+				break;
+			}
+	}
+	fclose(f);
+	return n;
+}
+
 /* A mailbox user: from the users file, or a system account. */
 int users_lookup(const char *name, struct target *t)
 {
@@ -245,7 +283,7 @@ int users_lookup(const char *name, struct target *t)
 				goto found;
 		return 0;
 	}
-	struct passwd *pw = getpwnam(name);
+	struct passwd *pw = users_getpw(name);
 	if (!pw)
 		return 0;
 	t->has_ids = 1;

@@ -12,6 +12,7 @@
 #ifndef MAILSLOT_USERS_H
 #define MAILSLOT_USERS_H
 
+#include <pwd.h>
 #include <sys/types.h>
 
 #include "addr.h"
@@ -38,6 +39,10 @@ int users_local_domain(const char *domain);
 enum users_result users_resolve(const char *local, const char *domain,
 				struct target *out, int max, int *n);
 int users_name_ok(const char *name);
+/* An account from /etc/passwd (NSS only as a fallback), and its groups
+ * from /etc/group: the primary first, at most max. */
+struct passwd *users_getpw(const char *name);
+int users_groups(const char *name, gid_t primary, gid_t *out, int max);
 /* The mailbox user "name" (already lower case): 1 and *t filled, or 0. */
 int users_lookup(const char *name, struct target *t);
 
