@@ -54,7 +54,7 @@ deps-test:
 # delivering into the checkout's spool/ for the users of examples/users.
 RUN_ARGS = --spool $(CURDIR)/spool/mail --queue $(CURDIR)/spool/queue \
            --users $(CURDIR)/examples/users --aliases $(CURDIR)/examples/aliases \
-           --domain localhost --domain example.org --log stderr
+           --domain localhost --domain example.org --log stderr --user $(shell id -un)
 run: deps-run all
 	@mkdir -p spool/mail spool/queue
 	@echo "mailslot-smtpd on 127.0.0.1:2525 and [::1]:2525; try: nc -C localhost 2525"
@@ -79,7 +79,7 @@ test-asan:
 
 bench: all
 	@sh tests/install-deps.sh bench
-	SMTPD=$(CURDIR)/mailslot-smtpd sh tests/bench/run.sh
+	SMTPD=$(CURDIR)/mailslot-smtpd bash tests/bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)

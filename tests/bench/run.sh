@@ -25,6 +25,7 @@
 # Exit status: 0 measured (targets missed are reported, and fail only with
 # BENCH_STRICT=1); 1 a step failed (build, launch, SMTP error, lost
 # messages); 2 a needed tool is missing and cannot be installed.
+# shellcheck disable=SC2317 # functions run from traps and through try()
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as "sh run.sh"
 set -euo pipefail
 
@@ -118,7 +119,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/mailslot-bench.XXXXXX")
 chmod 755 "$WORK" # the server may drop to the "mail" account
 started=()
 
-# shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
 	local p c
 	for p in "${started[@]}"; do
@@ -133,7 +133,8 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # descendants PID: every process below PID, from one ps snapshot
 descendants() {
@@ -222,44 +223,57 @@ median() {
 }
 
 # ---------------------------------------------------------------- measurements
-declare -A R # R[metric,side] = space-separated samples
+declare -A R       # R[metric,side] = space-separated samples
+declare -A FAILED  # FAILED[metric,side] = why that metric could not be measured
+nfailed=0          # counted apart: ${#FAILED[@]} of an empty array trips set -u
 
 add() { R[$1,$2]="${R[$1,$2]:-} $3"; }
 
-measure_latency() { # SIDE
-	local out
-	out=$("$CLIENT" -f "$SENDER" -t "$RCPT" -s "$MSG_SIZE" latency 127.0.0.1 "${PORT[$1]}" "$SESSIONS") ||
-		fail "latency run against $1 failed (log: $WORK/$1.log)"
-	out=${out#median_ms=}
-	add latency "$1" "${out%% *}"
+# bad METRIC SIDE WHY: a measurement failed.  It is reported in the table and
+# fails the run, and the other measurements still go on.
+bad() {
+	say "bench: FAILED $1 ($2): $3"
+	[ -n "${FAILED[$1,$2]:-}" ] || { FAILED[$1,$2]=$3; nfailed=$((nfailed + 1)); }
+	return 1
 }
 
-# smtp_source SIDE LABEL ARGS...: run smtp-source, check delivery, record msg/s
+measure_latency() { # SIDE
+	local out
+	out=$("$CLIENT" -f "$SENDER" -t "$RCPT" -s "$MSG_SIZE" latency 127.0.0.1 "${PORT[$1]}" "$SESSIONS" \
+		2>"$WORK/client.err") ||
+		bad latency "$1" "$(tail -1 "$WORK/client.err")" || return
+	out=${out#median_ms=}
+	add latency "$1" "${out%% *}"
+	wait_idle "$1"
+}
+
+# measure_source SIDE METRIC ARGS...: run smtp-source, check delivery, record msg/s
 measure_source() {
-	local side=$1 label=$2 mbox before after t0 t1 rate
+	local side=$1 metric=$2 mbox before after t0 t1 rate rc=0
 	shift 2
 	mbox=$(mbox_of "$side")
 	before=$(count_messages "$mbox")
 	t0=$EPOCHREALTIME
 	timeout 300 "$SMTP_SOURCE" "$@" -m "$MESSAGES" -l "$MSG_SIZE" -f "$SENDER" -t "$RCPT" \
-		-M "$DOMAIN" "127.0.0.1:${PORT[$side]}" >"$WORK/smtp-source.out" 2>&1 || {
-		cat "$WORK/smtp-source.out" >&2
-		fail "smtp-source $* against $side failed (log: $WORK/$side.log)"
-	}
+		-M "$DOMAIN" "127.0.0.1:${PORT[$side]}" >"$WORK/smtp-source.out" 2>&1 || rc=$?
 	t1=$EPOCHREALTIME
-	after=$(count_messages "$mbox")
-	[ $((after - before)) = "$MESSAGES" ] ||
-		fail "$side: smtp-source $* delivered $((after - before)) of $MESSAGES messages to $mbox"
-	rate=$(awk -v n="$MESSAGES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
-	add "$label" "$side" "$rate"
 	wait_idle "$side"
+	after=$(count_messages "$mbox")
+	if [ "$rc" != 0 ]; then
+		bad "$metric" "$side" "smtp-source $* exited $rc after $((after - before)) of $MESSAGES messages: $(tail -1 "$WORK/smtp-source.out")"
+		return
+	fi
+	[ $((after - before)) = "$MESSAGES" ] ||
+		bad "$metric" "$side" "smtp-source $* delivered $((after - before)) of $MESSAGES messages to $mbox" || return
+	rate=$(awk -v n="$MESSAGES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
+	add "$metric" "$side" "$rate"
 }
 
 measure_pss() { # SIDE
 	local side=$1 fifo=$WORK/idle.fifo out=$WORK/idle.out cpid sum n
 	rm -f "$fifo" "$out"
 	mkfifo "$fifo"
-	"$CLIENT" -H "$DOMAIN" idle 127.0.0.1 "${PORT[$side]}" "$IDLE" <"$fifo" >"$out" &
+	"$CLIENT" -H "$DOMAIN" idle 127.0.0.1 "${PORT[$side]}" "$IDLE" <"$fifo" >"$out" 2>"$WORK/client.err" &
 	cpid=$!
 	started+=("$cpid")
 	exec 9>"$fifo" # the client idles until this closes
@@ -268,15 +282,21 @@ measure_pss() { # SIDE
 		kill -0 "$cpid" 2>/dev/null || break
 		sleep 0.05
 	done
-	grep -q '^ready' "$out" 2>/dev/null || { exec 9>&-; fail "$side: $IDLE idle connections not established"; }
+	if ! grep -q '^ready' "$out" 2>/dev/null; then
+		exec 9>&-
+		wait "$cpid" || true
+		wait_idle "$side"
+		bad pss "$side" "$IDLE idle connections not established: $(tail -1 "$WORK/client.err")"
+		return
+	fi
 	read -r sum n < <(for p in $(descendants "${PID[$side]}"); do
 		awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || true
 	done | awk '{ s += $1; n++ } END { print s + 0, n + 0 }')
 	exec 9>&-
 	wait "$cpid" || true
-	[ "$n" -ge "$IDLE" ] || fail "$side: only $n server processes for $IDLE idle connections"
-	add pss "$side" "$(awk -v s="$sum" -v c="$IDLE" 'BEGIN { printf "%.1f", s / c }')"
 	wait_idle "$side"
+	[ "$n" -ge "$IDLE" ] || bad pss "$side" "only $n server processes for $IDLE idle connections" || return
+	add pss "$side" "$(awk -v s="$sum" -v c="$IDLE" 'BEGIN { printf "%.1f", s / c }')"
 }
 
 measure_big() { # mailslot only: its own spool, started directly over a TCP pair
@@ -285,18 +305,30 @@ measure_big() { # mailslot only: its own spool, started directly over a TCP pair
 	make_spool "$dir"
 	server_cmd mailslot "$dir"
 	[ "$self_test" = 1 ] || cmd+=(--max-size "$((BIG_MIB * 2))m")
-	out=$("$CLIENT" -f "$SENDER" -t "$RCPT" -s "${BIG_MIB}m" -w 300 -e "$WORK/big.log" big -- "${cmd[@]}") ||
-		fail "big message to mailslot failed (log: $WORK/big.log)"
-	case $out in *exit=0*) ;; *) fail "mailslot exited badly after the big message: $out" ;; esac
+	out=$("$CLIENT" -f "$SENDER" -t "$RCPT" -s "${BIG_MIB}m" -w 300 -e "$WORK/big.log" big -- "${cmd[@]}" \
+		2>"$WORK/client.err") ||
+		bad rss mailslot "$(tail -1 "$WORK/client.err") (log: $WORK/big.log)" || return
+	case $out in
+	*exit=0*) ;;
+	*) bad rss mailslot "server exited badly after the big message: $out"; return ;;
+	esac
 	mbox=$(mbox_of big)
 	size=$(stat -c %s "$mbox" 2>/dev/null || echo 0)
 	min=$((BIG_MIB * 1024 * 1024 * 97 / 100))
 	if [ "$(count_messages "$mbox")" != 1 ] || [ "$size" -lt "$min" ]; then
-		fail "big message not delivered whole: $mbox has $size bytes"
+		bad rss mailslot "big message not delivered whole: $mbox has $size bytes"
+		return
 	fi
 	hwm=${out#*hwm_kib=}
 	add rss mailslot "${hwm%% *}"
 	rm -rf "$dir"
+}
+
+# once a metric has failed for a side, later rounds skip it
+try() { # try METRIC SIDE COMMAND...
+	[ -z "${FAILED[$1,$2]:-}" ] || return 0
+	shift 2
+	"$@" || true
 }
 
 # ---------------------------------------------------------------- run
@@ -319,11 +351,13 @@ for r in $(seq "$ROUNDS"); do
 	say "bench: round $r/$ROUNDS"
 	# alternate which side goes first so that drift hits both alike
 	if [ $((r % 2)) = 1 ]; then sides="mailslot trivial"; else sides="trivial mailslot"; fi
-	if wanted latency; then for side in $sides; do measure_latency "$side"; done; fi
-	if wanted conc; then for side in $sides; do measure_source "$side" conc -s "$CONCURRENCY"; done; fi
-	if wanted session; then for side in $sides; do measure_source "$side" session -d -s 1; done; fi
-	if wanted pss; then for side in $sides; do measure_pss "$side"; done; fi
-	if wanted rss; then measure_big; fi
+	for side in $sides; do
+		wanted latency && try latency "$side" measure_latency "$side"
+		wanted conc && try conc "$side" measure_source "$side" conc -s "$CONCURRENCY"
+		wanted session && try session "$side" measure_source "$side" session -d -s 1
+		wanted pss && try pss "$side" measure_pss "$side"
+	done
+	wanted rss && try rss mailslot measure_big
 done
 
 # ---------------------------------------------------------------- report
@@ -341,6 +375,14 @@ missed=()
 row() {
 	local label=$1 key=$2 fmt=$3 kind=$4 limit=$5 target=$6 m t ratio verdict
 	wanted "$key" || return 0
+	if [ -n "${FAILED[$key,mailslot]:-}${FAILED[$key,trivial]:-}" ]; then
+		m=${M[$key,mailslot]:-nan}
+		t=${M[$key,trivial]:-n/a}
+		[ -z "${FAILED[$key,mailslot]:-}" ] || m=FAILED
+		[ -z "${FAILED[$key,trivial]:-}" ] || t=FAILED
+		printf '| %-44s | %10s | %10s | %7s | %-13s | %-6s |\n' "$label" "$m" "$t" - "$target" FAILED
+		return 0
+	fi
 	m=${M[$key,mailslot]:-nan}
 	t=${M[$key,trivial]:-n/a}
 	m=$(awk -v f="$fmt" -v v="$m" 'BEGIN { printf f, v }')
@@ -372,7 +414,8 @@ echo
 echo "mailslot bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, medians of $ROUNDS rounds;" \
 	"latency over $SESSIONS sessions/round, $MESSAGES msgs of $MSG_SIZE B per throughput run"
 echo
-table | tee ${RESULTS_FILE:+"$RESULTS_FILE"}
+table >"$WORK/table" # not in a pipeline: row() records missed targets
+tee ${RESULTS_FILE:+"$RESULTS_FILE"} <"$WORK/table"
 echo
 echo "samples per round (mailslot / trivial):"
 for key in latency conc session pss rss; do
@@ -380,8 +423,17 @@ for key in latency conc session pss rss; do
 	printf '  %-8s %s /%s\n' "$key" "${R[$key,mailslot]:- -}" "${R[$key,trivial]:- -}"
 done
 echo
+if [ "$nfailed" -gt 0 ]; then
+	echo "measurements that failed (no figure is reported for them):"
+	for key in "${!FAILED[@]}"; do
+		echo "  $key: ${FAILED[$key]}"
+	done
+	echo
+	status=1
+fi
 if [ "${#missed[@]}" -gt 0 ]; then
-	echo "targets missed: ${missed[*]}"
+	echo "targets missed:"
+	printf '  %s\n' "${missed[@]}"
 	[ "${BENCH_STRICT:-0}" = 1 ] && status=1
 fi
 exit "$status"
