@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 
 #include "version.h"
@@ -96,7 +97,7 @@ static int parse_number(const char *value, int with_suffix, long long *out)
 	long long n;
 
 	errno = 0;
-	if (!*value || *value == '-' || *value == '+')
+	if (*value < '0' || *value > '9')
 		return -1;
 	n = strtoll(value, &end, 10);
 	if (errno || end == value)
@@ -247,6 +248,13 @@ static char *trim(char *s)
 	return s;
 }
 
+int file_is_regular(FILE *f)
+{
+	struct stat st;
+
+	return fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* "name = value" or "name value"; '#' starts a comment line. */
 static int load_file(struct config *cfg, const char *path)
 {
@@ -256,6 +264,11 @@ static int load_file(struct config *cfg, const char *path)
 
 	if (!f) {
 		error("cannot open config file %s: %s", path, strerror(errno));
+		return 78;
+	}
+	if (!file_is_regular(f)) {
+		error("config file %s is not a regular file", path);
+		fclose(f);
 		return 78;
 	}
 	while (fgets(line, sizeof line, f)) {
@@ -295,6 +308,11 @@ static int load_file(struct config *cfg, const char *path)
 			fclose(f);
 			return rc;
 		}
+	}
+	if (ferror(f)) {
+		error("cannot read config file %s: %s", path, strerror(errno));
+		fclose(f);
+		return 78;
 	}
 	fclose(f);
 	return 0;
@@ -386,7 +404,9 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (opt == '?' || opt == ':') {
 			const char *what = argv[optind - 1];
-			if (optopt && opt == '?')
+			if (opt == '?' && strncmp(what, "--", 2) == 0 && strchr(what, '='))
+				error("option '%.*s' takes no value", (int)(strchr(what, '=') - what), what);
+			else if (optopt && opt == '?' && strncmp(what, "--", 2) != 0)
 				error("unknown option '-%c' (see --help)", optopt);
 			else if (opt == '?')
 				error("unknown option '%s' (see --help)", what);
@@ -423,6 +443,10 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	}
 	if ((rc = default_hostname(cfg)))
 		return rc;
+	if (!domain_ok(cfg->hostname)) {
+		error("host name '%.100s' is not a domain name; set --hostname", cfg->hostname);
+		return 78;
+	}
 	if (cfg->ndomains == 0)
 		cfg->domains[cfg->ndomains++] = cfg->hostname;
 	return 0;

@@ -9,6 +9,8 @@
 #ifndef MAILSLOT_CONFIG_H
 #define MAILSLOT_CONFIG_H
 
+#include <stdio.h>
+
 #include "log.h"
 
 #define CONFIG_MAX_DOMAINS 32
@@ -63,5 +65,7 @@ extern char config_error[CONFIG_ERROR_MAX];
  * config file may hold the settings of both programs. */
 int config_load(struct config *cfg, int argc, char **argv, unsigned program, const char *progname);
 const char *config_format_name(enum mail_format f);
+/* A file opened for reading is a regular file (not a directory or a FIFO). */
+int file_is_regular(FILE *f);
 
 #endif

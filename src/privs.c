@@ -44,7 +44,7 @@ int privs_drop(const struct config *cfg, char *err, size_t errlen)
 	pw = users_getpw(cfg->run_user);
 	if (!pw) {
 		snprintf(err, errlen, "unknown user '%s' (--user)", cfg->run_user);
-		return -1;
+		return PRIVS_BAD_USER;
 	}
 	if (pw->pw_uid == 0) {
 		/* asked to stay root: deliveries still act as the recipient */

@@ -15,6 +15,8 @@
 
 #include "config.h"
 
+#define PRIVS_BAD_USER (-2)	/* --user names no account: a configuration error */
+/* 0, PRIVS_BAD_USER, or -1 when the system refused (err says why). */
 int privs_drop(const struct config *cfg, char *err, size_t errlen);
 /* Whether deliveries may take the recipient's identity. */
 int privs_can_switch(void);

@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 		return fatal(EX_USAGE, "standard input is a listening socket; start one process per "
 				       "connection (systemd Accept=yes, inetd 'nowait')", cfg.hostname);
 	log_open("mailslot-smtpd", cfg.log, cfg.verbose);
-	if (privs_drop(&cfg, err, sizeof err) == -1)
-		return fatal(EX_OSERR, err, cfg.hostname);
+	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
+		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg.hostname);
 	return session_run(&cfg, &peer);
 }

@@ -70,6 +70,11 @@ static int load_users(const char *path, char *err, size_t errlen)
 	}
 	users = NULL;
 	nusers = 0;
+	if (!file_is_regular(f)) {
+		snprintf(err, errlen, "users file %s is not a regular file", path);
+		fclose(f);
+		return -1;
+	}
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
 		char *name = strip(line);
@@ -91,6 +96,11 @@ static int load_users(const char *path, char *err, size_t errlen)
 		}
 		users = grown;
 		nusers++;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "cannot read users file %s: %s", path, strerror(errno));
+		fclose(f);
+		return -1;
 	}
 	fclose(f);
 	return 0;
@@ -172,6 +182,11 @@ static int load_aliases(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	entry[0] = '\0';
+	if (!file_is_regular(f)) {
+		snprintf(err, errlen, "aliases file %s is not a regular file", path);
+		fclose(f);
+		return -1;
+	}
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
@@ -202,6 +217,11 @@ static int load_aliases(const char *path, char *err, size_t errlen)
 			snprintf(entry, sizeof entry, "%s", s);
 			entry_line = lineno;
 		}
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "cannot read aliases file %s: %s", path, strerror(errno));
+		fclose(f);
+		return -1;
 	}
 	fclose(f);
 	if (entry[0] && parse_alias(entry, path, entry_line, err, errlen) == -1)
