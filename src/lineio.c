@@ -102,6 +102,29 @@ static enum line_status fill(struct lineio *io, long long deadline)
 	}
 }
 
+#define DRAIN_MS 2000		/* how long a closing peer may keep talking */
+#define DRAIN_MAX (1024 * 1024)	/* and how much of it we read to the floor */
+
+void lineio_finish(struct lineio *io)
+{
+	long long deadline = now_ms() + DRAIN_MS;
+	size_t drained = 0;
+
+	lineio_flush(io);
+	if (shutdown(io->out_fd, SHUT_WR) == -1)
+		return;		/* not a socket: nothing to drain */
+	while (drained < DRAIN_MAX) {
+		struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t n = read(io->in_fd, io->in, sizeof io->in);
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
+
 int lineio_peer_spoke(struct lineio *io)
 {
 	struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };

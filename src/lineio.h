@@ -53,6 +53,11 @@ size_t lineio_pending(const struct lineio *io);
 int lineio_peer_spoke(struct lineio *io);
 void lineio_write(struct lineio *io, const char *data, size_t len);
 int lineio_flush(struct lineio *io);
+/* End of session on a socket: send what is buffered, close our side, and
+ * read what the peer still sends (briefly, boundedly), so that unread
+ * input does not make the kernel answer with a reset that can destroy
+ * the last reply. */
+void lineio_finish(struct lineio *io);
 /* Read a message after 354 into out_fd (LF line ends).  Stops storing, but
  * keeps reading to the end, once the message is over max_size or malformed. */
 void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size,

@@ -28,6 +28,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "mx.h"
+#include "privs.h"
 #include "queue.h"
 #include "smtpc.h"
 #include "users.h"
@@ -44,7 +45,8 @@ struct result {
 	enum outcome outcome;
 	char status[16];		/* RFC 3463 code for a bounce */
 	char text[QUEUE_ERROR_MAX];	/* reply or reason */
-	char mta[300];			/* the host that answered */
+	char mta[300];			/* the host that answered (RFC 3464 Remote-MTA) */
+	char where[320];		/* host[address]:port, for the log */
 };
 
 static const struct config *cfg;
@@ -189,11 +191,16 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 {
 	struct mx_host hosts[MX_HOSTS_MAX];
 	struct mx_addr addrs[MX_ADDRS_MAX];
-	struct smtpc_rcpt rcpts[n];
+	struct smtpc_rcpt *rcpts = calloc((size_t)n, sizeof *rcpts);
 	char why[QUEUE_ERROR_MAX] = "no mail host answered", where[320];
 	int nhosts = 0, naddrs;
 	unsigned port;
 
+	if (!rcpts) {
+		for (int i = 0; i < n; i++)
+			set_result(&res[idx[i]], OUT_TEMP, "4.3.0", NULL, "out of memory");
+		return;
+	}
 	enum mx_status st = destination(domain, hosts, &nhosts, &port, why, sizeof why);
 	if (st != MX_OK) {
 		static const char *const codes[] = { [MX_NXDOMAIN] = "5.1.2", [MX_NULL] = "5.1.10", [MX_BAD] = "5.4.4" };
@@ -203,6 +210,7 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 			else
 				set_result(&res[idx[i]], OUT_PERM, codes[st], NULL, "%s", why);
 		}
+		free(rcpts);
 		return;
 	}
 	for (int i = 0; i < n; i++)
@@ -233,7 +241,7 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 			}
 			struct smtpc_job job = { .fd = fd, .helo = cfg->hostname, .sender = env->sender,
 						 .rcpts = rcpts, .nrcpt = n, .msgfd = msgfd, .msgsize = msgsize,
-						 .timeout = cfg->timeout };
+						 .timeout = cfg->timeout, .verbose = cfg->verbose };
 			enum smtpc_outcome out = smtpc_run(&job);
 			close(fd);
 			if (out == SMTPC_TEMP) {
@@ -247,8 +255,11 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 				status_from_reply(rcpts[i].code, rcpts[i].text, status, sizeof status);
 				enum outcome o = rcpts[i].code / 100 == 2 ? OUT_SENT :
 						 rcpts[i].code / 100 == 5 ? OUT_PERM : OUT_TEMP;
-				set_result(r, o, status, where, "%s", rcpts[i].text[0] ? rcpts[i].text : "no reply");
+				/* RFC 3464 Remote-MTA names the host; the address is for the log */
+				set_result(r, o, status, hosts[h].name, "%s", rcpts[i].text[0] ? rcpts[i].text : "no reply");
+				snprintf(r->where, sizeof r->where, "%s", where);
 			}
+			free(rcpts);
 			return;
 		}
 	}
@@ -257,6 +268,7 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 	int final = perm_dns && nhosts == 1 && !cfg->smarthost && strcasecmp(hosts[0].name, domain) == 0;
 	for (int i = 0; i < n; i++)
 		set_result(&res[idx[i]], final ? OUT_PERM : OUT_TEMP, final ? "5.1.2" : "4.4.1", NULL, "%s", why);
+	free(rcpts);
 }
 
 static void deliver_local_rcpt(const struct envelope *env, int msgfd, off_t size, const struct env_rcpt *er,
@@ -291,7 +303,8 @@ static void log_result(const struct envelope *env, const struct env_rcpt *er, co
 	snprintf(f_rcpt, sizeof f_rcpt, "MAILSLOT_RCPT=%s", er->address);
 	snprintf(f_status, sizeof f_status, "MAILSLOT_STATUS=%s", names[r->outcome]);
 	log_fields(r->outcome == OUT_TEMP ? LOG_NOTICE : LOG_INFO, fields, "%s: to=<%s> relay=%s status=%s (%s)",
-		   env->id, er->address, r->mta[0] ? r->mta : er->user[0] ? "local" : "none", names[r->outcome], r->text);
+		   env->id, er->address, r->where[0] ? r->where : er->user[0] ? "local" : "none", names[r->outcome],
+		   r->text);
 }
 
 /* Record the run: bounce what failed, keep what waits, drop what is done. */
@@ -380,33 +393,38 @@ static void run_entry(const char *id, int force, char *bounce_id, size_t bounce_
 	}
 	struct result *res = calloc((size_t)env.nrcpt + 1, sizeof *res);
 	int *idx = calloc((size_t)env.nrcpt + 1, sizeof *idx);
-	if (!res || !idx || fstat(fd, &st) == -1) {
+	char *due = calloc((size_t)env.nrcpt + 1, 1);
+	if (!res || !idx || !due || fstat(fd, &st) == -1) {
 		log_msg(LOG_ERR, "%s: out of memory", id);
 		goto out;
 	}
 	time_t now = time(NULL);
-	int due = 0;
+	int ndue = 0;
 	for (int i = 0; i < env.nrcpt; i++) {
 		res[i].outcome = OUT_PENDING;
-		if (force || env.rcpt[i].next_attempt <= now)
-			res[i].outcome = OUT_TEMP, due++;	/* marked: to be tried now */
+		due[i] = force || env.rcpt[i].next_attempt <= now;
+		ndue += due[i];
 	}
-	if (due == 0)
+	if (ndue == 0)
 		goto out;
 	for (int i = 0; i < env.nrcpt; i++) {
-		if (res[i].outcome != OUT_TEMP)
+		if (!due[i])
 			continue;
+		due[i] = 0;
 		if (env.rcpt[i].user[0]) {
 			deliver_local_rcpt(&env, fd, st.st_size, &env.rcpt[i], &res[i]);
 			log_result(&env, &env.rcpt[i], &res[i]);
 			continue;
 		}
-		/* this recipient and every later one of the same domain, together */
+		/* this recipient and every later due one of its domain, together */
 		int n = 0;
-		for (int j = i; j < env.nrcpt; j++)
-			if (res[j].outcome == OUT_TEMP && !env.rcpt[j].user[0] && res[j].status[0] == '\0' &&
-			    (j == i || same_domain(env.rcpt[i].address, env.rcpt[j].address)))
+		idx[n++] = i;
+		for (int j = i + 1; j < env.nrcpt; j++) {
+			if (due[j] && !env.rcpt[j].user[0] && same_domain(env.rcpt[i].address, env.rcpt[j].address)) {
 				idx[n++] = j;
+				due[j] = 0;
+			}
+		}
 		const char *at = strrchr(env.rcpt[i].address, '@');
 		deliver_domain(&env, fd, st.st_size, at ? at + 1 : "", idx, n, res);
 		for (int k = 0; k < n; k++)
@@ -416,6 +434,7 @@ static void run_entry(const char *id, int force, char *bounce_id, size_t bounce_
 out:
 	free(res);
 	free(idx);
+	free(due);
 	queue_env_free(&env);
 	close(fd);
 }
@@ -557,6 +576,10 @@ int main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	log_open("mailslot-relay", cfg->log, cfg->verbose);
+	if ((rc = privs_drop(cfg, err, sizeof err)) != 0) {
+		fprintf(stderr, "mailslot-relay: %s\n", err);
+		return rc == PRIVS_BAD_USER ? EX_CONFIG : 71;
+	}
 	if (cfg->list)
 		return list_queue();
 	if (mx_init(cfg->dns_server, err, sizeof err) == -1) {

@@ -47,6 +47,17 @@ void reply(struct replier *r, int code, const char *enhanced, const char *fmt, .
 	count(r, code);
 }
 
+void reply_uncounted(struct replier *r, int code, const char *enhanced, const char *fmt, ...)
+{
+	char text[REPLY_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	send_line(r, code, ' ', enhanced, text);
+}
+
 void reply_lines(struct replier *r, int code, const char *enhanced, const char *const *lines, int n)
 {
 	for (int i = 0; i < n; i++)

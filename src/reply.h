@@ -19,6 +19,10 @@ struct replier {
 
 void reply(struct replier *r, int code, const char *enhanced, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* A refusal that is not the client's error (recipients over the limit:
+ * RFC 5321 3.3 has the client send them again later). */
+void reply_uncounted(struct replier *r, int code, const char *enhanced, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* lines[0..n-1]; the code and enhanced code go in front of each. */
 void reply_lines(struct replier *r, int code, const char *enhanced, const char *const *lines, int n);
 int reply_errors_exhausted(const struct replier *r);

@@ -26,6 +26,7 @@
 #define HELO_MAX 255
 #define RECEIVED_MAX 100	/* more Received: fields than this is a loop */
 #define TARGETS_MAX 10000	/* recipients after alias expansion */
+#define RCPT_OVERSHOOT_MAX 1000	/* RCPTs past the limit before they count as errors */
 
 enum state { S_GREET = 1, S_HELO = 2, S_MAIL = 4, S_RCPT = 8 };
 #define S_ANY (S_GREET | S_HELO | S_MAIL | S_RCPT)
@@ -44,6 +45,7 @@ struct session {
 	struct mailaddr sender;
 	unsigned long long declared_size;
 	long long nrcpt;		/* accepted RCPT commands */
+	long long overshoot;		/* RCPTs refused for the limit */
 	int rcpt_tried;			/* some RCPT was given, accepted or not */
 	char first_rcpt[ADDR_MAILBOX_MAX + 1];
 	struct target *targets;
@@ -63,6 +65,7 @@ static void reset_transaction(struct session *s)
 	memset(&s->sender, 0, sizeof s->sender);
 	s->declared_size = 0;
 	s->nrcpt = 0;
+	s->overshoot = 0;
 	s->rcpt_tried = 0;
 	s->first_rcpt[0] = '\0';
 	s->ntargets = 0;
@@ -220,7 +223,12 @@ static void cmd_rcpt(struct session *s, const char *arg)
 		return;
 	}
 	if (s->nrcpt >= s->cfg->max_recipients) {
-		reply(&s->r, 452, "4.5.3", "Too many recipients");
+		/* Postfix's recipient overshoot: a client sending a big list
+		 * is not misbehaving until it overshoots by far */
+		if (++s->overshoot > RCPT_OVERSHOOT_MAX)
+			reply(&s->r, 452, "4.5.3", "Too many recipients");
+		else
+			reply_uncounted(&s->r, 452, "4.5.3", "Too many recipients");
 		return;
 	}
 	/* RCPT TO:<bob> means bob at the primary domain; RFC 5321 4.5.1 <postmaster> */
@@ -653,7 +661,7 @@ int session_run(const struct config *cfg, const struct peer *peer)
 	/* RFC 2920 clients wait for the greeting; bytes before it mean a bot */
 	if (peer->kind == PEER_SOCKET && lineio_peer_spoke(&s.io)) {
 		reply(&s.r, 554, NULL, "%s ESMTP not accepting: you spoke before my greeting", cfg->hostname);
-		lineio_flush(&s.io);
+		lineio_finish(&s.io);
 		log_connection(&s, "early talker, disconnect");
 		return 0;
 	}
@@ -676,7 +684,10 @@ int session_run(const struct config *cfg, const struct peer *peer)
 			break;
 		dispatch(&s, line, len);
 	}
-	lineio_flush(&s.io);
+	if (peer->network)
+		lineio_finish(&s.io);
+	else
+		lineio_flush(&s.io);
 	log_connection(&s, "disconnect");
 	return 0;
 }

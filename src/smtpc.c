@@ -21,6 +21,8 @@ struct client {
 	int eightbit;
 	unsigned long long size_limit;	/* 0: none announced */
 	int size_ok;			/* SIZE offered at all */
+	unsigned long long wire_size;	/* octets after DATA: CRLF, dot-stuffing */
+	int has_8bit;
 };
 
 struct reply {
@@ -80,6 +82,11 @@ static int read_reply(struct client *c, struct reply *r, long long timeout, int 
 			return -1;
 		}
 		code = this;
+		if (c->job->verbose) {
+			char shown[160];
+			log_printable(shown, sizeof shown, line, len);
+			log_msg(LOG_DEBUG, "< %s", shown);
+		}
 		if (ehlo && n > 0 && len > 4)
 			note_extension(c, line + 4);
 		log_printable(r->text, sizeof r->text, line, len);
@@ -99,6 +106,8 @@ static void send_line(struct client *c, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n > sizeof line - 3)
 		n = (int)(sizeof line - 3);
+	if (c->job->verbose)
+		log_msg(LOG_DEBUG, "> %.*s", n, line);
 	line[n++] = '\r';
 	line[n++] = '\n';
 	lineio_write(&c->io, line, (size_t)n);
@@ -150,6 +159,32 @@ static int send_body(struct client *c)
 		lineio_write(&c->io, "\r\n", 2);
 	lineio_write(&c->io, ".\r\n", 3);
 	return flush(c);
+}
+
+/* RFC 1870 counts the message as sent: every LF becomes CRLF and a dot at
+ * the start of a line is doubled.  One pass over the stored file. */
+static void measure(struct client *c)
+{
+	char buf[65536];
+	off_t off = 0;
+	int at_line_start = 1;
+
+	c->wire_size = 0;
+	c->has_8bit = 0;
+	while (off < c->job->msgsize) {
+		ssize_t n = pread(c->job->msgfd, buf, sizeof buf, off);
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			unsigned char ch = (unsigned char)buf[i];
+			if (ch == '\r')
+				continue;	/* send_body drops it */
+			c->wire_size += 1 + (ch == '\n') + (at_line_start && ch == '.');
+			c->has_8bit |= ch >= 0x80;
+			at_line_start = ch == '\n';
+		}
+		off += n;
+	}
 }
 
 static void set_all(struct smtpc_job *job, const struct reply *r, int only_accepted)
@@ -205,7 +240,10 @@ static void send_mail(struct client *c)
 	char params[64] = "";
 
 	if (c->size_ok)
-		snprintf(params, sizeof params, " SIZE=%lld", (long long)c->job->msgsize);
+		snprintf(params, sizeof params, " SIZE=%llu", c->wire_size);
+	/* RFC 6152: announce 8-bit content to a server that takes it */
+	if (c->eightbit && c->has_8bit)
+		snprintf(params + strlen(params), sizeof params - strlen(params), " BODY=8BITMIME");
 	send_line(c, "MAIL FROM:<%s>%s", c->job->sender, params);
 }
 
@@ -291,7 +329,8 @@ enum smtpc_outcome smtpc_run(struct smtpc_job *job)
 	lineio_init(&c.io, job->fd, job->fd, 1, job->timeout);
 	if (greet(&c) == -1)
 		return SMTPC_TEMP;
-	if (c.size_limit && (unsigned long long)job->msgsize > c.size_limit) {
+	measure(&c);
+	if (c.size_limit && c.wire_size > c.size_limit) {
 		r.code = 552;
 		snprintf(r.text, sizeof r.text, "552 5.3.4 message larger than the server's SIZE limit %llu",
 			 c.size_limit);

@@ -37,6 +37,7 @@ struct smtpc_job {
 	int msgfd;			/* stored message, LF line ends */
 	off_t msgsize;
 	long long timeout;		/* seconds for each reply */
+	int verbose;			/* log the dialogue */
 	char error[SMTPC_TEXT_MAX];	/* why SMTPC_TEMP */
 };
 

@@ -337,10 +337,12 @@ static enum users_result push(struct target *out, int max, int *n, const struct 
 static enum users_result resolve(const char *local, const char *domain, struct target *out,
 				 int max, int *n, int depth);
 
+/* USERS_FOUND when at least one target resolved (a duplicate counts: the
+ * recipient is valid, it just gets one copy). */
 static enum users_result expand_alias(const struct alias *a, const char *domain, struct target *out,
 				      int max, int *n, int depth)
 {
-	enum users_result worst = USERS_FOUND;
+	int resolved = 0;
 
 	for (int i = 0; i < a->ntargets; i++) {
 		const char *t = a->targets[i];
@@ -370,10 +372,9 @@ static enum users_result expand_alias(const struct alias *a, const char *domain,
 		}
 		if (r == USERS_TOO_MANY)
 			return r;
-		if (r == USERS_UNKNOWN)
-			worst = r;
+		resolved += r == USERS_FOUND;
 	}
-	return worst;
+	return resolved ? USERS_FOUND : USERS_UNKNOWN;
 }
 
 static enum users_result resolve(const char *local, const char *domain, struct target *out,
@@ -381,7 +382,6 @@ static enum users_result resolve(const char *local, const char *domain, struct t
 {
 	char name[ADDR_LOCAL_MAX + 1];
 	struct target t = { 0 };
-	int before = *n;
 
 	if (depth > USERS_ALIAS_DEPTH)
 		return USERS_UNKNOWN;
@@ -389,8 +389,8 @@ static enum users_result resolve(const char *local, const char *domain, struct t
 	const struct alias *a = find_alias(name);
 	if (a) {
 		enum users_result r = expand_alias(a, domain, out, max, n, depth);
-		if (r == USERS_TOO_MANY || *n > before)
-			return r == USERS_TOO_MANY ? r : USERS_FOUND;
+		if (r != USERS_UNKNOWN)
+			return r;
 	}
 	if (users_lookup(name, &t)) {
 		snprintf(t.address, sizeof t.address, "%s@%s", name, domain);
