@@ -59,6 +59,12 @@ group_test() {
 	# start a system resolver on port 53 that the tests do not want.
 	need dnsmasq-base dnsmasq
 	need clang clang
+	# relay.bats: the foreign mail servers (Postfix's smtp-sink, aiosmtpd
+	# for Debian's own python3), and ip/ss for the network namespace and
+	# the waits on listening sockets.
+	need postfix /usr/sbin/smtp-sink
+	need python3-aiosmtpd /usr/lib/python3/dist-packages/aiosmtpd/__init__.py
+	need iproute2 /usr/bin/ss
 }
 
 group_bench() {

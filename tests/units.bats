@@ -109,3 +109,127 @@ copy_units() {
 	run stat -c %U "$dir/spool/nobody"
 	assert_output nobody
 }
+
+# --- mailslot-relay.service, .path and .timer ---------------------------
+
+RELAY=${MAILSLOT_RELAY:-$REPO/mailslot-relay}
+
+# A copy of the relay's units whose ExecStart= is this checkout's binary.
+copy_relay_units() {
+	[ -x "$RELAY" ] || fail "$RELAY is not built: run make first"
+	mkdir -p "$BATS_TEST_TMPDIR/units"
+	cp "$UNITS/mailslot-relay.path" "$UNITS/mailslot-relay.timer" "$BATS_TEST_TMPDIR/units/"
+	sed "s|^ExecStart=/usr/local/sbin/mailslot-relay|ExecStart=$RELAY|" \
+		"$UNITS/mailslot-relay.service" >"$BATS_TEST_TMPDIR/units/mailslot-relay.service"
+}
+
+@test "the relay service runs the binary that make install puts in /usr/local/sbin" {
+	run grep -c '^ExecStart=/usr/local/sbin/mailslot-relay$' "$UNITS/mailslot-relay.service"
+	assert_output 1
+}
+
+@test "systemd-analyze verify accepts the relay's service, path and timer" {
+	copy_relay_units
+	local man=--man=no
+	if [ -f "$REPO/man/mailslot-relay.8" ]; then
+		mkdir -p "$BATS_TEST_TMPDIR/man/man8"
+		ln -s "$REPO/man/mailslot-relay.8" "$BATS_TEST_TMPDIR/man/man8/"
+		export MANPATH=$BATS_TEST_TMPDIR/man
+		man=--man=yes
+	fi
+	run systemd-analyze verify "$man" \
+		"$BATS_TEST_TMPDIR/units/mailslot-relay.service" \
+		"$BATS_TEST_TMPDIR/units/mailslot-relay.path" \
+		"$BATS_TEST_TMPDIR/units/mailslot-relay.timer"
+	assert_success
+	assert_output ''
+}
+
+@test "the relay service's exposure is at most 2.0" {
+	run systemd-analyze security --offline=true --no-pager "$UNITS/mailslot-relay.service"
+	assert_success
+	refute_line --partial 'Unknown key'
+	local level
+	level=$(sed -n 's/^.*Overall exposure level for .*: \([0-9.]*\) .*$/\1/p' <<<"$output")
+	[ -n "$level" ] || fail "no exposure level in: $output"
+	awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "exposure $level > 2.0"
+}
+
+@test "the relay service is a oneshot run as mail, with no capability, writing only the queue and the spool" {
+	local unit=$UNITS/mailslot-relay.service
+	run grep -xc -e 'Type=oneshot' -e 'User=mail' -e 'Group=mail' -e 'CapabilityBoundingSet=' \
+		-e 'NoNewPrivileges=yes' -e 'ProtectSystem=strict' \
+		-e 'ReadWritePaths=/var/spool/mailslot/queue -/var/spool/mail' "$unit"
+	assert_output 7
+	# it must reach DNS and remote servers
+	run grep -E '^(PrivateNetwork=yes|IPAddressDeny=)' "$unit"
+	assert_failure
+	run grep -x 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' "$unit"
+	assert_success
+}
+
+# Edge-triggered on the rename that commits an entry.  DirectoryNotEmpty=
+# would start a run after every run while a deferred entry waits.
+@test "the path unit watches the queue's env directory for changes, not for being non-empty" {
+	run grep -x 'PathChanged=/var/spool/mailslot/queue/env' "$UNITS/mailslot-relay.path"
+	assert_success
+	run grep -E '^(DirectoryNotEmpty|PathExists|PathExistsGlob)=' "$UNITS/mailslot-relay.path"
+	assert_failure
+	run grep -x 'Unit=mailslot-relay.service' "$UNITS/mailslot-relay.path"
+	assert_success
+}
+
+@test "the timer starts a run 5 minutes after the last one ended" {
+	run grep -x 'OnUnitInactiveSec=5min' "$UNITS/mailslot-relay.timer"
+	assert_success
+	run grep -x 'WantedBy=timers.target' "$UNITS/mailslot-relay.timer"
+	assert_success
+}
+
+# What the service unit grants, reproduced with setpriv: the account mail,
+# no capability, no new privileges.  The entry is written as the socket
+# unit's sessions write it: by mailslot-smtpd switching to mail with
+# UMask=0077, into a queue laid out as make install does.  The remote side
+# is a mailslot-smtpd on loopback reached as an address-literal smarthost,
+# so no DNS is involved.
+@test "User=mail, no capabilities: the relay delivers an entry mailslot-smtpd queued with UMask=0077" {
+	require_smtpd
+	[ -x "$RELAY" ] || fail "$RELAY is not built: run make first"
+	[ "$(id -u)" -eq 0 ] || skip "needs root, to become mail as systemd does"
+	getent passwd mail >/dev/null || skip "needs the account mail"
+	setup_mail
+	local port dir
+	port=$(free_port)
+	start_daemon ssa systemd-socket-activate --inetd -a -l "127.0.0.1:$port" "$SMTPD" "${SMTPD_ARGS[@]}"
+	wait_listen "$port"
+	# bats' own temporary directory is closed to the mail account.
+	dir=$(mktemp -d /tmp/mailslot-units.XXXXXX)
+	echo "$dir" >"$BATS_TEST_TMPDIR/shared-dir"
+	chmod 755 "$dir"
+	install -d -o mail -g mail -m 0770 "$dir/queue"
+	(
+		umask 077
+		"$SMTPD" -q "$dir/queue" -d sender.example.test -H sender.example.test -L stderr --user mail \
+			>"$BATS_TEST_TMPDIR/submit.out" 2>&1 <<'EOF'
+HELO client.example.test
+MAIL FROM:<someone@sender.example.test>
+RCPT TO:<alice@example.test>
+DATA
+Subject: queued as mail
+
+relay-unit-token
+.
+QUIT
+EOF
+	)
+	run stat -c '%U %a' "$dir"/queue/env/* "$dir"/queue/msg/*
+	assert_output $'mail 600\nmail 600'
+	run setpriv --reuid mail --regid mail --clear-groups --nnp --bounding-set=-all --inh-caps=-all \
+		"$RELAY" -q "$dir/queue" -S "[127.0.0.1]:$port" -H sender.example.test -L stderr \
+		--dns-server 127.0.0.1:9 --connect-timeout 2 --timeout 5
+	assert_success
+	assert_output --partial "status=sent"
+	run ls "$dir/queue/env"
+	assert_output ''
+	assert_delivered alice relay-unit-token
+}
