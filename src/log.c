@@ -22,7 +22,6 @@
 static enum log_dest log_dest = LOG_DEST_STDERR;
 static const char *log_ident = "mailslot";
 static int log_is_verbose;
-static int journal_fd = -1;
 
 /* journald sets JOURNAL_STREAM to "dev:ino" of our stderr when it owns it;
  * comparing protects against an inherited variable that no longer applies. */
@@ -89,6 +88,8 @@ void log_printable(char *out, size_t outsz, const char *in, size_t inlen)
 }
 
 #ifndef WITH_LIBSYSTEMD
+static int journal_fd = -1;
+
 /* The journal's native protocol: one datagram of "KEY=value\n" lines.  Values
  * here never hold a newline (all text went through log_printable). */
 static int journal_send(int priority, const char *const *fields, const char *msg)

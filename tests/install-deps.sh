@@ -59,6 +59,8 @@ group_test() {
 	# start a system resolver on port 53 that the tests do not want.
 	need dnsmasq-base dnsmasq
 	need clang clang
+	# logging.bats builds the WITH_LIBSYSTEMD=1 variant once
+	need libsystemd-dev /usr/include/systemd/sd-journal.h
 	# relay.bats: the foreign mail servers (Postfix's smtp-sink, aiosmtpd
 	# for Debian's own python3), and ip/ss for the network namespace and
 	# the waits on listening sockets.

@@ -655,3 +655,36 @@ EOF
 	assert_line --regexp '^250 2\.1\.5 '
 	refute_line --regexp '^550 '
 }
+
+@test "hand-off: mailslot-smtpd starts the relay after queueing, and the message reaches the remote MX" {
+	relay_dns
+	relay_remote 127.0.0.2 mx1
+	relay_argv
+	# the handler runs the command with sh -c; the queue id comes from the
+	# environment, never from the message
+	local cmd
+	cmd="$(printf '%q ' "${RELAY_ARGV[@]}") \"\$MAILSLOT_QUEUE_ID\" 2>>$BATS_TEST_TMPDIR/handoff.log"
+	run smtpd_stdin --hostname sender.test --handoff "$cmd" <<'EOM'
+HELO client.test
+MAIL FROM:<alice@example.org>
+RCPT TO:<bob@remote.test>
+DATA
+Subject: handed off
+
+through the hand-off
+.
+QUIT
+EOM
+	assert_line --partial "250 2.0.0 Ok: queued as"
+	# the relay is detached: wait for it, boundedly
+	for _ in $(seq 1 100); do
+		[ -z "$(queue_ids)" ] && break
+		sleep 0.1
+	done
+	run queue_ids
+	assert_output ''
+	run relay_remote_mail mx1 bob
+	assert_equal "${#lines[@]}" 1
+	run grep -c '^through the hand-off$' "${lines[0]}"
+	assert_output 1
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# Logging: journald's native protocol with structured fields, the choice of
+# destination, and client bytes made printable before they are logged.
+
+load test_helper
+
+setup() {
+	setup_spool
+}
+
+SMTP_SESSION='HELO client.test
+MAIL FROM:<sender@remote.example>
+RCPT TO:<alice@example.org>
+DATA
+Subject: logged
+
+body
+.
+QUIT'
+
+# Run the handler in a mount namespace whose /run holds a fake journal
+# socket; the records land in $BATS_TEST_TMPDIR/journal.  Extra arguments
+# go to the handler.
+run_with_journal() {
+	local out=$BATS_TEST_TMPDIR/journal input=$BATS_TEST_TMPDIR/session.txt
+	printf '%s\n' "$SMTP_SESSION" > "$input"
+	: > "$out"
+	unshare -m bash -c '
+		set -e
+		mount -t tmpfs tmpfs /run
+		mkdir -p /run/systemd/journal
+		python3 "$1" /run/systemd/journal/socket "$2" 1 > "$2.ready" &
+		for _ in $(seq 1 50); do [ -s "$2.ready" ] && break; sleep 0.05; done
+		shift 2
+		"$@" < "'"$input"'" > "'"$BATS_TEST_TMPDIR/replies"'"
+		wait' _ "$TESTS_DIR/helpers/log_journal.py" "$out" "$SMTPD" $(smtpd_args | sed 's/--log stderr//') "$@"
+}
+
+@test "journal: records over the native protocol, with MESSAGE, PRIORITY, facility mail and MAILSLOT_ fields" {
+	[ "$(id -u)" = 0 ] || skip "needs root for a mount namespace"
+	run_with_journal --log journal 2>"$LOG"
+	run grep -c '^250 2.0.0 Ok: queued as' "$BATS_TEST_TMPDIR/replies"
+	assert_output 1
+	local j=$BATS_TEST_TMPDIR/journal
+	run grep -c '^--$' "$j"
+	[ "$output" -ge 4 ] || fail "expected connect, message, recipient and disconnect records, got $output"
+	run grep -c '^SYSLOG_IDENTIFIER=mailslot-smtpd$' "$j"
+	[ "$output" -ge 4 ]
+	grep -q '^SYSLOG_FACILITY=2$' "$j"
+	grep -q '^PRIORITY=6$' "$j"
+	grep -q '^MESSAGE=connect from terminal class=local$' "$j"
+	grep -q '^MAILSLOT_FROM=sender@remote.example$' "$j"
+	grep -q '^MAILSLOT_RCPT=alice@example.org$' "$j"
+	grep -q '^MAILSLOT_STATUS=delivered$' "$j"
+	grep -q '^MAILSLOT_CLASS=local$' "$j"
+	grep -q '^MAILSLOT_SIZE=' "$j"
+	local qid
+	qid=$(sed -n 's/^250 2.0.0 Ok: queued as \([0-9A-F]*\).*/\1/p' "$BATS_TEST_TMPDIR/replies" | tr -d '\r')
+	grep -q "^MAILSLOT_QUEUE_ID=$qid\$" "$j"
+	# nothing went to stderr in journal mode
+	[ ! -s "$LOG" ] || fail "stderr got: $(cat "$LOG")"
+}
+
+@test "auto: JOURNAL_STREAM naming our stderr selects the journal" {
+	[ "$(id -u)" = 0 ] || skip "needs root for a mount namespace"
+	# stderr is a file here; JOURNAL_STREAM gets its device:inode, as
+	# systemd sets it for StandardError=journal
+	local errfile=$BATS_TEST_TMPDIR/stderr
+	: > "$errfile"
+	export JOURNAL_STREAM="$(stat -c '%d:%i' "$errfile")"
+	run_with_journal --log auto 2>"$errfile"
+	unset JOURNAL_STREAM
+	grep -q '^MAILSLOT_STATUS=delivered$' "$BATS_TEST_TMPDIR/journal"
+	run cat "$errfile"
+	assert_output ''
+}
+
+@test "auto: on a terminal the log goes to stderr" {
+	run smtpd_stdin <<< "$SMTP_SESSION"
+	assert_line --partial "250 2.0.0 Ok: queued as"
+	run grep -c 'status=delivered' "$LOG"
+	assert_output 1
+}
+
+@test "inetd-style: with stderr on the client's socket, no log line reaches the client" {
+	# fds 0, 1 and 2 are all the connection, as inetd and xinetd set them up
+	run python3 - "$SMTPD" $(smtpd_args | sed 's/--log stderr//') <<'PY'
+import socket, subprocess, sys
+a, b = socket.socketpair()
+p = subprocess.Popen(sys.argv[1:], stdin=b, stdout=b, stderr=b)
+b.close()
+a.settimeout(10)
+f = a.makefile("rb")
+lines = [f.readline()]
+for cmd in ["HELO client.test", "MAIL FROM:<x@remote.example>", "RCPT TO:<nobody@example.org>", "QUIT"]:
+    a.sendall(cmd.encode() + b"\r\n")
+    lines.append(f.readline())
+a.shutdown(socket.SHUT_WR)
+lines += f.readlines()
+p.wait(10)
+for l in lines:
+    print(l.decode("latin-1").rstrip("\r\n"))
+PY
+	assert_success
+	assert_line --index 0 --regexp '^220 '
+	assert_line --index 3 --regexp '^550 5\.1\.1 '
+	assert_line --index 4 --regexp '^221 '
+	refute_output --partial "mailslot-smtpd["
+	assert_equal "${#lines[@]}" 5
+}
+
+@test "client text is made printable before it is logged" {
+	printf 'HELO evil\033[31m\001name\nMAIL FROM:<a@remote.example>\nRCPT TO:<alice@example.org>\nDATA\n\n.\nQUIT\n' |
+		smtpd_stdin --verbose > "$BATS_TEST_TMPDIR/replies"
+	run grep -c $'\033' "$LOG"
+	assert_output 0
+	run grep -c $'\001' "$LOG"
+	assert_output 0
+	# the verbose command log shows the escape and the control byte as '?'
+	grep -q '< HELO evil?\[31m?name' "$LOG"
+}
+
+@test "WITH_LIBSYSTEMD=1: the libsystemd build compiles without warnings and logs through sd_journal_sendv" {
+	[ "$(id -u)" = 0 ] || skip "needs root for a mount namespace"
+	pkg-config --exists libsystemd || fail "libsystemd-dev is missing (tests/install-deps.sh test installs it)"
+	local copy=$BATS_TEST_TMPDIR/build
+	mkdir -p "$copy/src"
+	cp "$TESTS_DIR"/../src/*.[ch] "$copy/src/"
+	cp "$TESTS_DIR/../Makefile" "$copy/"
+	run make -C "$copy" WITH_LIBSYSTEMD=1 mailslot-smtpd
+	assert_success
+	refute_output --partial "warning"
+	run ldd "$copy/mailslot-smtpd"
+	assert_output --partial "libsystemd.so"
+	SMTPD="$copy/mailslot-smtpd" run_with_journal --log journal 2>"$LOG"
+	grep -q '^MAILSLOT_STATUS=delivered$' "$BATS_TEST_TMPDIR/journal"
+	grep -q '^SYSLOG_IDENTIFIER=mailslot-smtpd$' "$BATS_TEST_TMPDIR/journal"
+}
