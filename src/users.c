@@ -397,11 +397,12 @@ static enum users_result resolve(const char *local, const char *domain, struct t
 		return push(out, max, n, &t);
 	}
 	if (strcmp(name, "postmaster") == 0) {
-		/* RFC 5321 4.5.1: postmaster must always be accepted */
-		if (!users && users_lookup("root", &t)) {
-			snprintf(t.address, sizeof t.address, "postmaster@%s", domain);
-			return push(out, max, n, &t);
-		}
+		/* RFC 5321 4.5.1: postmaster must always be accepted; as on most
+		 * systems it reaches root (its alias or account), else a
+		 * mailbox of its own */
+		enum users_result r = resolve("root", domain, out, max, n, depth + 1);
+		if (r != USERS_UNKNOWN)
+			return r;
 		t = (struct target){ 0 };
 		snprintf(t.user, sizeof t.user, "postmaster");
 		snprintf(t.address, sizeof t.address, "postmaster@%s", domain);

@@ -1079,8 +1079,8 @@ EOF
 250 2.0.0
 221 2.0.0
 EOF
-	# one mailbox, one copy
-	run read_mailbox mbox "$SPOOL/postmaster"
+	# one mailbox, one copy: postmaster goes where root goes (root: alice)
+	run read_mailbox mbox "$SPOOL/alice"
 	assert_output "to postmaster|0"
 }
 

@@ -1,0 +1,637 @@
+#!/usr/bin/env bats
+# delivery.bats: what lands in the mailbox.  Messages go in through Python's
+# smtplib, come back through Python's mailbox module, and are compared byte
+# for byte with what was sent (helpers/deliv_mail.py): mbox (mboxrd), Maildir
+# and MH, the headers added at delivery, aliases and the users file, the
+# queue and the hand-off, many deliveries at once, and every mailbox the
+# handler must refuse to write.
+
+load test_helper
+load helpers/deliv_common
+
+setup() {
+	deliv_setup
+}
+
+# parallel_senders N COUNT RCPT: N sessions at once on the listener, COUNT
+# messages each; records in rec.<i>, output in out.<i>.  Prints how many
+# messages were answered 250, then any other DATA reply with its count.
+parallel_senders() {
+	local n=$1 count=$2 rcpt=$3 i
+	for i in $(seq 1 "$n"); do
+		python3 "$DELIV_PY" send --port "$PORT" --to "$rcpt" --count "$count" --tag "p$i" \
+			--record "$BATS_TEST_TMPDIR/rec.$i" >"$BATS_TEST_TMPDIR/out.$i" 2>&1 3>&- &
+	done
+	wait
+	cat "$BATS_TEST_TMPDIR"/out.* | grep -c '^DATA 250 '
+	cat "$BATS_TEST_TMPDIR"/out.* | grep -v '^DATA 250 \|^RCPT .* 250$\|^AFTERDOT ' |
+		sed 's/queued as [0-9A-F]*//' | sort | uniq -c
+}
+
+# background OUTFILE COMMAND...: run COMMAND in the background, output in
+# OUTFILE; sets BG_PID.  The test's teardown ends it (by pid).
+background() {
+	local out=$1
+	shift
+	"$@" >"$out" 2>&1 3>&- &
+	BG_PID=$!
+	echo "$BG_PID" >>"$BATS_TEST_TMPDIR/pids"
+}
+
+# --- the three formats --------------------------------------------------
+
+@test "mbox: five messages come back byte for byte through Python's mbox reader" {
+	start_listener
+	run send_mail --to alice@example.org --count 5
+	assert_success
+	assert_equal "$(grep -c '^DATA 250 2.0.0 Ok: queued as ' <<<"$output")" 5
+	run check_box mbox "$SPOOL/alice" --delivered-to alice@example.org --return-path sender@remote.example
+	assert_success
+	assert_line "count 5"
+	assert_line "ok"
+	assert [ ! -e "$SPOOL/alice.lock" ]
+	run stat -c %a "$SPOOL/alice"
+	assert_output 600
+}
+
+@test "mboxrd: a body line 'From ' is stored '>From ', '>From ' is stored '>>From ', and comes back exactly" {
+	start_listener
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	box="$SPOOL/alice"
+	# the raw file: one more '>' in front of every ^>*From , nothing else quoted
+	assert_equal "$(grep -c '^From ' "$box")" 1
+	assert_equal "$(grep -c '^>From the first line of a paragraph, which mbox must quote$' "$box")" 1
+	assert_equal "$(grep -c '^>>From an already quoted line$' "$box")" 1
+	assert_equal "$(grep -c '^>>>From a doubly quoted line$' "$box")" 1
+	assert_equal "$(grep -c '^From:not a separator$' "$box")" 1
+	assert_equal "$(grep -c '^From$' "$box")" 1
+	assert_equal "$(grep -c '^ From indented, left alone$' "$box")" 1
+	# Python's mbox reader does not unquote: it returns the quoted lines, and
+	# undoing one level of mboxrd quoting gives the body that was sent
+	run python3 - "$box" "$DELIV_PY" <<'PY'
+import mailbox, sys, importlib.util
+spec = importlib.util.spec_from_file_location("d", sys.argv[2]); d = importlib.util.module_from_spec(spec); spec.loader.exec_module(d)
+box = mailbox.mbox(sys.argv[1], create=False)
+assert len(box) == 1, len(box)
+body = box.get_bytes(0).partition(b"\n\n")[2]
+lines = body.split(b"\n")
+print("quoted-from" if b">From the first line of a paragraph, which mbox must quote" in lines else "MISSING")
+print("quoted-quoted" if b">>From an already quoted line" in lines else "MISSING")
+sent = d.make_body(box[0]["X-Deliv-Id"])
+print("round-trip" if d.mboxrd_unquote(body) == sent else "DIFFERS")
+PY
+	assert_success
+	assert_output "quoted-from
+quoted-quoted
+round-trip"
+	run check_box mbox "$box"
+	assert_line "ok"
+}
+
+@test "mboxrd: a 3 MB body with thousands of From and dot lines comes back exact (quoting across copy buffers)" {
+	start_listener
+	run send_mail --to alice@example.org --size 3000000 --count 2
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 2
+	run check_box mbox "$SPOOL/alice"
+	assert_line "count 2"
+	assert_line "ok"
+	assert [ "$(grep -c '^>\+From ' "$SPOOL/alice")" -gt 1000 ]
+}
+
+@test "mbox: a mailbox another program left without the final empty line is appended to cleanly" {
+	printf 'From x@y Thu Jan  1 00:00:00 2024\nSubject: one\n\nno empty line after me\n' >"$SPOOL/alice"
+	printf 'From x@y Thu Jan  1 00:00:00 2024\nSubject: two\n\nno line end at all' >"$SPOOL/bob"
+	start_listener
+	run send_mail --to alice@example.org --to bob@example.org
+	assert_line --partial "DATA 250 "
+	for box in alice bob; do
+		run python3 - "$SPOOL/$box" <<'PY'
+import mailbox, sys
+box = mailbox.mbox(sys.argv[1], create=False)
+print(len(box))
+print(repr(box.get_bytes(0).partition(b"\n\n")[2]))
+print(box[1]["X-Deliv-Id"] is not None)
+PY
+		assert_line --index 0 2
+		assert_line --index 2 True
+	done
+	run python3 -c "import mailbox; print(repr(mailbox.mbox('$SPOOL/alice').get_bytes(0).partition(b'\n\n')[2]))"
+	assert_output "b'no empty line after me\\n'"
+	run python3 -c "import mailbox; print(repr(mailbox.mbox('$SPOOL/bob').get_bytes(0).partition(b'\n\n')[2]))"
+	assert_output --regexp "^b'no line end at all(\\\\n)?'\$"
+}
+
+@test "mbox: a sender with a space in a quoted local part keeps the From_ line one word" {
+	start_listener
+	run send_mail --from '"john doe"@remote.example' --to carol@example.org
+	assert_line --partial "DATA 250 "
+	run head -1 "$SPOOL/carol"
+	assert_output --regexp '^From "john_doe"@remote\.example [A-Z][a-z]{2} '
+	run check_box mbox "$SPOOL/carol" --return-path '"john doe"@remote.example'
+	assert_line "count 1"
+	assert_line "ok"
+}
+
+@test "one session: a big local message, a remote one, then a small local one, each exact (the spool file is reused)" {
+	start_listener
+	run send_mail --message 400000:alice@example.org --message 100:someone@remote.example \
+		--message 0:alice@example.org --message 50:alice@example.org,someone@remote.example \
+		--message 0:bob@example.org
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 5
+	run check_box mbox "$SPOOL/alice" --for alice@example.org
+	assert_line "count 3"
+	assert_line "ok"
+	run check_box mbox "$SPOOL/bob" --for bob@example.org
+	assert_line "count 1"
+	assert_line "ok"
+	assert_equal "$(files_in "$QUEUE/msg" | wc -l)" 2
+	for f in $(files_in "$QUEUE/msg"); do
+		run python3 "$DELIV_PY" check-queue "$QUEUE" "${f##*/}" "$REC"
+		assert_success
+	done
+}
+
+@test "maildir: five messages in new/, each file exactly the message, tmp/ left empty" {
+	start_listener --format maildir
+	run send_mail --to bob@example.org --count 5
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 5
+	run check_box maildir "$SPOOL/bob" --delivered-to bob@example.org --return-path sender@remote.example
+	assert_success
+	assert_line "count 5"
+	assert_line "ok"
+	assert_equal "$(files_in "$SPOOL/bob/new" | wc -l)" 5
+	assert_equal "$(files_in "$SPOOL/bob/tmp" | wc -l)" 0
+	assert_equal "$(files_in "$SPOOL/bob/cur" | wc -l)" 0
+	run stat -c %a "$SPOOL/bob" "$SPOOL/bob/new" "$SPOOL/bob/tmp" "$SPOOL/bob/cur"
+	assert_output "700
+700
+700
+700"
+	run sh -c "stat -c %a '$SPOOL'/bob/new/* | sort -u"
+	assert_output 600
+	# Dovecot takes S= in the name for the file size: it must be exact
+	for f in "$SPOOL"/bob/new/*; do
+		assert_equal "${f##*,S=}" "$(stat -c %s "$f")"
+	done
+}
+
+@test "mh: five messages numbered 1 to 5, each with N.status holding \\Recent" {
+	start_listener --format mh
+	run send_mail --to carol@example.org --count 5
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 5
+	run check_box mh "$SPOOL/carol" --delivered-to carol@example.org --return-path sender@remote.example
+	assert_success
+	assert_line "count 5"
+	assert_line "ok"
+	run ls "$SPOOL/carol"
+	assert_output "1
+1.status
+2
+2.status
+3
+3.status
+4
+4.status
+5
+5.status"
+	for n in 1 2 3 4 5; do
+		assert_equal "$(cat "$SPOOL/carol/$n.status")" '\Recent'
+	done
+	# no temporary file is left behind (ls -A shows dot files: .mh_sequences only)
+	run ls -A "$SPOOL/carol"
+	refute_output --partial ","
+}
+
+# --- headers added at delivery -------------------------------------------
+
+@test "Return-Path: is the envelope sender and Delivered-To: the final recipient of each copy" {
+	start_listener
+	run send_mail --from sender@remote.example --to staff@example.org
+	assert_line --partial "DATA 250 "
+	run check_box mbox "$SPOOL/alice" --delivered-to alice@example.org --return-path sender@remote.example
+	assert_line "ok"
+	run check_box mbox "$SPOOL/bob" --delivered-to bob@example.org --return-path sender@remote.example
+	assert_line "ok"
+	# the two lines come first, once, before the Received: the handler wrote
+	run sed -n '2,4p' "$SPOOL/alice"
+	assert_line --index 0 "Return-Path: <sender@remote.example>"
+	assert_line --index 1 "Delivered-To: alice@example.org"
+	assert_line --index 2 --regexp '^Received: from client\.test '
+}
+
+@test "Return-Path: <> for the null sender, and the From_ line names MAILER-DAEMON" {
+	start_listener
+	run send_mail --from "" --to carol@example.org
+	assert_line --partial "DATA 250 "
+	run check_box mbox "$SPOOL/carol" --return-path "" --delivered-to carol@example.org
+	assert_line "ok"
+	run head -1 "$SPOOL/carol"
+	assert_output --regexp '^From MAILER-DAEMON [A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} [0-9]{4}$'
+}
+
+# --- who is local ---------------------------------------------------------
+
+@test "aliases: staff reaches alice and bob, root reaches alice, friend is queued" {
+	start_listener
+	REC="$BATS_TEST_TMPDIR/staff.jsonl" run send_mail --to staff@example.org
+	assert_line --partial "DATA 250 "
+	REC="$BATS_TEST_TMPDIR/root.jsonl" run send_mail --to root@example.org
+	assert_line --partial "DATA 250 "
+	REC="$BATS_TEST_TMPDIR/friend.jsonl" run send_mail --to friend@example.org
+	assert_line --partial "DATA 250 "
+	qid=$(queued_id)
+	run check_box mbox "$SPOOL/alice" "$BATS_TEST_TMPDIR/staff.jsonl" "$BATS_TEST_TMPDIR/root.jsonl" \
+		--delivered-to alice@example.org
+	assert_line "count 2"
+	assert_line "ok"
+	run check_box mbox "$SPOOL/bob" "$BATS_TEST_TMPDIR/staff.jsonl"
+	assert_line "count 1"
+	assert_line "ok"
+	# no mailbox is named after an alias
+	run ls "$SPOOL"
+	assert_output "alice
+bob"
+	# friend's message is in the queue, for someone@remote.example only
+	assert [ -f "$QUEUE/env/$qid" ]
+	run grep '^rcpt ' "$QUEUE/env/$qid"
+	assert_output --regexp '^rcpt [0-9]+ [0-9]+ - someone@remote\.example$'
+	run python3 "$DELIV_PY" check-queue "$QUEUE" "$qid" "$BATS_TEST_TMPDIR/friend.jsonl"
+	assert_success
+}
+
+@test "users file: Dave, dave and DAVE@EXAMPLE.ORG are one mailbox, named in lower case" {
+	start_listener
+	run send_mail --to Dave@example.org
+	assert_line --partial "DATA 250 "
+	run send_mail --to dave@example.org
+	assert_line --partial "DATA 250 "
+	run send_mail --to DAVE@EXAMPLE.ORG
+	assert_line --partial "DATA 250 "
+	run check_box mbox "$SPOOL/dave"
+	assert_line "count 3"
+	assert_line "ok"
+	run ls "$SPOOL"
+	assert_output "dave"
+	run send_mail --to eve@example.org
+	assert_line "RCPT eve@example.org 550"
+}
+
+@test "postmaster: accepted in any case and with no domain, and all copies land in one mailbox" {
+	start_listener
+	run send_mail --to postmaster@example.org
+	assert_line --partial "DATA 250 "
+	run send_mail --to Postmaster@EXAMPLE.org
+	assert_line --partial "DATA 250 "
+	run send_mail --to postmaster
+	assert_line --partial "DATA 250 "
+	# the users file has no postmaster: it goes where root goes (the
+	# alias root: alice), one mailbox holding the three messages whole
+	run ls "$SPOOL"
+	assert_output 'alice'
+	run check_box mbox "$SPOOL/$output"
+	assert_line "count 3"
+	assert_line "ok"
+}
+
+@test "postmaster: an alias for postmaster is followed" {
+	printf 'postmaster: bob\n' >>"$MS/aliases"
+	start_listener
+	run send_mail --to postmaster@example.org
+	assert_line --partial "DATA 250 "
+	run ls "$SPOOL"
+	assert_output "bob"
+	run check_box mbox "$SPOOL/bob" --delivered-to bob@example.org
+	assert_line "ok"
+}
+
+# --- the queue and the hand-off -------------------------------------------
+
+@test "remote recipient: queued in msg/ and env/, the envelope lists it, the file holds the message" {
+	start_listener
+	run send_mail --from sender@remote.example --to someone@remote.example
+	assert_line --partial "DATA 250 2.0.0 Ok: queued as "
+	qid=$(queued_id)
+	assert [ -n "$qid" ]
+	assert [ -f "$QUEUE/msg/$qid" ]
+	assert [ -f "$QUEUE/env/$qid" ]
+	run cat "$QUEUE/env/$qid"
+	assert_line --index 0 "mailslot-envelope 1"
+	assert_line "id $qid"
+	assert_line "sender sender@remote.example"
+	assert_line --regexp '^rcpt 0 [0-9]+ - someone@remote\.example$'
+	assert_equal "$(grep -c '^rcpt ' "$QUEUE/env/$qid")" 1
+	run python3 "$DELIV_PY" check-queue "$QUEUE" "$qid" "$REC"
+	assert_success
+	assert_equal "$(files_in "$QUEUE/tmp" | wc -l)" 0
+	assert_equal "$(files_in "$SPOOL" | wc -l)" 0
+}
+
+@test "local and remote together: local copies delivered, only the remote one queued" {
+	start_listener
+	run send_mail --to staff@example.org --to someone@remote.example
+	assert_line --partial "DATA 250 "
+	qid=$(queued_id)
+	run grep '^rcpt ' "$QUEUE/env/$qid"
+	assert_output --regexp '^rcpt [0-9]+ [0-9]+ - someone@remote\.example$'
+	run check_box mbox "$SPOOL/alice"
+	assert_line "ok"
+	run check_box mbox "$SPOOL/bob"
+	assert_line "ok"
+	run python3 "$DELIV_PY" check-queue "$QUEUE" "$qid" "$REC"
+	assert_success
+}
+
+@test "handoff: runs after the entry is committed, with MAILSLOT_QUEUE_ID, and not when nothing is queued" {
+	hlog="$BATS_TEST_TMPDIR/handoff.log"
+	start_listener --handoff "test -f \"\$MAILSLOT_QUEUE/env/\$MAILSLOT_QUEUE_ID\" && test -f \"\$MAILSLOT_QUEUE/msg/\$MAILSLOT_QUEUE_ID\" && echo \"committed \$MAILSLOT_QUEUE_ID \$MAILSLOT_QUEUE\" >>$hlog"
+	# local only: nothing queued, no hand-off
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	sleep 1
+	assert [ ! -e "$hlog" ]
+	run send_mail --to someone@remote.example
+	assert_line --partial "DATA 250 "
+	qid=$(queued_id)
+	for _ in $(seq 1 50); do
+		[ -s "$hlog" ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+	run cat "$hlog"
+	assert_output "committed $qid $QUEUE"
+}
+
+# --- many deliveries at once ------------------------------------------------
+
+@test "concurrency: 20 sessions of 10 messages to one mbox leave 200 whole messages" {
+	start_listener
+	run parallel_senders 20 10 alice@example.org
+	assert_output 200
+	run check_box mbox "$SPOOL/alice" "$BATS_TEST_TMPDIR"/rec.*
+	assert_success
+	assert_line "count 200"
+	assert_line "ok"
+	assert [ ! -e "$SPOOL/alice.lock" ]
+}
+
+@test "concurrency: 20 sessions of 10 messages to one Maildir leave 200 distinct files" {
+	start_listener --format maildir
+	run parallel_senders 20 10 bob@example.org
+	assert_output 200
+	run check_box maildir "$SPOOL/bob" "$BATS_TEST_TMPDIR"/rec.*
+	assert_success
+	assert_line "count 200"
+	assert_line "ok"
+	assert_equal "$(files_in "$SPOOL/bob/new" | wc -l)" 200
+	assert_equal "$(files_in "$SPOOL/bob/tmp" | wc -l)" 0
+}
+
+@test "concurrency: 20 sessions of 10 messages to one MH folder leave messages 1 to 200, each with its status" {
+	start_listener --format mh
+	run parallel_senders 20 10 carol@example.org
+	assert_output 200
+	run check_box mh "$SPOOL/carol" "$BATS_TEST_TMPDIR"/rec.*
+	assert_success
+	assert_line "count 200"
+	assert_line "ok"
+	run sh -c "cd '$SPOOL/carol' && ls | grep -E '^[0-9]+\$' | sort -n | tr '\n' ' '"
+	assert_output "$(seq 1 200 | tr '\n' ' ')"
+	run sh -c "cd '$SPOOL/carol' && ls | grep -E '^[0-9]+\.status\$' | sort -n | tr '\n' ' '"
+	assert_output "$(seq 1 200 | sed 's/$/.status/' | tr '\n' ' ')"
+	run sh -c "cat '$SPOOL'/carol/*.status | sort | uniq -c"
+	assert_output --regexp '^ *200 \\Recent$'
+	run ls -A "$SPOOL/carol"
+	refute_output --partial ","
+}
+
+# --- mailboxes the handler must not write ---------------------------------------
+
+@test "a mailbox that is a symlink is refused with 451, and its target is untouched" {
+	printf 'From x@y Thu Jan  1 00:00:00 2024\nSubject: keep\n\nkeep me\n\n' >"$MS/target"
+	cp "$MS/target" "$MS/target.orig"
+	ln -s "$MS/target" "$SPOOL/alice"
+	ln -s "$MS/nowhere" "$SPOOL/bob"
+	start_listener
+	run send_mail --to alice@example.org
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	run send_mail --to bob@example.org
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	cmp "$MS/target" "$MS/target.orig"
+	assert [ -L "$SPOOL/alice" ]
+	assert [ ! -e "$MS/nowhere" ]
+	assert [ ! -e "$SPOOL/alice.lock" ]
+	# the refusal is per mailbox: carol in the same message still gets it
+	run send_mail --to alice@example.org --to carol@example.org
+	assert_line --partial "DATA 250 "
+	cmp "$MS/target" "$MS/target.orig"
+	run check_box mbox "$SPOOL/carol"
+	assert_line "count 1"
+	assert_line "ok"
+}
+
+@test "a mailbox that is a FIFO is refused with 451 and does not hang the handler" {
+	mkfifo "$SPOOL/alice"
+	start_listener
+	run timeout 20 python3 "$DELIV_PY" send --port "$PORT" --to alice@example.org --timeout 15
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	assert [ -p "$SPOOL/alice" ]
+}
+
+@test "a mailbox with two hard links is refused with 451, and neither name changes" {
+	start_listener
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	ln "$SPOOL/alice" "$MS/second-name"
+	cp "$SPOOL/alice" "$MS/alice.orig"
+	run send_mail --to alice@example.org
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	cmp "$SPOOL/alice" "$MS/alice.orig"
+	assert [ ! -e "$SPOOL/alice.lock" ]
+}
+
+# --- locks ---------------------------------------------------------------
+
+@test "lock contention: a lockf held past --lock-timeout 1 gives 451 4.2.0, mailbox unchanged; then it delivers" {
+	start_listener --lock-timeout 1
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	cp "$SPOOL/alice" "$MS/alice.orig"
+	background "$MS/holder.out" python3 "$DELIV_PY" hold-lock "$SPOOL/alice" 60
+	holder=$BG_PID
+	for _ in $(seq 1 50); do
+		grep -q locked "$MS/holder.out" && break
+		sleep 0.1
+	done
+	assert_equal "$(cat "$MS/holder.out")" locked
+	run send_mail --to alice@example.org
+	assert_line --regexp '^DATA 451 4\.2\.0 '
+	# it waited for the lock timeout, not less, not the default 30 s
+	after=$(sed -n 's/^AFTERDOT //p' <<<"$output")
+	python3 -c "import sys; sys.exit(not 0.8 <= $after < 10)"
+	cmp "$SPOOL/alice" "$MS/alice.orig"
+	assert [ ! -e "$SPOOL/alice.lock" ]
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	run check_box mbox "$SPOOL/alice"
+	assert_line "count 2"
+	assert_line "ok"
+}
+
+@test "lock contention: a dotlock held by a live process gives 451 4.2.0 and is left alone" {
+	start_listener --lock-timeout 1
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	cp "$SPOOL/alice" "$MS/alice.orig"
+	background /dev/null sleep 60
+	sleeper=$BG_PID
+	printf '%d\n' "$sleeper" >"$SPOOL/alice.lock"
+	run send_mail --to alice@example.org
+	assert_line --regexp '^DATA 451 4\.2\.0 '
+	cmp "$SPOOL/alice" "$MS/alice.orig"
+	assert_equal "$(cat "$SPOOL/alice.lock")" "$sleeper"
+}
+
+@test "stale dotlock: a dead pid's lock is removed and the message delivered" {
+	start_listener --lock-timeout 5
+	printf '%d\n' "$(dead_pid)" >"$SPOOL/alice.lock"
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	assert [ ! -e "$SPOOL/alice.lock" ]
+	run check_box mbox "$SPOOL/alice"
+	assert_line "count 1"
+	assert_line "ok"
+}
+
+@test "stale dotlock: 'mailslot <deadpid>' left by a killed handler is removed and the message delivered" {
+	start_listener --lock-timeout 5
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	printf 'mailslot %d\n' "$(dead_pid)" >"$SPOOL/alice.lock"
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	assert [ ! -e "$SPOOL/alice.lock" ]
+	run check_box mbox "$SPOOL/alice"
+	assert_line "count 2"
+	assert_line "ok"
+}
+
+@test "a dotlock that is a symlink is never written through: 451 4.2.0, its target untouched" {
+	printf 'precious\n' >"$MS/victim"
+	ln -s "$MS/victim" "$SPOOL/alice.lock"
+	ln -s "$MS/absent" "$SPOOL/bob.lock"
+	start_listener --lock-timeout 1
+	run send_mail --to alice@example.org
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	run send_mail --to bob@example.org
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	assert_equal "$(cat "$MS/victim")" precious
+	assert [ ! -e "$MS/absent" ]
+	assert [ -L "$SPOOL/alice.lock" ]
+}
+
+@test "a locked mailbox among several recipients: 250, the others delivered, the locked one queued with its error" {
+	start_listener --lock-timeout 1
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	background "$MS/holder.out" python3 "$DELIV_PY" hold-lock "$SPOOL/alice" 60
+	for _ in $(seq 1 50); do
+		grep -q locked "$MS/holder.out" && break
+		sleep 0.1
+	done
+	cp "$SPOOL/alice" "$MS/alice.orig"
+	REC="$MS/both.jsonl" run send_mail --to alice@example.org --to bob@example.org
+	assert_line --partial "DATA 250 "
+	qid=$(queued_id)
+	cmp "$SPOOL/alice" "$MS/alice.orig"
+	run check_box mbox "$SPOOL/bob" "$MS/both.jsonl"
+	assert_line "ok"
+	run grep -A1 '^rcpt ' "$QUEUE/env/$qid"
+	assert_line --index 0 --regexp '^rcpt [0-9]+ [0-9]+ alice alice@example\.org$'
+	assert_line --index 1 --regexp '^error .*(busy|lock)'
+	assert_equal "$(grep -c '^rcpt ' "$QUEUE/env/$qid")" 1
+}
+
+@test "Python's own mbox locking (lockf + dotlock) is respected: the handler waits, both messages stay whole" {
+	start_listener --lock-timeout 20
+	run send_mail --to alice@example.org --tag before
+	assert_line --partial "DATA 250 "
+	# a writer that locks the way Python's mailbox module does, for 2 s
+	cat >"$MS/writer.py" <<'PY'
+import mailbox, sys, time
+box = mailbox.mbox(sys.argv[1], create=False)
+box.lock()
+print("locked", flush=True)
+time.sleep(2)
+box.add(b"From: python@example.org\nSubject: from python\n\nwritten under Python's lock\nFrom here, mboxo quoting\n")
+box.flush()
+box.unlock()
+print("done", flush=True)
+PY
+	background "$MS/writer.out" python3 "$MS/writer.py" "$SPOOL/alice"
+	writer=$BG_PID
+	for _ in $(seq 1 50); do
+		grep -q locked "$MS/writer.out" && break
+		sleep 0.1
+	done
+	run send_mail --to alice@example.org --tag while-locked
+	assert_line --partial "DATA 250 "
+	after=$(sed -n 's/^AFTERDOT //p' <<<"$output")
+	python3 -c "import sys; sys.exit(not $after >= 1.0)"
+	wait "$writer"
+	assert_equal "$(cat "$MS/writer.out")" "locked
+done"
+	run python3 - "$SPOOL/alice" <<'PY'
+import mailbox, sys
+box = mailbox.mbox(sys.argv[1], create=False)
+for key in box.keys():
+    m = box[key]
+    print(m["X-Deliv-Id"] or m["Subject"])
+print(repr(box.get_bytes(1).partition(b"\n\n")[2]))
+PY
+	assert_line --index 0 --regexp '^before-'
+	assert_line --index 1 "from python"
+	assert_line --index 2 --regexp '^while-locked-'
+	assert_line --index 3 "b\"written under Python's lock\\n>From here, mboxo quoting\\n\""
+	# ours, byte for byte: the mailbox without Python's message
+	python3 - "$SPOOL/alice" "$MS/ours" <<'PY'
+import mailbox, sys
+box = mailbox.mbox(sys.argv[1], create=False)
+with open(sys.argv[2], "wb") as f:
+    f.write(b"".join(box.get_bytes(k, from_=True) + b"\n" for k in box.keys() if box[k]["X-Deliv-Id"]))
+PY
+	run check_box mbox "$MS/ours"
+	assert_line "count 2"
+	assert_line "ok"
+}
+
+@test "a mailbox owned by another account is refused with 451 and left alone" {
+	[ "$(id -u)" -eq 0 ] || skip "chown needs root"
+	start_listener
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	chown nobody "$SPOOL/alice"
+	cp "$SPOOL/alice" "$MS/alice.orig"
+	run send_mail --to alice@example.org
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	cmp "$SPOOL/alice" "$MS/alice.orig"
+}
+
+@test "Maildir and MH: a folder or new/ that is a symlink is refused with 451 and its target untouched" {
+	mkdir -p "$MS/elsewhere/new" "$MS/elsewhere/cur" "$MS/elsewhere/tmp" "$SPOOL/alice/cur" "$SPOOL/alice/tmp"
+	ln -s "$MS/elsewhere/new" "$SPOOL/alice/new"
+	ln -s "$MS/elsewhere" "$SPOOL/bob"
+	start_listener --format maildir
+	run send_mail --to alice@example.org
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	run send_mail --to bob@example.org
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	stop_listeners
+	start_listener --format mh
+	run send_mail --to bob@example.org
+	assert_line --regexp '^DATA 451 4\.[0-9]\.[0-9] '
+	run find "$MS/elsewhere" "$SPOOL/alice" -type f
+	assert_output ""
+}
