@@ -257,8 +257,9 @@ static const struct alias *find_alias(const char *name)
 
 /* /etc/passwd read directly: getpwnam() would load the NSS modules named in
  * nsswitch.conf (libnss_systemd and its libraries), about a millisecond of
- * start-up per connection.  Accounts only NSS knows (LDAP...) still resolve
- * through getpwnam() when the file does not have them. */
+ * start-up per connection.  In a dynamic build (STATIC=0), accounts only
+ * NSS knows (LDAP...) still resolve through getpwnam(); a static build
+ * cannot load NSS modules and knows the files only. */
 struct passwd *users_getpw(const char *name)
 {
 	FILE *f = fopen("/etc/passwd", "re");
@@ -269,7 +270,11 @@ struct passwd *users_getpw(const char *name)
 			;
 		fclose(f);
 	}
+#ifdef MAILSLOT_STATIC
+	return pw;
+#else
 	return pw ? pw : getpwnam(name);
+#endif
 }
 
 int users_groups(const char *name, gid_t primary, gid_t *out, int max)

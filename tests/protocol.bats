@@ -569,6 +569,7 @@ EOF
 }
 
 @test "five recipients: each mailbox gets exactly one copy" {
+	echo erin >> "$MS/users"
 	start_listener
 	run chat <<'EOF'
 EHLO client.test
@@ -577,7 +578,7 @@ RCPT TO:<alice@example.org>
 RCPT TO:<bob@example.org>
 RCPT TO:<carol@localhost>
 RCPT TO:<DAVE@example.org>
-RCPT TO:<postmaster@example.org>
+RCPT TO:<erin@example.org>
 DATA
 <<DATA
 Subject: five
@@ -600,7 +601,7 @@ EOF
 250 2.0.0
 221 2.0.0
 EOF
-	for u in alice bob carol dave postmaster; do
+	for u in alice bob carol dave erin; do
 		run read_mailbox mbox "$SPOOL/$u"
 		assert_output "five|8"
 	done
