@@ -648,7 +648,10 @@ int session_run(const struct config *cfg, const struct peer *peer)
 	static struct session s;
 	char line[COMMAND_LINE_MAX + 1];
 	size_t len;
+	struct target *targets = s.targets;	/* kept across calls (a fuzzer's) */
 
+	memset(&s, 0, sizeof s);
+	s.targets = targets;
 	s.cfg = cfg;
 	s.peer = peer;
 	s.state = S_GREET;
@@ -663,7 +666,7 @@ int session_run(const struct config *cfg, const struct peer *peer)
 		reply(&s.r, 554, NULL, "%s ESMTP not accepting: you spoke before my greeting", cfg->hostname);
 		lineio_finish(&s.io);
 		log_connection(&s, "early talker, disconnect");
-		return 0;
+		return 0;	/* nothing opened yet */
 	}
 	reply(&s.r, 220, NULL, "%s ESMTP mailslot", cfg->hostname);
 	while (!s.quit) {
@@ -688,6 +691,8 @@ int session_run(const struct config *cfg, const struct peer *peer)
 		lineio_finish(&s.io);
 	else
 		lineio_flush(&s.io);
+	if (s.spool_fd != -1)
+		close(s.spool_fd);
 	log_connection(&s, "disconnect");
 	return 0;
 }
