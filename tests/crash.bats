@@ -181,8 +181,15 @@ else:
     if mode == "not-from":
         start += 1
     end = st.st_size + 4096 if end_mode == "beyond" else st.st_size
+record = "%d %d %d" % (st.st_ino + int(ino_delta), start, end)
 with open(lock, "w") as f:
-    f.write("mailslot %s %d %d %d\n" % (deadpid, st.st_ino + int(ino_delta), start, end))
+    if os.environ.get("MARKER_STYLE") == "xattr":
+        # as the handler writes it where the file system has user xattrs
+        f.write("mailslot %s\n" % deadpid)
+        f.flush()
+        os.setxattr(lock, "user.mailslot.append", record.encode())
+    else:
+        f.write("mailslot %s %s\n" % (deadpid, record))
 print(start, end)
 PY
 }
@@ -203,6 +210,22 @@ PY
 	run grep -c "never fin" "$SPOOL/alice"
 	assert_output 0
 	assert [ ! -e "$SPOOL/alice.lock" ]
+	grep -q "removed [0-9]* bytes of an interrupted delivery" "$LOG"
+}
+
+@test "repair: the marker kept as the dotlock's extended attribute cuts the partial append too" {
+	run send_mail_stdin "" --to alice --tag first
+	assert_line --partial "DATA 250 "
+	size=$(stat -c %s "$SPOOL/alice")
+	MARKER_STYLE=xattr run craft "$SPOOL/alice" "$SPOOL/alice.lock" partial 0 beyond
+	assert_success
+	run send_mail_stdin "" --to alice --tag second
+	assert_line --partial "DATA 250 "
+	run check_box mbox "$SPOOL/alice"
+	assert_line "count 2"
+	assert_line "ok"
+	run grep -c "never fin" "$SPOOL/alice"
+	assert_output 0
 	grep -q "removed [0-9]* bytes of an interrupted delivery" "$LOG"
 }
 
