@@ -175,6 +175,19 @@ static enum mx_status destination(const char *domain, struct mx_host *hosts, int
 		snprintf(hosts[0].name, sizeof hosts[0].name, "%.*s", (int)hlen, cfg->smarthost);
 		hosts[0].pref = 0;
 		*nhosts = 1;
+		/* an address needs no DNS: give it the address-literal form */
+		unsigned char bin[16];
+		if (inet_pton(AF_INET, hosts[0].name, bin) == 1) {
+			char literal[MX_NAME_MAX];
+			snprintf(literal, sizeof literal, "[%s]", hosts[0].name);
+			snprintf(hosts[0].name, sizeof hosts[0].name, "%s", literal);
+		} else if (hosts[0].name[0] == '[' && strncasecmp(hosts[0].name, "[IPv6:", 6) != 0 &&
+			   strchr(hosts[0].name, ':')) {
+			/* [2001:db8::1] as people write it, for [IPv6:2001:db8::1] */
+			char literal[MX_NAME_MAX];
+			snprintf(literal, sizeof literal, "[IPv6:%s", hosts[0].name + 1);
+			snprintf(hosts[0].name, sizeof hosts[0].name, "%s", literal);
+		}
 		return MX_OK;
 	}
 	if (domain[0] == '[') {

@@ -688,3 +688,70 @@ EOM
 	run grep -c '^through the hand-off$' "${lines[0]}"
 	assert_output 1
 }
+
+@test "a local recipient whose delivery failed in the handler is delivered by the next relay run" {
+	relay_dns
+	# hold alice's mailbox with lockf past the handler's lock timeout
+	: > "$SPOOL/alice"
+	/usr/bin/python3 -c '
+import fcntl, sys, time
+f = open(sys.argv[1], "r+")
+fcntl.lockf(f, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(4)' "$SPOOL/alice" "$BATS_TEST_TMPDIR/locked" &
+	local holder=$!
+	for _ in $(seq 1 50); do [ -e "$BATS_TEST_TMPDIR/locked" ] && break; sleep 0.05; done
+	run smtpd_stdin --hostname sender.test --lock-timeout 1 <<'EOM'
+HELO client.test
+MAIL FROM:<carol@example.org>
+RCPT TO:<alice@example.org>
+RCPT TO:<bob@example.org>
+DATA
+Subject: retried locally
+
+kept in the queue for alice
+.
+QUIT
+EOM
+	assert_line --partial "250 2.0.0 Ok: queued as"
+	run queue_ids
+	assert_equal "${#lines[@]}" 1
+	run relay_list_rcpts "${lines[0]}"
+	assert_output --regexp '^<alice@example\.org> mailbox=alice attempts=0 '
+	wait "$holder"
+	run relay --flush
+	assert_success
+	assert_output --partial "status=sent (delivered to mailbox alice)"
+	run queue_ids
+	assert_output ''
+	run read_mailbox mbox "$SPOOL/alice"
+	assert_output "retried locally|28"
+	run read_mailbox mbox "$SPOOL/bob"
+	assert_output "retried locally|28"
+}
+
+@test "--smarthost: everything goes to one host, without MX lookup" {
+	relay_dns
+	relay_remote 127.0.0.5 smart
+	# the DNS knows nothing of remote.test: only the smarthost can deliver it
+	relay_queue alice@example.org bob@remote.test < <(relay_msg smarthost)
+	run relay --smarthost "127.0.0.5:$RPORT"
+	assert_success
+	assert_output --partial "status=sent"
+	run relay_remote_mail smart bob
+	assert_equal "${#lines[@]}" 1
+	run grep -c "remote.test" "$BATS_TEST_TMPDIR/dnsmasq.log"
+	assert_output 0
+}
+
+@test "an address literal recipient is delivered to that address without DNS" {
+	relay_dns
+	# the remote handler takes its own address literal as a local domain
+	relay_remote 127.0.0.3 literal
+	relay_queue alice@example.org 'bob@[127.0.0.3]' < <(relay_msg literal)
+	run relay
+	assert_success
+	assert_output --partial "status=sent"
+	run relay_remote_mail literal bob
+	assert_equal "${#lines[@]}" 1
+}
