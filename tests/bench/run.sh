@@ -38,11 +38,13 @@ MESSAGES=${MESSAGES:-1000}
 CONCURRENCY=${CONCURRENCY:-20}
 IDLE=${IDLE:-200}
 BIG_MIB=${BIG_MIB:-100}
-ONLY=${ONLY:-latency,conc,session,pss,rss}
+ONLY=${ONLY:-latency,conc,session,pss,rss,relay}
 MSG_SIZE=2048
 BUILD=${BENCH_BUILD:-$here/build}
 SMTPD=${SMTPD:-$top/mailslot-smtpd}
 SMTP_SOURCE=${SMTP_SOURCE:-/usr/sbin/smtp-source}
+SMTP_SINK=${SMTP_SINK:-/usr/sbin/smtp-sink}
+RELAY=${RELAY:-$top/mailslot-relay}
 CC=${CC:-cc}
 
 DOMAIN=bench.example
@@ -332,6 +334,46 @@ try() { # try METRIC SIDE COMMAND...
 }
 
 # ---------------------------------------------------------------- run
+# measure_relay: mailslot-relay drains MESSAGES queued messages (2 KiB,
+# one entry each) to Postfix's smtp-sink through --smarthost; msg/s.  The
+# entries are queued by mailslot-smtpd itself (one session on stdin).
+measure_relay() {
+	local dir=$WORK/relay.$RANDOM port t0 t1 sent left rate body
+	mkdir -p "$dir/queue" "$dir/spool"
+	body=$(head -c "$MSG_SIZE" /dev/zero | tr '\0' 'x' | fold -w 76)
+	{
+		echo "HELO bench.example"
+		for i in $(seq "$MESSAGES"); do
+			printf 'MAIL FROM:<%s>\nRCPT TO:<sink@sink.example>\nDATA\nSubject: relay %d\n\n%s\n.\n' \
+				"$SENDER" "$i" "$body"
+		done
+		echo QUIT
+	} >"$dir/session"
+	"$SMTPD" --spool "$dir/spool" --queue "$dir/queue" --domain "$DOMAIN" --hostname "$DOMAIN" \
+		--relay yes --user "$(id -un)" --log stderr --max-recipients 10 <"$dir/session" >"$dir/smtpd.out" 2>/dev/null
+	[ "$(grep -c '^250 2.0.0 Ok: queued' "$dir/smtpd.out")" = "$MESSAGES" ] ||
+		bad relay mailslot "mailslot-smtpd did not queue $MESSAGES messages" || return
+	port=$((20000 + RANDOM % 40000))
+	local as=()
+	[ "$(id -u)" -eq 0 ] && as=(-u root) # smtp-sink insists on an account as root
+	"$SMTP_SINK" "${as[@]}" "127.0.0.1:$port" 256 >"$dir/sink.out" 2>&1 &
+	started+=("$!")
+	local sink=$!
+	sleep 0.3
+	t0=$EPOCHREALTIME
+	"$RELAY" --queue "$dir/queue" --spool "$dir/spool" --domain "$DOMAIN" --hostname "$DOMAIN" \
+		--smarthost "127.0.0.1:$port" --user "$(id -un)" --log stderr 2>"$dir/relay.log"
+	t1=$EPOCHREALTIME
+	kill "$sink" 2>/dev/null || true
+	sent=$(grep -c 'status=sent' "$dir/relay.log")
+	left=$(find "$dir/queue/env" -type f | wc -l)
+	[ "$sent" = "$MESSAGES" ] && [ "$left" = 0 ] ||
+		bad relay mailslot "relay sent $sent of $MESSAGES, $left left queued: $(tail -1 "$dir/relay.log")" || return
+	rate=$(awk -v n="$MESSAGES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
+	add relay mailslot "$rate"
+	rm -rf "$dir"
+}
+
 wanted() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 say "bench: server $SMTPD$([ "$self_test" = 1 ] && echo ' (self-test: trivial on both sides)')"
@@ -358,6 +400,7 @@ for r in $(seq "$ROUNDS"); do
 		wanted pss && try pss "$side" measure_pss "$side"
 	done
 	wanted rss && try rss mailslot measure_big
+	wanted relay && try relay mailslot measure_relay
 done
 
 # ---------------------------------------------------------------- report
@@ -408,6 +451,7 @@ table() {
 	row "throughput, 1 session x $MESSAGES msgs (msg/s)" session %.0f ge 0.9 ">= 0.9x"
 	row "PSS per idle connection (KiB)" pss %.1f abs 200 "<= 200 KiB"
 	row "peak RSS, one $BIG_MIB MiB message (KiB)" rss %.0f abs 4096 "<= 4096 KiB"
+	row "relay, queue to smtp-sink, $MESSAGES msgs (msg/s)" relay %.0f abs 1e9 "(recorded)"
 }
 
 echo
