@@ -160,7 +160,7 @@ static int all_ascii(const char *s, size_t len)
 
 enum addr_status addr_parse_mailbox(const char *s, size_t len, struct mailaddr *a, const char **why)
 {
-	size_t llen, dlen = 0;
+	size_t llen;
 
 	memset(a, 0, sizeof *a);
 	if (!all_ascii(s, len)) {
@@ -183,7 +183,7 @@ enum addr_status addr_parse_mailbox(const char *s, size_t len, struct mailaddr *
 		}
 		const char *d = s + llen + 1;
 		size_t left = len - llen - 1;
-		dlen = d[0] == '[' ? scan_literal(d, left) : scan_domain(d, left);
+		size_t dlen = d[0] == '[' ? scan_literal(d, left) : scan_domain(d, left);
 		if (dlen == 0 || dlen != left) {
 			*why = "bad domain";
 			return ADDR_SYNTAX;
@@ -276,7 +276,7 @@ enum addr_status addr_parse_path(const char *arg, struct mailaddr *a, const char
 int addr_next_param(const char **pp, char *key, size_t keysz, char *value, size_t valuesz)
 {
 	const char *p = *pp;
-	size_t k = 0, v = 0;
+	size_t k = 0;
 
 	while (*p == ' ')
 		p++;
@@ -292,6 +292,7 @@ int addr_next_param(const char **pp, char *key, size_t keysz, char *value, size_
 	key[k] = '\0';
 	value[0] = '\0';
 	if (*p == '=') {
+		size_t v = 0;
 		p++;
 		/* esmtp-value = 1*(%d33-60 / %d62-126) */
 		while ((unsigned char)*p >= 33 && (unsigned char)*p <= 126 && *p != '=') {

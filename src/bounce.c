@@ -13,7 +13,7 @@
 #include "deliver.h"
 #include "users.h"
 
-#define HEADERS_MAX (64 * 1024)	/* original headers returned, at most */
+#define HEADERS_MAX ((off_t)64 * 1024)	/* original headers returned, at most */
 
 struct out {
 	int fd;
@@ -115,13 +115,13 @@ static void write_report(struct out *o, const struct config *cfg, const struct e
 static int bounce_recipients(const char *sender, struct envelope *env)
 {
 	const char *at = strrchr(sender, '@');
-	struct target t[16];
 	int n = 0;
 
 	env->rcpt = calloc(16, sizeof *env->rcpt);
 	if (!env->rcpt)
 		return -1;
 	if (at && users_local_domain(at + 1)) {
+		struct target t[16];
 		char local[ADDR_LOCAL_MAX + 1];
 		snprintf(local, sizeof local, "%.*s", (int)(at - sender), sender);
 		users_resolve(local, at + 1, t, 16, &n);

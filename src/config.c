@@ -46,7 +46,7 @@ static const struct setting settings[] = {
 	{ "queue", BOTH, 'q', K_STRING, OFF(queue), 0, 0, 0, "DIR", "queue directory (default /var/spool/mailslot/queue)" },
 	{ "hostname", BOTH, 'H', K_STRING, OFF(hostname), 0, 0, 0, "NAME", "name in the greeting and Received: (default: host name)" },
 	{ "relay", SMTPD, 'r', K_RELAY, OFF(relay), 0, 0, 0, "MODE", "auto (loopback listener may relay), yes or no" },
-	{ "max-size", BOTH, 'm', K_SIZE, OFF(max_size), 25 * MIB, 1 * KIB, 1024 * 1024 * MIB, "BYTES", "largest message accepted (suffix k, m, g)" },
+	{ "max-size", BOTH, 'm', K_SIZE, OFF(max_size), 25 * MIB, 1 * KIB, 1024LL * 1024 * MIB, "BYTES", "largest message accepted (suffix k, m, g)" },
 	{ "max-recipients", SMTPD, 'R', K_NUMBER, OFF(max_recipients), 100, 1, 10000, "N", "recipients per message" },
 	{ "timeout", BOTH, 't', K_NUMBER, OFF(timeout), 300, 1, 3600, "SECONDS", "idle timeout for each command or text line (relay: every reply)" },
 	{ "max-errors", SMTPD, 'e', K_NUMBER, OFF(max_errors), 10, 1, 1000, "N", "error replies before 421 and disconnect" },

@@ -103,7 +103,7 @@ static enum line_status fill(struct lineio *io, long long deadline)
 }
 
 #define DRAIN_MS 2000		/* how long a closing peer may keep talking */
-#define DRAIN_MAX (1024 * 1024)	/* and how much of it we read to the floor */
+#define DRAIN_MAX ((size_t)1024 * 1024)	/* and how much of it we read to the floor */
 
 void lineio_finish(struct lineio *io)
 {

@@ -28,10 +28,17 @@ static int log_is_verbose;
 static int stderr_is_journal(void)
 {
 	const char *js = getenv("JOURNAL_STREAM");
-	unsigned long long dev, ino;
+	char *end;
 	struct stat st;
 
-	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+	if (!js || *js < '0' || *js > '9')
+		return 0;
+	errno = 0;
+	unsigned long long dev = strtoull(js, &end, 10);
+	if (errno || *end != ':' || end[1] < '0' || end[1] > '9')
+		return 0;
+	unsigned long long ino = strtoull(end + 1, &end, 10);
+	if (errno || *end)
 		return 0;
 	if (fstat(2, &st) == -1)
 		return 0;

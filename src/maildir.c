@@ -53,7 +53,7 @@ int maildir_deliver(struct mailbox_job *job)
 	gettimeofday(&tv, NULL);
 	safe_host(host, sizeof host, job->msg->hostname);
 	snprintf(name, sizeof name, "%lld.M%ldP%ldQ%u.%s,S=%lld", (long long)tv.tv_sec, (long)tv.tv_usec,
-		 (long)getpid(), count++, host, (long long)(job->prefix_len + (size_t)job->msg->size));
+		 (long)getpid(), count++, host, (long long)job->prefix_len + (long long)job->msg->size);
 	if (snprintf(tmp, sizeof tmp, "%s/tmp/%s", dir, name) >= (int)sizeof tmp ||
 	    snprintf(dst, sizeof dst, "%s/new/%s", dir, name) >= (int)sizeof dst)
 		return ENAMETOOLONG;

@@ -58,6 +58,31 @@ static int pid_is_dead(const char *text)
 	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
+/* "<inode> <start> <end>", every number checked. */
+static int parse_record(const char *s, struct dotlock *dl)
+{
+	long long v[3];
+	char *end;
+
+	for (int i = 0; i < 3; i++) {
+		while (*s == ' ')
+			s++;
+		if (*s < '0' || *s > '9')
+			return -1;
+		errno = 0;
+		v[i] = strtoll(s, &end, 10);
+		if (errno || end == s)
+			return -1;
+		s = end;
+	}
+	if (*s && *s != '\n')
+		return -1;
+	dl->ino = (unsigned long long)v[0];
+	dl->start = v[1];
+	dl->end = v[2];
+	return 0;
+}
+
 /* Look at an existing dotlock; remove it when stale.  1: gone, try again
  * now; 0: held by a live foreign program, wait; or an errno value. */
 static int clear_stale(struct dotlock *dl, long long deadline)
@@ -98,8 +123,9 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 		ssize_t rlen = fgetxattr(fd, MARKER_XATTR, rec, sizeof rec - 1);
 		stale = 1;
 		rec[rlen > 0 ? rlen : 0] = '\0';
-		if ((rlen > 0 && sscanf(rec, "%llu %lld %lld", &dl->ino, &dl->start, &dl->end) == 3) ||
-		    sscanf(text + 9, "%*d %llu %lld %lld", &dl->ino, &dl->start, &dl->end) == 3)
+		/* the attribute, or the text form "mailslot <pid> <record>" */
+		const char *textrec = strchr(text + 9, ' ');
+		if ((rlen > 0 && parse_record(rec, dl) == 0) || (textrec && parse_record(textrec + 1, dl) == 0))
 			dl->have_marker = 1;
 	} else if (n == 0 && time(NULL) - st.st_mtime < 2) {
 		stale = 0;	/* just created by someone who has not written it yet */

@@ -165,7 +165,7 @@ static void sort_hosts(struct mx_host *h, int n)
 
 	if (getrandom(keys, sizeof keys, GRND_NONBLOCK) != (ssize_t)sizeof keys)
 		for (int i = 0; i < n; i++)
-			keys[i] = (unsigned)rand();
+			keys[i] = (unsigned)i;	/* no entropy yet: keep the DNS order */
 	for (int i = 1; i < n; i++) {
 		for (int j = i; j > 0; j--) {
 			int swap = h[j].pref < h[j - 1].pref || (h[j].pref == h[j - 1].pref && keys[j] < keys[j - 1]);

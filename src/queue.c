@@ -403,7 +403,7 @@ int queue_lock(const char *qdir, const char *id)
 	return fd;
 }
 
-#define ENV_FILE_MAX (4 * 1024 * 1024)
+#define ENV_FILE_MAX ((off_t)4 * 1024 * 1024)
 
 int queue_read_env(const char *qdir, const char *id, struct envelope *env, const char **why)
 {

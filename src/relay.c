@@ -36,7 +36,7 @@
 #define EX_USAGE 64
 #define EX_IOERR 74
 #define EX_CONFIG 78
-#define SWEEP_AGE (24 * 3600)	/* crash leftovers older than this are removed */
+#define SWEEP_AGE (24LL * 3600)	/* crash leftovers older than this are removed */
 
 enum outcome { OUT_PENDING, OUT_SENT, OUT_TEMP, OUT_PERM };
 
@@ -79,10 +79,24 @@ static void set_result(struct result *r, enum outcome o, const char *status, con
 /* "550 5.1.1 text": the enhanced code when the reply has one. */
 static void status_from_reply(int code, const char *text, char *out, size_t outsz)
 {
-	int a, b, c;
+	/* RFC 3463: class "." subject "." detail, 1-3 digits each */
+	const char *p = strlen(text) > 4 ? text + 4 : "";
+	size_t len = 0;
+	int parts = 0;
 
-	if (strlen(text) > 4 && sscanf(text + 4, "%d.%d.%d", &a, &b, &c) == 3 && a == code / 100)
-		snprintf(out, outsz, "%d.%d.%d", a, b, c);
+	while (parts < 3) {
+		size_t digits = strspn(p + len, "0123456789");
+		if (digits == 0 || digits > 3)
+			break;
+		len += digits;
+		parts++;
+		if (parts < 3 && p[len] != '.')
+			break;
+		if (parts < 3)
+			len++;
+	}
+	if (parts == 3 && p[0] - '0' == code / 100 && (p[len] == ' ' || p[len] == '\0'))
+		snprintf(out, outsz, "%.*s", (int)len, p);
 	else
 		snprintf(out, outsz, "%d.0.0", code / 100);
 }
@@ -327,6 +341,7 @@ static int record(struct envelope *env, int msgfd, struct result *res, char *bou
 	int nitems = 0, keep = 0;
 	time_t now = time(NULL);
 
+	bounce_id[0] = '\0';
 	if (!items)
 		return -1;
 	for (int i = 0; i < env->nrcpt; i++) {
@@ -511,7 +526,7 @@ static int admin_entry(const char *id, int bounce)
 {
 	struct envelope env;
 	const char *why;
-	char bounce_id[QUEUE_ID_MAX];
+	char bounce_id[QUEUE_ID_MAX] = "";
 	int fd = queue_lock(cfg->queue, id);
 
 	if (fd == -1) {

@@ -185,9 +185,8 @@ static void cmd_mail(struct session *s, const char *arg)
 /* Our own address literal ([192.0.2.1], [IPv6:...]) is a local domain too. */
 static int domain_is_local(const struct session *s, const char *domain)
 {
-	char literal[PEER_ADDR_MAX + 8];
-
 	if (addr_is_literal(domain)) {
+		char literal[PEER_ADDR_MAX + 8];
 		if (s->peer->kind == PEER_TERMINAL)
 			return 0;
 		peer_literal(s->peer, s->peer->local_addr, literal, sizeof literal);
@@ -603,9 +602,8 @@ static int valid_command_text(const char *line, size_t len)
 
 static void dispatch(struct session *s, char *line, size_t len)
 {
-	char shown[80];
-
 	if (log_verbose()) {
+		char shown[80];
 		log_printable(shown, sizeof shown, line, len);
 		log_msg(LOG_DEBUG, "< %s", shown);
 	}

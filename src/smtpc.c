@@ -291,18 +291,18 @@ static int envelope(struct client *c, int *accepted)
 		}
 		if (read_reply(c, &r, job->timeout, 0) == -1)
 			return -1;
-		if (mail.code / 100 != 2) {
-			set_all(job, &mail, 0);
-			*accepted = 0;
-			return 0;
-		}
-		if (*accepted == 0) {
-			/* RFC 2920 3.1: DATA was accepted although no RCPT was */
+		if (mail.code / 100 != 2 || *accepted == 0) {
+			/* RFC 2920 3.1: DATA was accepted although MAIL or every
+			 * RCPT was not; end the empty message, or QUIT would be
+			 * taken as its text */
 			if (r.code == 354) {
 				lineio_write(&c->io, ".\r\n", 3);
 				if (flush(c) == 0)
 					read_reply(c, &r, job->timeout, 0);
 			}
+			if (mail.code / 100 != 2)
+				set_all(job, &mail, 0);
+			*accepted = 0;
 			return 0;
 		}
 	}

@@ -198,13 +198,13 @@ static int load_aliases(const char *path, char *err, size_t errlen)
 			continue;
 		/* aliases(5): a line starting with white space continues the entry */
 		if ((line[0] == ' ' || line[0] == '\t') && entry[0]) {
-			if (strlen(entry) + strlen(line) + 2 >= sizeof entry) {
+			size_t used = strlen(entry);
+			int n = snprintf(entry + used, sizeof entry - used, ",%s", line);
+			if (n < 0 || (size_t)n >= sizeof entry - used) {
 				snprintf(err, errlen, "%s:%d: entry too long", path, lineno);
 				fclose(f);
 				return -1;
 			}
-			strcat(entry, ",");
-			strcat(entry, line);
 			continue;
 		}
 		if (entry[0] && parse_alias(entry, path, entry_line, err, errlen) == -1) {
