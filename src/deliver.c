@@ -299,7 +299,9 @@ void deliver_local(const struct config *cfg, const struct delivery *d, const str
 		snprintf(res->text, sizeof res->text, "delivered");
 		return;
 	}
-	if (!why[0])
+	if (!why[0] && err == ETIMEDOUT)
+		snprintf(why, sizeof why, "the mailbox lock was still held after %lld s", cfg->lock_timeout);
+	else if (!why[0])
 		snprintf(why, sizeof why, "%s", strerror(err));
 	log_msg(LOG_WARNING, "%s: delivery to %s (%s) failed: %s", d->qid, t->address, t->user, why);
 	fill_failure(res, err, why);

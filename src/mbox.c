@@ -44,6 +44,7 @@ struct dotlock {
 	int fd;
 	char path[PATH_MAX];
 	int have_marker;	/* a dead delivery's marker was found */
+	uid_t owner, owner_alt;	/* who our own dotlocks belong to */
 	unsigned long long ino;
 	long long start, end;
 };
@@ -125,7 +126,12 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 		rec[rlen > 0 ? rlen : 0] = '\0';
 		/* the attribute, or the text form "mailslot <pid> <record>" */
 		const char *textrec = strchr(text + 9, ' ');
-		if ((rlen > 0 && parse_record(rec, dl) == 0) || (textrec && parse_record(textrec + 1, dl) == 0))
+		/* only a dotlock we could have made may cut the mailbox: in a
+		 * spool others can write to, anyone can leave a "mailslot" lock */
+		int ours = S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+			   (st.st_uid == dl->owner || st.st_uid == dl->owner_alt);
+		if (ours && ((rlen > 0 && parse_record(rec, dl) == 0) ||
+			     (textrec && parse_record(textrec + 1, dl) == 0)))
 			dl->have_marker = 1;
 	} else if (n == 0 && time(NULL) - st.st_mtime < 2) {
 		stale = 0;	/* just created by someone who has not written it yet */
@@ -140,21 +146,54 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 	return stale;
 }
 
+/* The dotlock appears whole or not at all: an unnamed file in the spool
+ * directory gets its lockf and its text first, then its name (linkat fails
+ * with EEXIST, as O_EXCL does).  A process killed before the link leaves
+ * nothing, where an open(O_CREAT | O_EXCL) then write() left an empty lock
+ * that no rule could call stale for STALE_LOCK_SECONDS. */
+static int dotlock_create(const char *path, const char *text, size_t len)
+{
+	char dir[PATH_MAX], proc[64];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd == -1 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		/* no unnamed files here (NFS): create, lock and write in place */
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd == -1)
+			return -1;
+		if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1) {
+			int saved = errno;
+			unlink(path);
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		return fd;
+	}
+	if (fd == -1)
+		return -1;
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1 ||
+	    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == -1) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 static int dotlock_take(struct dotlock *dl, long long deadline)
 {
 	char text[64];
+	int len = snprintf(text, sizeof text, "mailslot %ld\n", (long)getpid());
 
 	for (int attempt = 0;; attempt++) {
-		int fd = open(dl->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int fd = dotlock_create(dl->path, text, (size_t)len);
 		if (fd != -1) {
-			int len = snprintf(text, sizeof text, "mailslot %ld\n", (long)getpid());
-			/* F_LOCK: a waiter may hold it for a moment while it looks */
-			if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, (size_t)len, NULL) == -1) {
-				int saved = errno;
-				unlink(dl->path);
-				close(fd);
-				return saved;
-			}
 			dl->fd = fd;
 			return 0;
 		}
@@ -284,7 +323,7 @@ undo:;
 int mbox_deliver(struct mailbox_job *job)
 {
 	char path[PATH_MAX];
-	struct dotlock dl = { .fd = -1 };
+	struct dotlock dl = { .fd = -1, .owner = job->owner, .owner_alt = job->owner_alt };
 	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
 	int err, fd;
 

@@ -229,6 +229,26 @@ PY
 	grep -q "removed [0-9]* bytes of an interrupted delivery" "$LOG"
 }
 
+@test "repair: a record in a dotlock someone else owns is never trusted (no mailbox cut by a forged lock)" {
+	[ "$(id -u)" = 0 ] || skip "needs root to give the lock to another account"
+	run send_mail_stdin "" --to alice --tag first
+	assert_line --partial "DATA 250 "
+	run send_mail_stdin "" --to alice --tag second
+	assert_line --partial "DATA 250 "
+	local before
+	before=$(stat -c %s "$SPOOL/alice")
+	# a forged record claiming the whole mailbox was an interrupted append
+	printf 'mailslot 1 %s 0 %s\n' "$(stat -c %i "$SPOOL/alice")" "$((before + 1))" > "$SPOOL/alice.lock"
+	chown nobody "$SPOOL/alice.lock"
+	run send_mail_stdin "" --to alice --tag third
+	assert_line --partial "DATA 250 "
+	run check_box mbox "$SPOOL/alice"
+	assert_line "count 3"
+	assert_line "ok"
+	run grep -c "interrupted delivery" "$LOG"
+	assert_output 0
+}
+
 @test "repair: a partial append at offset 0 leaves only the new message" {
 	run craft "$SPOOL/alice" "$SPOOL/alice.lock" partial 0 beyond
 	assert_success
