@@ -42,7 +42,7 @@ RELAY_OBJS = src/relay.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliv
              src/maildir.o src/mh.o src/users.o src/addr.o src/lineio.o src/config.o src/log.o src/privs.o
 PROGRAMS   = mailslot-smtpd mailslot-relay
 
-.PHONY: all run test test-asan bench install clean deps-build deps-run deps-test
+.PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test
 all: $(PROGRAMS)
 
 mailslot-smtpd: $(SMTPD_OBJS)
@@ -94,6 +94,10 @@ test-asan:
 bench: all
 	@sh tests/install-deps.sh bench
 	SMTPD=$(CURDIR)/mailslot-smtpd bash tests/bench/run.sh
+
+# 50 clients, 10,000 messages, every delivery checked byte for byte (not in make test)
+soak: deps-run all
+	SMTPD=$(CURDIR)/mailslot-smtpd RELAY=$(CURDIR)/mailslot-relay bash tests/soak/run.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
