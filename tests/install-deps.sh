@@ -59,6 +59,10 @@ group_test() {
 	# start a system resolver on port 53 that the tests do not want.
 	need dnsmasq-base dnsmasq
 	need clang clang
+	# clang only recommends its runtimes: libclang-rt-dev holds ASan and
+	# UBSan (make test-asan) and libFuzzer (tests/fuzz.mk).  Asked of
+	# clang itself, which prints a bare name when it has no such file.
+	need libclang-rt-dev "$(clang -print-file-name="libclang_rt.fuzzer-$(uname -m).a" 2>/dev/null)"
 	# logging.bats builds the WITH_LIBSYSTEMD=1 variant once
 	need libsystemd-dev /usr/include/systemd/sd-journal.h
 	# relay.bats: the foreign mail servers (Postfix's smtp-sink, aiosmtpd
@@ -67,6 +71,10 @@ group_test() {
 	need postfix /usr/sbin/smtp-sink
 	need python3-aiosmtpd /usr/lib/python3/dist-packages/aiosmtpd/__init__.py
 	need iproute2 /usr/bin/ss
+	# lint.bats, and crashpoints.bats (fault injection)
+	need cppcheck cppcheck
+	need clang-tidy clang-tidy
+	need strace strace
 }
 
 group_bench() {
