@@ -80,6 +80,7 @@ test: deps-test
 	$(MAKE) clean
 	$(MAKE) all
 	SUITE_LABEL=tests sh tests/run.sh
+	$(MAKE) fuzz-smoke
 	$(MAKE) test-asan
 
 # The whole suite once more against an AddressSanitizer+UBSan build.
@@ -110,3 +111,5 @@ install: all
 
 clean:
 	rm -f src/*.o $(PROGRAMS)
+
+include tests/fuzz.mk
