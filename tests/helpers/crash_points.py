@@ -541,6 +541,13 @@ class Relay:
         """Whole copies of msg_id in the remote Maildir; partial ones are violations."""
         n = 0
         new = os.path.join(self.args.remote_maildir, "new")
+        tmpdir = os.path.join(self.args.remote_maildir, "tmp")
+        # the remote handler may still be finishing the delivery the killed
+        # relay started (tmp/ then new/): give it a moment to settle
+        time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while os.path.isdir(tmpdir) and os.listdir(tmpdir) and time.monotonic() < deadline:
+            time.sleep(0.05)
         box = mailbox.Maildir(self.args.remote_maildir, factory=None, create=False)
         for key in box.keys():
             raw = box.get_bytes(key)
