@@ -230,6 +230,7 @@ int deliver_ensure_dir(struct mailbox_job *job, const char *path)
 static void fill_failure(struct deliver_result *res, int err, const char *why)
 {
 	res->status = DELIVER_TEMP;
+	snprintf(res->detail, sizeof res->detail, "%s", why);
 	switch (err) {
 	case ETIMEDOUT:
 		res->code = 451;
@@ -249,7 +250,8 @@ static void fill_failure(struct deliver_result *res, int err, const char *why)
 	default:
 		res->code = 451;
 		res->enhanced = "4.3.0";
-		snprintf(res->text, sizeof res->text, "Local delivery failed: %s", why);
+		/* the reason names paths: it goes to the log and the queue, not the client */
+		snprintf(res->text, sizeof res->text, "Local delivery failed, try again later");
 		break;
 	}
 }

@@ -34,7 +34,8 @@ struct deliver_result {
 	enum deliver_status status;
 	int code;
 	const char *enhanced;
-	char text[200];
+	char text[200];		/* for the SMTP reply */
+	char detail[200];	/* the reason, for the log and the queue */
 };
 
 /* What each format gets: the mailbox directory entry, the header block to

@@ -317,7 +317,7 @@ static void deliver_local_rcpt(const struct envelope *env, int msgfd, off_t size
 	if (dr.status == DELIVER_OK)
 		set_result(r, OUT_SENT, "2.0.0", NULL, "delivered to mailbox %s", er->user);
 	else
-		set_result(r, OUT_TEMP, dr.enhanced, NULL, "%s", dr.text);
+		set_result(r, OUT_TEMP, dr.enhanced, NULL, "%s", dr.detail);
 }
 
 static void log_result(const struct envelope *env, const struct env_rcpt *er, const struct result *r)

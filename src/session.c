@@ -397,7 +397,7 @@ static void finish_message(struct session *s, int fd, const struct data_result *
 			if (failure.status == DELIVER_OK)
 				failure = res;
 			snprintf(er->user, sizeof er->user, "%s", t->user);
-			log_printable(er->last_error, sizeof er->last_error, res.text, strlen(res.text));
+			log_printable(er->last_error, sizeof er->last_error, res.detail, strlen(res.detail));
 		}
 		snprintf(er->address, sizeof er->address, "%s", t->address);
 		env.nrcpt++;
@@ -406,7 +406,7 @@ static void finish_message(struct session *s, int fd, const struct data_result *
 		/* nothing is on disk: the client keeps the message and retries */
 		reply(&s->r, failure.code, failure.enhanced, "%s", failure.text);
 		for (int i = 0; i < s->ntargets; i++)
-			log_recipient(s, &s->targets[i], "deferred", failure.text);
+			log_recipient(s, &s->targets[i], "deferred", failure.detail);
 		free(env.rcpt);
 		return;
 	}

@@ -635,3 +635,20 @@ PY
 	run find "$MS/elsewhere" "$SPOOL/alice" -type f
 	assert_output ""
 }
+
+@test "a failed delivery's reply names no path; the log and the queue keep the reason" {
+	mkdir "$SPOOL/carol"	# a directory where the mbox should be
+	run smtpd_stdin <<'EOM'
+HELO client.test
+MAIL FROM:<a@remote.example>
+RCPT TO:<carol@example.org>
+DATA
+Subject: refused
+
+.
+QUIT
+EOM
+	assert_line --regexp '^451 4\.3\.0 '
+	refute_output --partial "$SPOOL"
+	grep -q "delivery to carol@example.org (carol) failed: .*$SPOOL/carol" "$LOG"
+}
