@@ -80,7 +80,7 @@ test: deps-test
 	$(MAKE) clean
 	$(MAKE) all
 	SUITE_LABEL=tests sh tests/run.sh
-	$(MAKE) fuzz-smoke
+	$(MAKE) -j2 fuzz-smoke
 	$(MAKE) test-asan
 
 # The whole suite once more against an AddressSanitizer+UBSan build.
