@@ -40,16 +40,21 @@ free_port() {
 # Sets PORT.  Extra arguments go to mailslot-smtpd.
 start_listener() {
 	local addr="${LISTEN_ADDR:-127.0.0.1}"
-	PORT=$(free_port)
-	systemd-socket-activate --accept --inetd -l "$addr:$PORT" "$SMTPD" $(smtpd_args) "$@" \
-		2>>"$LOG" >/dev/null &
-	LISTENER_PID=$!
-	echo "$LISTENER_PID" >> "$BATS_TEST_TMPDIR/pids"
-	for _ in $(seq 1 100); do
-		if python3 -c "import socket,sys; socket.create_connection(('$addr',$PORT),1).close()" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
+	# a free port can be taken between the look and the bind: try again
+	for _ in 1 2 3 4 5; do
+		PORT=$(free_port)
+		systemd-socket-activate --accept --inetd -l "$addr:$PORT" "$SMTPD" $(smtpd_args) "$@" \
+			2>>"$LOG" >/dev/null &
+		LISTENER_PID=$!
+		echo "$LISTENER_PID" >> "$BATS_TEST_TMPDIR/pids"
+		for _ in $(seq 1 100); do
+			if python3 -c "import socket,sys; socket.create_connection(('$addr',$PORT),1).close()" 2>/dev/null; then
+				return 0
+			fi
+			kill -0 "$LISTENER_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$LISTENER_PID" 2>/dev/null || true
 	done
 	echo "listener did not come up" >&2
 	return 1

@@ -90,19 +90,28 @@ relay_free_udp_port() {
 
 # Start dnsmasq with RELAY_ZONE and any extra records given.  Sets DNSPORT.
 relay_dns() {
-	local user=()
-	DNSPORT=$(relay_free_udp_port)
+	local user=() pid
 	# as root dnsmasq would switch to an account that cannot write our log
 	[ "$(id -u)" -eq 0 ] && user=(--user=root)
-	"$DNSMASQ" --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
-		--pid-file="$BATS_TEST_TMPDIR/dnsmasq.pid" "${user[@]}" \
-		--listen-address=127.0.0.1 --bind-interfaces --port="$DNSPORT" \
-		--log-queries --log-facility="$BATS_TEST_TMPDIR/dnsmasq.log" \
-		--local=/test/ "${RELAY_ZONE[@]}" "$@" 3>&- &
-	relay_pid $!
-	for _ in $(seq 1 100); do
-		ss -Hlun | awk -v w="127.0.0.1:$DNSPORT" '$4 == w { found = 1 } END { exit !found }' && return 0
-		sleep 0.05
+	# a free port can be taken between the look and the bind: try again
+	for _ in 1 2 3 4 5; do
+		DNSPORT=$(relay_free_udp_port)
+		"$DNSMASQ" --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+			--pid-file="$BATS_TEST_TMPDIR/dnsmasq.pid" "${user[@]}" \
+			--listen-address=127.0.0.1 --bind-interfaces --port="$DNSPORT" \
+			--log-queries --log-facility="$BATS_TEST_TMPDIR/dnsmasq.log" \
+			--local=/test/ "${RELAY_ZONE[@]}" "$@" 3>&- &
+		pid=$!
+		for _ in $(seq 1 100); do
+			if ss -Hlun | awk -v w="127.0.0.1:$DNSPORT" '$4 == w { found = 1 } END { exit !found }'; then
+				relay_pid "$pid"
+				return 0
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
 	done
 	echo "dnsmasq did not come up" >&2
 	cat "$BATS_TEST_TMPDIR/dnsmasq.log" >&2
