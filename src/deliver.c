@@ -2,6 +2,7 @@
 #include "deliver.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <signal.h>
@@ -208,6 +209,23 @@ int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quo
 	if (mboxrd_quote && d->from_lines > 0)
 		return copy_quoted(d, fd, offset);
 	return copy_plain(d, fd, offset);
+}
+
+int deliver_new_file(struct mailbox_job *job, const char *path, int flags)
+{
+	off_t pos = 0;
+	int err, fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+
+	if (fd == -1)
+		return errno;
+	if (deliver_write(fd, job->prefix, job->prefix_len, &pos) == -1 ||
+	    deliver_copy(job->msg, fd, &pos, 0) == -1 || fsync(fd) == -1) {
+		err = errno;
+		close(fd);
+		unlink(path);
+		return err;
+	}
+	return close(fd) == -1 ? errno : 0;
 }
 
 int deliver_ensure_dir(struct mailbox_job *job, const char *path)

@@ -62,6 +62,9 @@ int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quo
 unsigned deliver_count_from_lines(int fd, off_t size);
 /* Write all of buf, at *offset when given. */
 int deliver_write(int fd, const char *buf, size_t len, off_t *offset);
+/* Create path (open flags added: O_EXCL or O_TRUNC) holding the header
+ * block and the message, fsynced; removed again on failure.  0 or errno. */
+int deliver_new_file(struct mailbox_job *job, const char *path, int flags);
 /* A directory the recipient owns (not a symlink), made 0700 when missing. */
 int deliver_ensure_dir(struct mailbox_job *job, const char *path);
 /* lockf(fd) for writing, waiting until deadline (monotonic ms): 0, or an

@@ -39,7 +39,6 @@ int maildir_deliver(struct mailbox_job *job)
 	char dir[PATH_MAX], sub[PATH_MAX], name[256], tmp[PATH_MAX], dst[PATH_MAX], host[128];
 	struct timeval tv;
 	int err, fd;
-	off_t pos = 0;
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
 		return ENAMETOOLONG;
@@ -57,17 +56,8 @@ int maildir_deliver(struct mailbox_job *job)
 	if (snprintf(tmp, sizeof tmp, "%s/tmp/%s", dir, name) >= (int)sizeof tmp ||
 	    snprintf(dst, sizeof dst, "%s/new/%s", dir, name) >= (int)sizeof dst)
 		return ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return errno;
-	if (deliver_write(fd, job->prefix, job->prefix_len, &pos) == -1 ||
-	    deliver_copy(job->msg, fd, &pos, 0) == -1 || fsync(fd) == -1) {
-		err = errno;
-		close(fd);
-		unlink(tmp);
+	if ((err = deliver_new_file(job, tmp, O_EXCL)))
 		return err;
-	}
-	close(fd);
 	if (link(tmp, dst) == -1) {
 		err = errno;
 		unlink(tmp);

@@ -104,8 +104,7 @@ int mh_deliver(struct mailbox_job *job)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX], status_tmp[PATH_MAX];
 	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
-	int err, fd, lockfd = -1;
-	off_t pos = 0;
+	int err, lockfd = -1;
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
 		return ENAMETOOLONG;
@@ -113,17 +112,8 @@ int mh_deliver(struct mailbox_job *job)
 		return err;
 	snprintf(tmp, sizeof tmp, "%s/,mailslot.%s.%ld", dir, job->msg->qid, (long)getpid());
 	snprintf(status_tmp, sizeof status_tmp, "%s.status", tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return errno;
-	if (deliver_write(fd, job->prefix, job->prefix_len, &pos) == -1 ||
-	    deliver_copy(job->msg, fd, &pos, 0) == -1 || fsync(fd) == -1) {
-		err = errno;
-		close(fd);
-		unlink(tmp);
+	if ((err = deliver_new_file(job, tmp, O_TRUNC)))
 		return err;
-	}
-	close(fd);
 	if ((err = write_file(status_tmp, "\\Recent\n", 8)) == 0 &&
 	    (err = lock_folder(dir, deadline, &lockfd)) == 0) {
 		err = place(dir, tmp, status_tmp);

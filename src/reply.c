@@ -35,27 +35,32 @@ static void count(struct replier *r, int code)
 		r->errors++;
 }
 
-void reply(struct replier *r, int code, const char *enhanced, const char *fmt, ...)
+static void vreply(struct replier *r, int counted, int code, const char *enhanced, const char *fmt, va_list ap)
 {
 	char text[REPLY_TEXT_MAX];
+
+	vsnprintf(text, sizeof text, fmt, ap);
+	send_line(r, code, ' ', enhanced, text);
+	if (counted)
+		count(r, code);
+}
+
+void reply(struct replier *r, int code, const char *enhanced, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	vreply(r, 1, code, enhanced, fmt, ap);
 	va_end(ap);
-	send_line(r, code, ' ', enhanced, text);
-	count(r, code);
 }
 
 void reply_uncounted(struct replier *r, int code, const char *enhanced, const char *fmt, ...)
 {
-	char text[REPLY_TEXT_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	vreply(r, 0, code, enhanced, fmt, ap);
 	va_end(ap);
-	send_line(r, code, ' ', enhanced, text);
 }
 
 void reply_lines(struct replier *r, int code, const char *enhanced, const char *const *lines, int n)

@@ -8,8 +8,8 @@
 # a raw Python socket, and the handler on standard input (terminal mode).
 
 load test_helper
+load helpers/proto_codes
 
-RAW="python3 $BATS_TEST_DIRNAME/helpers/proto_raw.py"
 
 setup() {
 	setup_spool
@@ -19,29 +19,6 @@ teardown() {
 	# the early-talker tests stop the listener for a moment
 	[ -z "${LISTENER_PID:-}" ] || kill -CONT "$LISTENER_PID" 2>/dev/null || true
 	stop_listeners
-}
-
-# raw [options] < script: proto_raw on the listener
-raw() {
-	$RAW "$PORT" "$@"
-}
-
-# The final line of every reply in $output as "CODE" or "CODE X.Y.Z", plus
-# proto_raw's end markers (<EOF>, <timeout>, <ConnectionResetError> ...);
-# "<stopped after N>" from trickle is left to the tests that trickle.
-codes() {
-	printf '%s\n' "$output" | tr -d '\r' | awk '
-		/^[0-9][0-9][0-9]( |$)/ {
-			if ($2 ~ /^[245]\.[0-9]+\.[0-9]+$/) print $1, $2; else print $1
-			next
-		}
-		/^<stopped after / { next }
-		/^</ { print }'
-}
-
-# assert_codes <<EOF: the reply codes in $output are exactly these
-assert_codes() {
-	assert_equal "$(codes)" "$(cat)"
 }
 
 # Live handler processes of this test's listener (zombies do not count).

@@ -7,33 +7,12 @@
 # and on what the mailbox holds afterwards.
 
 load test_helper
+load helpers/proto_codes
 
-RAW="python3 $BATS_TEST_DIRNAME/helpers/proto_raw.py"
 SMTPLIB="python3 $BATS_TEST_DIRNAME/helpers/proto_smtplib.py"
 
 setup() {
 	setup_spool
-}
-
-# raw [options] < script: proto_raw on the listener (see its docstring)
-raw() {
-	$RAW "$PORT" "$@"
-}
-
-# The final line of every reply in $output as "CODE" or "CODE X.Y.Z",
-# plus proto_raw's markers (<EOF>, <timeout>); continuation lines dropped.
-codes() {
-	printf '%s\n' "$output" | tr -d '\r' | awk '
-		/^[0-9][0-9][0-9]( |$)/ {
-			if ($2 ~ /^[245]\.[0-9]+\.[0-9]+$/) print $1, $2; else print $1
-			next
-		}
-		/^</ { print }'
-}
-
-# assert_codes <<EOF: the reply codes in $output are exactly these
-assert_codes() {
-	assert_equal "$(codes)" "$(cat)"
 }
 
 # The queue id from "250 2.0.0 Ok: queued as ID" in $output (the last one).
