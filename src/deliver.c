@@ -214,13 +214,13 @@ int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quo
 int deliver_new_file(struct mailbox_job *job, const char *path, int flags)
 {
 	off_t pos = 0;
-	int err, fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
 
 	if (fd == -1)
 		return errno;
 	if (deliver_write(fd, job->prefix, job->prefix_len, &pos) == -1 ||
 	    deliver_copy(job->msg, fd, &pos, 0) == -1 || fsync(fd) == -1) {
-		err = errno;
+		int err = errno;
 		close(fd);
 		unlink(path);
 		return err;
