@@ -477,11 +477,11 @@ int queue_update(const char *qdir, const struct envelope *env)
 	return fsync_dir(qdir, "env");
 }
 
-static int id_name_ok(const char *name)
+int queue_id_ok(const char *name)
 {
 	size_t len = strlen(name);
 
-	if (len == 0 || len >= QUEUE_ID_MAX || name[0] == '.')
+	if (len == 0 || len >= QUEUE_ID_MAX)
 		return 0;
 	for (const char *p = name; *p; p++)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
@@ -507,7 +507,7 @@ int queue_list_ids(const char *qdir, char ***ids, int *n)
 	if (!(d = opendir(path)))
 		return errno == ENOENT ? 0 : -1;
 	while ((e = readdir(d))) {
-		if (!id_name_ok(e->d_name))
+		if (!queue_id_ok(e->d_name))
 			continue;
 		char **grown = realloc(*ids, (size_t)(*n + 1) * sizeof **ids);
 		if (!grown || !(grown[*n] = strdup(e->d_name))) {

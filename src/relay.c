@@ -564,16 +564,6 @@ static int admin_entry(const char *id, int bounce)
 	return 0;
 }
 
-static int id_ok(const char *id)
-{
-	if (!*id || strlen(id) >= QUEUE_ID_MAX)
-		return 0;
-	for (const char *p = id; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
-			return 0;
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	static struct config config;
@@ -590,12 +580,12 @@ int main(int argc, char **argv)
 	}
 	cfg = &config;
 	for (int i = 0; i < cfg->nargs; i++) {
-		if (!id_ok(cfg->args[i])) {
+		if (!queue_id_ok(cfg->args[i])) {
 			fprintf(stderr, "mailslot-relay: '%s' is not a queue id\n", cfg->args[i]);
 			return EX_USAGE;
 		}
 	}
-	if ((cfg->delete_id && !id_ok(cfg->delete_id)) || (cfg->bounce_id && !id_ok(cfg->bounce_id))) {
+	if ((cfg->delete_id && !queue_id_ok(cfg->delete_id)) || (cfg->bounce_id && !queue_id_ok(cfg->bounce_id))) {
 		fprintf(stderr, "mailslot-relay: not a queue id\n");
 		return EX_USAGE;
 	}
