@@ -150,35 +150,38 @@ static int clear_stale(struct dotlock *dl, long long deadline)
  * directory gets its lockf and its text first, then its name (linkat fails
  * with EEXIST, as O_EXCL does).  A process killed before the link leaves
  * nothing, where an open(O_CREAT | O_EXCL) then write() left an empty lock
- * that no rule could call stale for STALE_LOCK_SECONDS. */
-static int dotlock_create(const char *path, const char *text, size_t len)
+ * that no rule could call stale for STALE_LOCK_SECONDS.  The unnamed file is
+ * made once and only its link retried: with many deliveries waiting on one
+ * mailbox, a new inode per attempt was most of the file system's work. */
+static int dotlock_unnamed(const char *path, const char *text, size_t len)
 {
-	char dir[PATH_MAX], proc[64];
+	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
 	int fd;
 
 	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd == -1 && (errno == EOPNOTSUPP || errno == EISDIR)) {
-		/* no unnamed files here (NFS): create, lock and write in place */
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd == -1)
-			return -1;
-		if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1) {
-			int saved = errno;
-			unlink(path);
-			close(fd);
-			errno = saved;
-			return -1;
-		}
-		return fd;
-	}
 	if (fd == -1)
 		return -1;
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1 ||
-	    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == -1) {
+	if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1) {
 		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* No unnamed files here (NFS): create, lock and write in place. */
+static int dotlock_named(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd == -1)
+		return -1;
+	if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1) {
+		int saved = errno;
+		unlink(path);
 		close(fd);
 		errno = saved;
 		return -1;
@@ -188,25 +191,37 @@ static int dotlock_create(const char *path, const char *text, size_t len)
 
 static int dotlock_take(struct dotlock *dl, long long deadline)
 {
-	char text[64];
+	char text[64], proc[64];
 	int len = snprintf(text, sizeof text, "mailslot %ld\n", (long)getpid());
+	int unnamed = dotlock_unnamed(dl->path, text, (size_t)len);
 
+	if (unnamed == -1 && errno != EOPNOTSUPP && errno != EISDIR)
+		return errno;
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", unnamed);
 	for (int attempt = 0;; attempt++) {
-		int fd = dotlock_create(dl->path, text, (size_t)len);
+		int fd = unnamed;
+		if (unnamed == -1)
+			fd = dotlock_named(dl->path, text, (size_t)len);
+		else if (linkat(AT_FDCWD, proc, AT_FDCWD, dl->path, AT_SYMLINK_FOLLOW) == -1)
+			fd = -1;
 		if (fd != -1) {
 			dl->fd = fd;
 			return 0;
 		}
-		if (errno != EEXIST)
-			return errno;
-		int cleared = clear_stale(dl, deadline);
-		if (cleared == 1)
-			continue;
-		if (cleared > 1)
-			return cleared;
-		if (deliver_now_ms() >= deadline)
-			return ETIMEDOUT;
-		deliver_pause(attempt);
+		int err = errno;
+		if (err == EEXIST) {
+			err = clear_stale(dl, deadline);
+			if (err == 1)
+				continue;
+			if (err == 0 && deliver_now_ms() >= deadline)
+				err = ETIMEDOUT;
+		}
+		if (err) {
+			if (unnamed != -1)
+				close(unnamed);
+			return err;
+		}
+		deliver_pause(attempt);	/* a live foreign lock */
 	}
 }
 

@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,41 +254,97 @@ static const struct alias *find_alias(const char *name)
 	return NULL;
 }
 
+/* The next line of a colon-separated account file (passwd(5), group(5))
+ * split into exactly nfields fields; lines of another shape, and lines
+ * longer than the buffer, are skipped.  0 at the end of the file. */
+static int next_entry(FILE *f, char *line, size_t linesz, char **field, int nfields)
+{
+	while (fgets(line, (int)linesz, f)) {
+		char *nl = strchr(line, '\n');
+		if (!nl) {
+			int c;
+			while ((c = getc(f)) != EOF && c != '\n')
+				;
+			continue;
+		}
+		*nl = '\0';
+		int n = 0;
+		for (char *p = line; n < nfields; n++) {
+			field[n] = p;
+			p = strchr(p, ':');
+			if (!p)
+				break;
+			*p++ = '\0';
+		}
+		if (n == nfields - 1 && field[0][0])
+			return 1;
+	}
+	return 0;
+}
+
+static int parse_id(const char *s, unsigned *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > 0xfffffffeUL)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
 /* /etc/passwd read directly: getpwnam() would load the NSS modules named in
  * nsswitch.conf (libnss_systemd and its libraries), about a millisecond of
- * start-up per connection.  In a dynamic build (STATIC=0), accounts only
- * NSS knows (LDAP...) still resolve through getpwnam(); a static build
- * cannot load NSS modules and knows the files only. */
+ * start-up per connection, and fgetpwent() makes an lseek per line.  In a
+ * dynamic build (STATIC=0), accounts only NSS knows (LDAP...) still resolve
+ * through getpwnam(); a static build cannot load NSS modules and knows the
+ * files only. */
 struct passwd *users_getpw(const char *name)
 {
+	static char line[USERS_LINE_MAX];
+	static struct passwd pw;
+	char *field[7];
+	unsigned uid, gid;
 	FILE *f = fopen("/etc/passwd", "re");
-	struct passwd *pw = NULL;
+	int found = 0;
 
 	if (f) {
-		while ((pw = fgetpwent(f)) && strcmp(pw->pw_name, name) != 0)
-			;
+		while (!found && next_entry(f, line, sizeof line, field, 7))
+			found = strcmp(field[0], name) == 0 && parse_id(field[2], &uid) == 0 &&
+				parse_id(field[3], &gid) == 0;
 		fclose(f);
 	}
+	if (found) {
+		pw = (struct passwd){ .pw_name = field[0], .pw_passwd = field[1], .pw_uid = uid, .pw_gid = gid,
+				      .pw_gecos = field[4], .pw_dir = field[5], .pw_shell = field[6] };
+		return &pw;
+	}
 #ifdef MAILSLOT_STATIC
-	return pw;
+	return NULL;
 #else
-	return pw ? pw : getpwnam(name);
+	return getpwnam(name);
 #endif
 }
 
 int users_groups(const char *name, gid_t primary, gid_t *out, int max)
 {
+	char line[USERS_LINE_MAX], *field[4];
 	FILE *f = fopen("/etc/group", "re");
-	struct group *gr;
 	int n = 0;
 
 	out[n++] = primary;
 	if (!f)
 		return n;
-	while ((gr = fgetgrent(f)) && n < max) {
-		for (char **m = gr->gr_mem; *m; m++)
-			if (strcmp(*m, name) == 0 && gr->gr_gid != primary) {
-				out[n++] = gr->gr_gid;
+	while (n < max && next_entry(f, line, sizeof line, field, 4)) {
+		unsigned gid;
+		if (parse_id(field[2], &gid) == -1 || gid == primary)
+			continue;
+		for (char *m = strtok(field[3], ","); m; m = strtok(NULL, ","))
+			if (strcmp(m, name) == 0) {
+				out[n++] = gid;
 				break;
 			}
 	}

@@ -494,6 +494,24 @@ bob"
 	assert_equal "$(cat "$SPOOL/alice.lock")" "$sleeper"
 }
 
+@test "lock contention: a live dotlock removed during the wait: delivered, no lock or stray file left" {
+	start_listener --lock-timeout 10
+	background /dev/null sleep 60
+	sleeper=$BG_PID
+	printf '%d\n' "$sleeper" >"$SPOOL/alice.lock"
+	(sleep 1.5; rm -f "$SPOOL/alice.lock") &
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	after=$(sed -n 's/^AFTERDOT //p' <<<"$output")
+	python3 -c "import sys; sys.exit(not 1.2 <= $after < 9)"
+	assert [ ! -e "$SPOOL/alice.lock" ]
+	run ls -A "$SPOOL"
+	assert_output "alice"
+	run check_box mbox "$SPOOL/alice"
+	assert_line "count 1"
+	assert_line "ok"
+}
+
 @test "stale dotlock: a dead pid's lock is removed and the message delivered" {
 	start_listener --lock-timeout 5
 	printf '%d\n' "$(dead_pid)" >"$SPOOL/alice.lock"

@@ -30,15 +30,20 @@ setup_file() {
 				echo "$u" >>"$BATS_FILE_TMPDIR/made-users"
 			fi
 		done
+		# a supplementary group, for the handler to find in /etc/group
+		if grep -qx mstest2 "$BATS_FILE_TMPDIR/made-users" 2>/dev/null; then
+			usermod -a -G mstest1 mstest2
+		fi
 	fi
 }
 
 teardown_file() {
 	local u
 	if [ -f "$BATS_FILE_TMPDIR/made-users" ]; then
-		while read -r u; do
+		# members first: a group with members is not removed with its user
+		tac "$BATS_FILE_TMPDIR/made-users" | while read -r u; do
 			userdel "$u" 2>/dev/null || true
-		done <"$BATS_FILE_TMPDIR/made-users"
+		done
 	fi
 }
 
@@ -114,6 +119,9 @@ send_priv() {
 	assert_line "Gid: $gid $gid $gid $gid"
 	assert_line "CapEff: 0000000000000000"
 	assert_line "CapPrm: 00000000000000c0"
+	# its groups are those /etc/group gives it, and only those
+	groups=$(sed -n 's/^Groups: *//p' <<<"$output" | tr ' ' '\n' | sort -n | xargs)
+	assert_equal "$groups" "$(id -G mstest2 | tr ' ' '\n' | sort -n | xargs)"
 }
 
 @test "system accounts: a message to a system user creates its mbox owned by it, mode 0600 (spool root:mail 2775)" {
