@@ -148,6 +148,30 @@ static int journal_send(int priority, const char *const *fields, const char *msg
 }
 #endif
 
+/* One write(2) a line: dprintf() set up a stream for each call, three
+ * extra system calls (fstat, ioctl, lseek) a line on the delivery path. */
+static void stderr_line(const char *text)
+{
+	char line[LOG_LINE_MAX + 128];
+	int len = snprintf(line, sizeof line, "%s[%ld]: %s\n", log_ident, (long)getpid(), text);
+
+	if (len < 0)
+		return;
+	if ((size_t)len >= sizeof line) {
+		len = (int)sizeof line - 1;
+		line[len - 1] = '\n';
+	}
+	for (const char *p = line; len > 0;) {
+		ssize_t n = write(2, p, (size_t)len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (int)n;
+	}
+}
+
 static void log_emit(int priority, const char *const *fields, const char *fmt, va_list ap)
 {
 	char raw[LOG_LINE_MAX], text[LOG_LINE_MAX];
@@ -169,7 +193,7 @@ static void log_emit(int priority, const char *const *fields, const char *fmt, v
 		syslog(priority, "%s", text);
 		break;
 	default:
-		dprintf(2, "%s[%ld]: %s\n", log_ident, (long)getpid(), text);
+		stderr_line(text);
 		break;
 	}
 }
