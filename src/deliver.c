@@ -9,6 +9,7 @@
 #include <sys/fsuid.h>
 #include <sys/time.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -29,6 +30,17 @@ void deliver_pause(int attempt)
 	struct timespec ts = { 0, ms * 1000000L };
 
 	nanosleep(&ts, NULL);
+}
+
+/* No delivery in progress is 36 hours old, so the age alone makes the file
+ * safe to remove, whoever left it. */
+void deliver_drop_stale(int dirfd, const char *dir, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    time(NULL) - st.st_mtime > DELIVER_STALE_TEMP_SECONDS && unlinkat(dirfd, name, 0) == 0)
+		log_msg(LOG_NOTICE, "removed %s/%s, left by an interrupted delivery", dir, name);
 }
 
 static void on_alarm(int sig)

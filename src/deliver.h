@@ -67,6 +67,10 @@ int deliver_write(int fd, const char *buf, size_t len, off_t *offset);
 int deliver_new_file(struct mailbox_job *job, const char *path, int flags);
 /* A directory the recipient owns (not a symlink), made 0700 when missing. */
 int deliver_ensure_dir(struct mailbox_job *job, const char *path);
+/* Remove name in dirfd (shown as dir in the log) when it is a regular file
+ * untouched for DELIVER_STALE_TEMP_SECONDS: what a killed delivery left. */
+#define DELIVER_STALE_TEMP_SECONDS (36L * 3600)	/* the Maildir rule */
+void deliver_drop_stale(int dirfd, const char *dir, const char *name);
 /* lockf(fd) for writing, waiting until deadline (monotonic ms): 0, or an
  * errno value (ETIMEDOUT when the holder kept it). */
 int deliver_lock_wait(int fd, long long deadline);

@@ -4,8 +4,11 @@
  * message appears whole or not at all, and no lock is needed.  The unique
  * name is <seconds>.M<usec>P<pid>Q<count>.<host>,S=<size> (Dovecot reads
  * S= as the size).  Directories are created 0700 when missing; existing ones
- * must be real directories (not symlinks) owned by the recipient.
+ * must be real directories (not symlinks) owned by the recipient.  A file
+ * in tmp/ older than 36 hours is what a killed delivery left: each delivery
+ * removes those it finds.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,6 +36,19 @@ static void safe_host(char *out, size_t outsz, const char *host)
 	out[n] = '\0';
 }
 
+static void sweep_tmp(const char *tmpdir)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			deliver_drop_stale(dirfd(d), tmpdir, e->d_name);
+	closedir(d);
+}
+
 int maildir_deliver(struct mailbox_job *job)
 {
 	static unsigned count;
@@ -49,6 +65,8 @@ int maildir_deliver(struct mailbox_job *job)
 		if ((err = deliver_ensure_dir(job, sub)))
 			return err;
 	}
+	snprintf(sub, sizeof sub, "%s/tmp", dir);
+	sweep_tmp(sub);
 	gettimeofday(&tv, NULL);
 	safe_host(host, sizeof host, job->msg->hostname);
 	snprintf(name, sizeof name, "%lld.M%ldP%ldQ%u.%s,S=%lld", (long long)tv.tv_sec, (long)tv.tv_usec,

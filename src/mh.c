@@ -6,7 +6,9 @@
  * numbers.  The message is written to a temporary name, fsynced, and linked
  * to its number: it appears whole or not at all.  The status file is put in
  * place first, so a message never appears without its flags; an orphan
- * status file left by a crash only makes the next number one higher.
+ * status file left by a crash only makes the next number one higher.  The
+ * temporary files of a killed delivery (",mailslot.*": a comma hides a file
+ * from MH) are removed by a later delivery once they are 36 hours old.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +22,7 @@
 
 #include "deliver.h"
 
-/* Highest N among "N" and "N.status" entries. */
+/* Highest N among "N" and "N.status" entries; stale temporaries go on the way. */
 static int highest_number(const char *dir, unsigned long *max)
 {
 	DIR *d = opendir(dir);
@@ -31,6 +33,8 @@ static int highest_number(const char *dir, unsigned long *max)
 	*max = 0;
 	while ((e = readdir(d))) {
 		char *end;
+		if (strncmp(e->d_name, ",mailslot.", 10) == 0)
+			deliver_drop_stale(dirfd(d), dir, e->d_name);
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		unsigned long n = strtoul(e->d_name, &end, 10);

@@ -133,19 +133,41 @@ kill_while_writing() {
 	queue_is_empty
 }
 
-@test "SIGKILL while a Maildir message is written: no partial message ever appears in new/" {
+# sweep_leftovers USER DIR PATTERN: the temporaries killed deliveries left in
+# DIR stay while young; once 37 hours old, the next delivery removes them,
+# and a young one (a delivery in progress) stays.
+sweep_leftovers() {
+	local user=$1 dir=$2 pattern=$3 left
+	left=$(find "$dir" -maxdepth 1 -type f -name "$pattern" | wc -l)
+	assert [ "$left" -ge 1 ]
+	find "$dir" -maxdepth 1 -type f -name "$pattern" -exec touch -d '37 hours ago' {} +
+	young="$dir/${pattern%\*}young"
+	echo "in progress" >"$young"
+	run send_mail --to "$user@example.org" --tag swept
+	assert_line --partial "DATA 250 "
+	run find "$dir" -maxdepth 1 -type f -name "$pattern"
+	assert_output "$young"
+	assert_equal "$(grep -c 'left by an interrupted delivery' "$LOG")" "$left"
+	run check_box "$4" "$SPOOL/$user"
+	assert_success
+	assert_line "ok"
+}
+
+@test "SIGKILL while a Maildir message is written: no partial message ever appears in new/; tmp/ swept after 36 h" {
 	kill_while_writing maildir alice "$SPOOL/alice/tmp"
 	run files_in "$SPOOL/alice/cur"
 	assert_output ""
+	sweep_leftovers alice "$SPOOL/alice/tmp" '*' maildir
 }
 
-@test "SIGKILL while an MH message is written: no partial message ever gets a number" {
+@test "SIGKILL while an MH message is written: no partial message ever gets a number; leftovers swept after 36 h" {
 	kill_while_writing mh bob "$SPOOL/bob"
 	# every numbered message has its status file
 	for f in "$SPOOL"/bob/[0-9]*; do
 		case $f in *.status) continue ;; esac
 		assert [ -f "$f.status" ]
 	done
+	sweep_leftovers bob "$SPOOL/bob" ',mailslot.*' mh
 }
 
 # --- the repair rule, on crafted mailboxes -------------------------------------------
