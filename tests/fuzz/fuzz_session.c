@@ -212,21 +212,35 @@ static void check_queue(void)
 	queue_free_ids(ids, n);
 }
 
+/* Put in and out on fds 0 and 1, keeping the originals in saved. */
+static void std_redirect(int in, int out, int saved[2])
+{
+	saved[0] = fcntl(0, F_DUPFD_CLOEXEC, 10);
+	saved[1] = fcntl(1, F_DUPFD_CLOEXEC, 10);
+	if (saved[0] == -1 || saved[1] == -1 || dup2(in, 0) == -1 || dup2(out, 1) == -1)
+		fuzz_die("dup2");
+}
+
+static void std_restore(const int saved[2])
+{
+	if (dup2(saved[0], 0) == -1 || dup2(saved[1], 1) == -1)
+		fuzz_die("dup2");
+	close(saved[0]);
+	close(saved[1]);
+}
+
 static void run_socket(const uint8_t *data, size_t len)
 {
 	static char out[OUT_MAX];
 	struct client c = { .data = data, .len = len, .out = out };
 	struct peer peer;
 	pthread_t tid;
-	int sv[2], save0, save1;
+	int sv[2], saved[2];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		fuzz_die("socketpair");
 	c.fd = sv[1];
-	save0 = fcntl(0, F_DUPFD_CLOEXEC, 10);
-	save1 = fcntl(1, F_DUPFD_CLOEXEC, 10);
-	if (save0 == -1 || save1 == -1 || dup2(sv[0], 0) == -1 || dup2(sv[0], 1) == -1)
-		fuzz_die("dup2");
+	std_redirect(sv[0], sv[0], saved);
 	close(sv[0]);
 	if (pthread_create(&tid, NULL, client_run, &c) != 0)
 		fuzz_die("pthread_create");
@@ -236,10 +250,7 @@ static void run_socket(const uint8_t *data, size_t len)
 	session_run(&cfg, &peer);
 	fuzz_quiet(0);
 	/* the server's end closes here: the client reads to the end */
-	if (dup2(save0, 0) == -1 || dup2(save1, 1) == -1)
-		fuzz_die("dup2");
-	close(save0);
-	close(save1);
+	std_restore(saved);
 	pthread_join(tid, NULL);
 	close(sv[1]);
 	check_replies(c.out, c.out_len, c.truncated);
@@ -248,7 +259,7 @@ static void run_socket(const uint8_t *data, size_t len)
 static void run_files(const uint8_t *data, size_t len, int ucspi, int loopback)
 {
 	struct peer peer;
-	int save0, save1;
+	int saved[2];
 
 	fuzz_reset_fd(in_file);
 	fuzz_reset_fd(out_file);
@@ -260,19 +271,13 @@ static void run_files(const uint8_t *data, size_t len, int ucspi, int loopback)
 		setenv("TCPLOCALIP", loopback ? "127.0.0.1" : "192.0.2.25", 1);
 		setenv("TCPREMOTEPORT", "4242", 1);
 	}
-	save0 = fcntl(0, F_DUPFD_CLOEXEC, 10);
-	save1 = fcntl(1, F_DUPFD_CLOEXEC, 10);
-	if (save0 == -1 || save1 == -1 || dup2(in_file, 0) == -1 || dup2(out_file, 1) == -1)
-		fuzz_die("dup2");
+	std_redirect(in_file, out_file, saved);
 	peer_identify(&peer);
 	FUZZ_CHECK(peer.kind == (ucspi ? PEER_UCSPI : PEER_TERMINAL), "peer kind %d", peer.kind);
 	fuzz_quiet(1);
 	session_run(&cfg, &peer);
 	fuzz_quiet(0);
-	if (dup2(save0, 0) == -1 || dup2(save1, 1) == -1)
-		fuzz_die("dup2");
-	close(save0);
-	close(save1);
+	std_restore(saved);
 	if (ucspi) {
 		unsetenv("TCPREMOTEIP");
 		unsetenv("TCPLOCALIP");
