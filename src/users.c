@@ -256,18 +256,22 @@ static const struct alias *find_alias(const char *name)
 
 /* The next line of a colon-separated account file (passwd(5), group(5))
  * split into exactly nfields fields; lines of another shape, and lines
- * longer than the buffer, are skipped.  0 at the end of the file. */
+ * longer than the buffer, are skipped.  The last line needs no newline.
+ * 0 at the end of the file. */
 static int next_entry(FILE *f, char *line, size_t linesz, char **field, int nfields)
 {
 	while (fgets(line, (int)linesz, f)) {
 		char *nl = strchr(line, '\n');
-		if (!nl) {
-			int c;
-			while ((c = getc(f)) != EOF && c != '\n')
-				;
-			continue;
+		if (nl) {
+			*nl = '\0';
+		} else {
+			int c = getc(f);
+			if (c != EOF) {	/* longer than the buffer */
+				while (c != EOF && c != '\n')
+					c = getc(f);
+				continue;
+			}
 		}
-		*nl = '\0';
 		int n = 0;
 		for (char *p = line; n < nfields; n++) {
 			field[n] = p;

@@ -124,6 +124,24 @@ send_priv() {
 	assert_equal "$groups" "$(id -G mstest2 | tr ' ' '\n' | sort -n | xargs)"
 }
 
+@test "account files are read by hand: a last line without its newline still counts, in passwd and in group" {
+	command -v unshare >/dev/null || skip "unshare is not installed"
+	cp /etc/passwd "$PRIV/passwd"
+	cp /etc/group "$PRIV/group"
+	printf 'mslast:x:4242:4242::/nonexistent:/usr/sbin/nologin' >>"$PRIV/passwd"
+	printf 'mslastgrp:x:4343:mstest1,mslast' >>"$PRIV/group"
+	# the copies stand in for the system's files in a mount namespace of
+	# the handler's own (unshare and sh exec it: the pid stays the same)
+	run python3 "$DELIV_PY" status unshare -m sh -c \
+		'mount --bind "$0" /etc/passwd && mount --bind "$1" /etc/group && shift && exec "$@"' \
+		"$PRIV/passwd" "$PRIV/group" "$SMTPD" $(priv_args) --user mslast
+	assert_success
+	assert_line "Uid: 4242 4242 4242 4242"
+	assert_line "Gid: 4242 4242 4242 4242"
+	assert_line "Groups: 4242 4343"
+	assert_line "CapEff: 0000000000000000"
+}
+
 @test "system accounts: a message to a system user creates its mbox owned by it, mode 0600 (spool root:mail 2775)" {
 	run send_priv "" --to mstest1@example.org --count 2
 	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 2
