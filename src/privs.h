@@ -1,11 +1,14 @@
-/* privs: what a handler started as root keeps, and when it lets go.
+/* privs: what the privileged part of a connection keeps, and when it uses it.
  *
  * Started by an ordinary user, nothing changes.  Started as root (inetd,
- * xinetd), the handler becomes the --user account before it speaks, with
- * its groups, keeping only the capabilities that delivery as another user
- * needs (CAP_SETUID/CAP_SETGID to switch the file-system identity to the
- * recipient, CAP_CHOWN, CAP_DAC_OVERRIDE and CAP_FOWNER for the spool),
- * and none of them in the effective set outside a delivery.
+ * xinetd, systemd), the process becomes the --user account before the
+ * connection is split (privsep.h), with that account's groups, keeping
+ * only CAP_SETUID and CAP_SETGID in the permitted set and none effective.
+ * The monitor raises them only inside privs_become(), to take a
+ * recipient's file-system uid and gid and to trade the run account's
+ * groups for the recipient's primary group (plus the spool directory's
+ * group when the spool is group-writable, as Debian's root:mail 2775
+ * /var/mail is); privs_restore() gives all of that back.  The session child drops even these (sandbox.h).
  */
 #ifndef MAILSLOT_PRIVS_H
 #define MAILSLOT_PRIVS_H
@@ -18,6 +21,9 @@
 #define PRIVS_BAD_USER (-2)	/* --user names no account: a configuration error */
 /* 0, PRIVS_BAD_USER, or -1 when the system refused (err says why). */
 int privs_drop(const struct config *cfg, char *err, size_t errlen);
+/* The session child, before its sandbox: no supplementary groups (it may
+ * fail harmlessly when there is nothing to shed). */
+void privs_shed_groups(void);
 /* Whether deliveries may take the recipient's identity. */
 int privs_can_switch(void);
 /* Act as uid/gid for file access (raise, setfsuid); back again after. */

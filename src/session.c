@@ -1,32 +1,26 @@
-/* session: SMTP verbs, states and the mail transaction. */
+/* session: SMTP verbs and states; the transaction is asked through privsep. */
 #include "session.h"
 
 #include <errno.h>
 #include <stddef.h>
-#include <fcntl.h>
-#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
-#include "deliver.h"
 #include "lineio.h"
 #include "log.h"
+#include "privsep.h"
 #include "queue.h"
 #include "reply.h"
-#include "users.h"
 #include "version.h"
 
 #define COMMAND_LINE_MAX 512	/* RFC 5321 4.5.3.1.4, CRLF included */
 #define HELO_MAX 255
 #define RECEIVED_MAX 100	/* more Received: fields than this is a loop */
-#define TARGETS_MAX 10000	/* recipients after alias expansion */
 #define RCPT_OVERSHOOT_MAX 1000	/* RCPTs past the limit before they count as errors */
 
 enum state { S_GREET = 1, S_HELO = 2, S_MAIL = 4, S_RCPT = 8 };
@@ -38,20 +32,16 @@ struct session {
 	struct replier r;
 	enum state state;
 	int esmtp;
-	int may_relay;
 	int quit;
 	char helo[HELO_MAX + 1];	/* printable copy of the client's name */
-	/* the transaction */
-	struct mailaddr sender;
+	struct ps_link link;		/* to the transaction, in the monitor */
+	/* the transaction, as far as the protocol needs it */
 	unsigned long long declared_size;
 	long long nrcpt;		/* accepted RCPT commands */
 	long long overshoot;		/* RCPTs refused for the limit */
 	int rcpt_tried;			/* some RCPT was given, accepted or not */
-	char first_rcpt[ADDR_MAILBOX_MAX + 1];
-	struct target *targets;
-	int ntargets;
 	char qid[QUEUE_ID_MAX];
-	int spool_fd;			/* unnamed spool file, reused until queued */
+	int spool_fd;			/* the monitor's spool file for this message */
 	struct lineio io;		/* last: its buffers are not cleared (see session_run) */
 };
 
@@ -63,15 +53,20 @@ struct command {
 
 static void reset_transaction(struct session *s)
 {
-	memset(&s->sender, 0, sizeof s->sender);
 	s->declared_size = 0;
 	s->nrcpt = 0;
 	s->overshoot = 0;
 	s->rcpt_tried = 0;
-	s->first_rcpt[0] = '\0';
-	s->ntargets = 0;
 	if (s->state != S_GREET)
 		s->state = S_HELO;
+}
+
+/* The monitor's answer, as the reply to the client; a broken link ends the session. */
+static void reply_status(struct session *s, const struct status *st)
+{
+	reply(&s->r, st->code, st->enhanced[0] ? st->enhanced : NULL, "%s", st->text);
+	if (st->code == 421)
+		s->quit = 1;
 }
 
 static int cmd_helo_common(struct session *s, const char *arg, int esmtp)
@@ -177,37 +172,22 @@ static void cmd_mail(struct session *s, const char *arg)
 	}
 	if (mail_params(s, params) == -1)
 		return;
-	s->sender = a;
-	s->state = S_MAIL;
-	reply(&s->r, 250, "2.1.0", "Ok");
-}
-
-/* Our own address literal ([192.0.2.1], [IPv6:...]) is a local domain too. */
-static int domain_is_local(const struct session *s, const char *domain)
-{
-	if (addr_is_literal(domain)) {
-		char literal[PEER_ADDR_MAX + 8];
-		if (s->peer->kind == PEER_TERMINAL)
-			return 0;
-		peer_literal(s->peer, s->peer->local_addr, literal, sizeof literal);
-		return strcasecmp(domain, literal) == 0;
-	}
-	return users_local_domain(domain);
-}
-
-static int ensure_targets(struct session *s)
-{
-	if (s->targets)
-		return 0;
-	s->targets = malloc(TARGETS_MAX * sizeof *s->targets);
-	return s->targets ? 0 : -1;
+	struct ps_request req = { .op = PS_MAIL, .esmtp = (uint32_t)s->esmtp };
+	struct ps_reply rep;
+	snprintf(req.arg, sizeof req.arg, "%s", a.mailbox);
+	snprintf(req.helo, sizeof req.helo, "%s", s->helo);
+	ps_call(&s->link, &req, &rep, NULL);
+	reply_status(s, &rep.st);
+	if (rep.st.kind == STATUS_OK)
+		s->state = S_MAIL;
 }
 
 static void cmd_rcpt(struct session *s, const char *arg)
 {
 	const char *path = after_keyword(arg, "TO:"), *params, *why;
 	struct mailaddr a;
-	int before;
+	struct ps_request req = { .op = PS_RCPT };
+	struct ps_reply rep;
 
 	if (!path) {
 		reply(&s->r, 501, "5.5.4", "Syntax: RCPT TO:<address>");
@@ -231,243 +211,49 @@ static void cmd_rcpt(struct session *s, const char *arg)
 			reply_uncounted(&s->r, 452, "4.5.3", "Too many recipients");
 		return;
 	}
-	/* RCPT TO:<bob> means bob at the primary domain; RFC 5321 4.5.1 <postmaster> */
-	if (!a.domain[0] && addr_set_domain(&a, s->cfg->domains[0]) == -1) {
-		reply(&s->r, 501, "5.1.3", "Bad recipient address syntax: too long");
-		return;
+	/* resolution and relay policy are the monitor's (txn.c) */
+	snprintf(req.arg, sizeof req.arg, "%s", a.mailbox);
+	ps_call(&s->link, &req, &rep, NULL);
+	reply_status(s, &rep.st);
+	if (rep.st.kind == STATUS_OK) {
+		s->nrcpt++;
+		s->state = S_RCPT;
 	}
-	if (ensure_targets(s) == -1) {
-		reply(&s->r, 451, "4.3.0", "Out of memory");
-		return;
-	}
-	before = s->ntargets;
-	if (domain_is_local(s, a.domain)) {
-		switch (users_resolve(a.local, a.domain, s->targets, TARGETS_MAX, &s->ntargets)) {
-		case USERS_UNKNOWN:
-			s->ntargets = before;
-			reply(&s->r, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", a.mailbox);
-			return;
-		case USERS_TOO_MANY:
-			s->ntargets = before;
-			reply(&s->r, 452, "4.5.3", "Too many recipients");
-			return;
-		default:
-			break;
-		}
-	} else if (!s->may_relay) {
-		reply(&s->r, 550, "5.7.1", "<%s>: Relay access denied", a.mailbox);
-		return;
-	} else {
-		struct target t = { .remote = 1 };
-		snprintf(t.address, sizeof t.address, "%s", a.mailbox);
-		int dup = 0;
-		for (int i = 0; i < s->ntargets; i++)
-			dup |= s->targets[i].remote && strcasecmp(s->targets[i].address, t.address) == 0;
-		if (!dup) {
-			if (s->ntargets >= TARGETS_MAX) {
-				reply(&s->r, 452, "4.5.3", "Too many recipients");
-				return;
-			}
-			s->targets[s->ntargets++] = t;
-		}
-	}
-	if (s->nrcpt++ == 0)
-		snprintf(s->first_rcpt, sizeof s->first_rcpt, "%s", a.mailbox);
-	s->state = S_RCPT;
-	reply(&s->r, 250, "2.1.5", "Ok");
 }
 
-/* RFC 5321 4.4 trace field; the peer is named by address only (no DNS). */
-static int write_received(struct session *s, int fd, time_t now)
+/* After the final dot: the monitor delivers and queues, then we answer once. */
+static void finish_message(struct session *s, const struct data_result *dr)
 {
-	char hdr[1200], date[64], tcpinfo[PEER_ADDR_MAX + 16], forpart[ADDR_MAILBOX_MAX + 16] = "";
-	struct tm tm;
+	struct ps_request req = { .op = PS_DOT, .size = dr->size };
+	struct ps_reply rep;
 
-	localtime_r(&now, &tm);
-	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
-	if (s->peer->kind == PEER_TERMINAL)
-		snprintf(tcpinfo, sizeof tcpinfo, "local terminal, uid %u", (unsigned)getuid());
-	else
-		peer_literal(s->peer, s->peer->addr, tcpinfo, sizeof tcpinfo);
-	/* "for" only with one recipient: more would disclose the Bcc list */
-	if (s->nrcpt == 1)
-		snprintf(forpart, sizeof forpart, "\n\tfor <%s>", s->first_rcpt);
-	int n = snprintf(hdr, sizeof hdr, "Received: from %s (%s)\n\tby %s (mailslot) with %s id %s%s;\n\t%s\n",
-			 s->helo[0] ? s->helo : "unknown", tcpinfo, s->cfg->hostname,
-			 s->esmtp ? "ESMTP" : "SMTP", s->qid, forpart, date);
-	if (n < 0 || (size_t)n >= sizeof hdr) {
-		errno = EOVERFLOW;
-		return -1;
-	}
-	return deliver_write(fd, hdr, (size_t)n, NULL);
-}
-
-/* Run the configured hand-off command detached, so the client is not kept
- * waiting; only our queue id and directory are passed, never an address. */
-static void handoff(const struct session *s)
-{
-	pid_t pid;
-
-	if (!s->cfg->handoff)
-		return;
-	pid = fork();
-	if (pid == -1) {
-		log_msg(LOG_WARNING, "%s: cannot start handoff: %s", s->qid, strerror(errno));
-		return;
-	}
-	if (pid == 0) {
-		if (fork() != 0)
-			_exit(0);
-		setsid();
-		int null = open("/dev/null", O_RDWR);
-		if (null != -1) {
-			dup2(null, 0);
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		setenv("MAILSLOT_QUEUE", s->cfg->queue, 1);
-		setenv("MAILSLOT_QUEUE_ID", s->qid, 1);
-		execl("/bin/sh", "sh", "-c", s->cfg->handoff, (char *)NULL);
-		_exit(127);
-	}
-	waitpid(pid, NULL, 0);
-}
-
-static void log_recipient(const struct session *s, const struct target *t, const char *status, const char *why)
-{
-	char f_id[64], f_rcpt[ADDR_MAILBOX_MAX + 32], f_status[48];
-	const char *fields[] = { f_id, f_rcpt, f_status, NULL };
-
-	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", s->qid);
-	snprintf(f_rcpt, sizeof f_rcpt, "MAILSLOT_RCPT=%s", t->address);
-	snprintf(f_status, sizeof f_status, "MAILSLOT_STATUS=%s", status);
-	log_fields(LOG_INFO, fields, "%s: to=<%s>%s%s status=%s%s%s", s->qid, t->address,
-		   t->remote ? "" : " mailbox=", t->remote ? "" : t->user, status, why ? " " : "", why ? why : "");
-}
-
-static void log_message(const struct session *s, unsigned long long size)
-{
-	char f_id[64], f_from[ADDR_MAILBOX_MAX + 32], f_peer[PEER_ADDR_MAX + 32], f_class[40], f_size[48];
-	const char *fields[] = { f_id, f_from, f_peer, f_class, f_size, NULL };
-	const char *class = s->peer->local_class ? "local" : "network";
-
-	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", s->qid);
-	snprintf(f_from, sizeof f_from, "MAILSLOT_FROM=%s", s->sender.mailbox);
-	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", s->peer->addr);
-	snprintf(f_class, sizeof f_class, "MAILSLOT_CLASS=%s", class);
-	snprintf(f_size, sizeof f_size, "MAILSLOT_SIZE=%llu", size);
-	log_fields(LOG_INFO, fields, "%s: from=<%s> size=%llu nrcpt=%lld peer=%s class=%s helo=%s", s->qid,
-		   s->sender.mailbox, size, s->nrcpt, s->peer->addr, class, s->helo);
-}
-
-/* After the final dot: deliver locally, queue the rest, then answer once. */
-static void finish_message(struct session *s, int fd, const struct data_result *dr, time_t arrived)
-{
-	struct stat st;
-	struct envelope env = { .arrived = arrived };
-	struct deliver_result failure = { .status = DELIVER_OK };
-	int delivered = 0, remote = 0;
-
-	if (fstat(fd, &st) == -1) {
-		reply(&s->r, 451, "4.3.0", "Cannot read spooled message");
-		return;
-	}
-	struct delivery d = { .msgfd = fd, .size = st.st_size, .from_lines = dr->from_lines,
-			      .sender = s->sender.mailbox, .qid = s->qid, .arrived = arrived,
-			      .hostname = s->cfg->hostname };
-	env.rcpt = calloc((size_t)s->ntargets, sizeof *env.rcpt);
-	if (!env.rcpt) {
-		reply(&s->r, 451, "4.3.0", "Out of memory");
-		return;
-	}
-	log_message(s, dr->size);
-	for (int i = 0; i < s->ntargets; i++) {
-		const struct target *t = &s->targets[i];
-		struct deliver_result res;
-		struct env_rcpt *er = &env.rcpt[env.nrcpt];
-		if (t->remote) {
-			remote = 1;
-		} else {
-			deliver_local(s->cfg, &d, t, &res);
-			if (res.status == DELIVER_OK) {
-				delivered++;
-				log_recipient(s, t, "delivered", NULL);
-				continue;
-			}
-			if (failure.status == DELIVER_OK)
-				failure = res;
-			snprintf(er->user, sizeof er->user, "%s", t->user);
-			log_printable(er->last_error, sizeof er->last_error, res.detail, strlen(res.detail));
-		}
-		snprintf(er->address, sizeof er->address, "%s", t->address);
-		env.nrcpt++;
-	}
-	if (env.nrcpt > 0 && delivered == 0 && !remote) {
-		/* nothing is on disk: the client keeps the message and retries */
-		reply(&s->r, failure.code, failure.enhanced, "%s", failure.text);
-		for (int i = 0; i < s->ntargets; i++)
-			log_recipient(s, &s->targets[i], "deferred", failure.detail);
-		free(env.rcpt);
-		return;
-	}
-	if (env.nrcpt > 0) {
-		snprintf(env.id, sizeof env.id, "%s", s->qid);
-		snprintf(env.sender, sizeof env.sender, "%s", s->sender.mailbox);
-		snprintf(env.client, sizeof env.client, "%s [%s]", s->helo, s->peer->addr);
-		if (queue_commit(s->cfg->queue, fd, &env) == -1) {
-			log_msg(LOG_ERR, "%s: cannot write queue entry in %s: %s%s", s->qid, s->cfg->queue,
-				strerror(errno), delivered ? " (local copies were delivered: a retry duplicates them)" : "");
-			if (errno == ENOSPC)
-				reply(&s->r, 452, "4.3.1", "Insufficient system storage");
-			else
-				reply(&s->r, 451, "4.3.0", "Cannot queue message");
-			free(env.rcpt);
-			return;
-		}
-		for (int i = 0; i < env.nrcpt; i++) {
-			struct target t = { .remote = !env.rcpt[i].user[0] };
-			snprintf(t.address, sizeof t.address, "%s", env.rcpt[i].address);
-			snprintf(t.user, sizeof t.user, "%s", env.rcpt[i].user);
-			log_recipient(s, &t, "queued", env.rcpt[i].last_error[0] ? env.rcpt[i].last_error : NULL);
-		}
-		handoff(s);
-		/* the spool file is now the queued message: never reuse it */
-		close(s->spool_fd);
-		s->spool_fd = -1;
-	}
-	free(env.rcpt);
-	reply(&s->r, 250, "2.0.0", "Ok: queued as %s", s->qid);
+	ps_call(&s->link, &req, &rep, NULL);
+	reply_status(s, &rep.st);
 }
 
 static void cmd_data(struct session *s, const char *arg)
 {
 	struct data_result dr;
-	time_t now = time(NULL);
+	struct ps_request req = { .op = PS_DATA };
+	struct ps_reply rep;
 	int fd;
 
 	if (*arg) {
 		reply(&s->r, 501, "5.5.4", "Syntax: DATA");
 		return;
 	}
-	queue_new_id(s->qid, sizeof s->qid);
-	/* one spool file serves every message of the session that is not
-	 * queued: creating a file costs more than emptying one */
-	if (s->spool_fd != -1 && (ftruncate(s->spool_fd, 0) == -1 || lseek(s->spool_fd, 0, SEEK_SET) == -1)) {
+	/* the monitor names the message, writes its trace field and hands
+	 * over the file: this process cannot open one */
+	if (s->spool_fd != -1)
 		close(s->spool_fd);
-		s->spool_fd = -1;
-	}
-	if (s->spool_fd == -1)
-		s->spool_fd = queue_spool_open(s->cfg->queue);
+	ps_call(&s->link, &req, &rep, &s->spool_fd);
+	snprintf(s->qid, sizeof s->qid, "%s", rep.qid);
 	fd = s->spool_fd;
-	if (fd == -1 || write_received(s, fd, now) == -1) {
-		log_msg(LOG_ERR, "cannot spool a message in %s/tmp: %s", s->cfg->queue, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		s->spool_fd = -1;
-		reply(&s->r, 451, "4.3.0", "Temporary failure: cannot spool message");
+	if (rep.st.code != 354 || fd == -1) {
+		reply_status(s, &rep.st);
 		return;
 	}
-	reply(&s->r, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	reply_status(s, &rep.st);
 	lineio_read_data(&s->io, fd, (unsigned long long)s->cfg->max_size, &dr);
 	if (dr.status != LINE_OK) {
 		if (dr.status == LINE_TIMEOUT)
@@ -488,7 +274,7 @@ static void cmd_data(struct session *s, const char *arg)
 	else if (dr.received_headers > RECEIVED_MAX)
 		reply(&s->r, 554, "5.4.6", "Too many Received: headers: mail loop");
 	else
-		finish_message(s, fd, &dr, now);
+		finish_message(s, &dr);
 	reset_transaction(s);
 }
 
@@ -642,22 +428,25 @@ static void log_connection(const struct session *s, const char *what)
 	log_fields(LOG_INFO, fields, "%s from %s class=%s", what, s->peer->addr, class);
 }
 
-int session_run(const struct config *cfg, const struct peer *peer)
+int session_run(const struct config *cfg, const struct peer *peer, int monitor_fd)
 {
 	static struct session s;
+	static struct txn local;	/* no monitor: the transaction runs here */
 	char line[COMMAND_LINE_MAX + 1];
 	size_t len;
-	struct target *targets = s.targets;	/* kept across calls (a fuzzer's) */
 
 	/* the line buffers stay untouched: clearing them would dirty pages
 	 * that every idle connection then pays for */
 	memset(&s, 0, offsetof(struct session, io));
-	s.targets = targets;
 	s.cfg = cfg;
 	s.peer = peer;
 	s.state = S_GREET;
 	s.spool_fd = -1;
-	s.may_relay = cfg->relay == RELAY_YES || (cfg->relay == RELAY_AUTO && peer->local_class);
+	s.link.fd = monitor_fd;
+	if (monitor_fd == -1) {
+		txn_init(&local, cfg, peer);
+		s.link.local = &local;
+	}
 	lineio_init(&s.io, 0, 1, peer->network, cfg->timeout);
 	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors };
 	log_connection(&s, "connect");
@@ -694,6 +483,8 @@ int session_run(const struct config *cfg, const struct peer *peer)
 		lineio_flush(&s.io);
 	if (s.spool_fd != -1)
 		close(s.spool_fd);
+	if (monitor_fd == -1)
+		txn_close(&local);
 	log_connection(&s, "disconnect");
 	return 0;
 }

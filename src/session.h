@@ -2,9 +2,10 @@
  *
  * The only module that knows SMTP verbs.  A table maps each verb to its
  * handler and the states it is allowed in; handlers check syntax before
- * they change any state ("check, then proceed").  After the final dot the
- * transaction delivers each local recipient and queues the remote ones
- * (and local ones that failed temporarily) before the 250 is sent.
+ * they change any state ("check, then proceed").  What a verb asks of the
+ * mail transaction (the sender, a recipient, the spool file, delivery
+ * after the final dot) goes to the monitor as a privsep request, and its
+ * status becomes the reply; this module opens no file and resolves no user.
  */
 #ifndef MAILSLOT_SESSION_H
 #define MAILSLOT_SESSION_H
@@ -12,7 +13,9 @@
 #include "config.h"
 #include "peer.h"
 
-/* Runs until QUIT, end of input, timeout or too many errors. */
-int session_run(const struct config *cfg, const struct peer *peer);
+/* Runs until QUIT, end of input, timeout or too many errors.  monitor_fd is
+ * the socket to the monitor (privsep.h), or -1 to run the transaction in
+ * this process (a fuzzer). */
+int session_run(const struct config *cfg, const struct peer *peer, int monitor_fd);
 
 #endif

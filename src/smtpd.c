@@ -1,17 +1,26 @@
 /* smtpd: main of mailslot-smtpd.  Options, logging, peer identity, privileges,
- * then one SMTP session on stdin/stdout; the exit status follows sysexits(3):
- * 0 the session ran (whatever the client did), 64 bad usage, 78 bad
+ * then the split of the connection (privsep.h): a sandboxed child speaks SMTP
+ * on stdin/stdout, this process serves its requests.  The exit status follows
+ * sysexits(3): 0 the session ran (whatever the client did, or however the
+ * session process ended: the monitor logs that), 64 bad usage, 78 bad
  * configuration, 71 an operating-system failure before the session. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "peer.h"
 #include "privs.h"
+#include "privsep.h"
+#include "sandbox.h"
 #include "session.h"
 #include "users.h"
 
@@ -37,6 +46,61 @@ static int fatal(int status, const char *why, const char *hostname)
 	return status;
 }
 
+/* The session child: sandbox itself for good, then speak SMTP. */
+static void run_session(const struct config *cfg, const struct peer *peer, int sock)
+{
+	const char *step;
+	int abi;
+
+	privs_shed_groups();
+	if (sandbox_enter(&step, &abi) == -1) {
+		log_msg(LOG_ERR, "cannot sandbox the session: %s: %s", step, strerror(errno));
+		dprintf(1, "421 4.3.0 %s Service not available, closing transmission channel\r\n", cfg->hostname);
+		_exit(EX_OSERR);
+	}
+	if (log_verbose())
+		log_msg(LOG_DEBUG, "session sandboxed (Landlock ABI %d)", abi);
+	_exit(session_run(cfg, peer, sock));
+}
+
+/* The monitor keeps no copy of the client's connection: the session's
+ * close must be the connection's end. */
+static void leave_connection(void)
+{
+	struct stat st;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null == -1)
+		return;
+	dup2(null, 0);
+	dup2(null, 1);
+	if (fstat(2, &st) == 0 && S_ISSOCK(st.st_mode))
+		dup2(null, 2);
+	if (null > 2)
+		close(null);
+}
+
+static int split(const struct config *cfg, const struct peer *peer)
+{
+	int sv[2];
+	pid_t pid;
+
+	/* what the sandbox would forbid later: time zone and log sockets now */
+	tzset();
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return fatal(EX_OSERR, "cannot make the privsep socket pair", cfg->hostname);
+	pid = fork();
+	if (pid == -1)
+		return fatal(EX_OSERR, "cannot fork the session process", cfg->hostname);
+	if (pid == 0) {
+		close(sv[0]);
+		run_session(cfg, peer, sv[1]);
+	}
+	close(sv[1]);
+	leave_connection();
+	return ps_monitor(sv[0], pid, cfg, peer);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -60,5 +124,5 @@ int main(int argc, char **argv)
 	log_open("mailslot-smtpd", cfg.log, cfg.verbose);
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg.hostname);
-	return session_run(&cfg, &peer);
+	return split(&cfg, &peer);
 }

@@ -5,14 +5,15 @@
 # process as it enters the Nth call of CALL, before the call runs.  A clean
 # run lists the calls of one session; then each call in the window gets a
 # run of its own that dies just before it (helpers/crash_points.py says
-# how, and what is checked).  Covered, for mailslot-smtpd (TCP session, two
-# local mbox recipients, one of them with mail already, one remote one that
-# is queued):
-#   - before the dot: every read of the message and write to the spool file
+# how, and what is checked).  Covered, for mailslot-smtpd's monitor, the
+# process that delivers (TCP session, two local mbox recipients, one of them
+# with mail already, one remote one that is queued; the session child that
+# reads the client is not traced, and answers 421 when its monitor dies):
+#   - from the DATA reply that hands over the spool file to the dot request
 #   - after the dot, before the reply: the dotlock, the mbox append (header,
 #     copy_file_range or the quoting pwrites, the final newline, fsync), the
 #     queue commit (fsync, linkat, envelope, rename, directory fsyncs), the
-#     log lines, the 250 itself and the calls just after it
+#     log lines, the reply carrying the 250 and the calls just after it
 # and for mailslot-relay every call from its EHLO to its exit: the
 # pipelined envelope, each write of the DATA, the wait for the 250, the
 # removal of the entry.

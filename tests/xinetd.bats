@@ -51,6 +51,11 @@ start_xinetd() {
 	assert_success
 }
 
+@test "xinetd: the session process holds nothing (capabilities, no_new_privs, seccomp)" {
+	start_xinetd
+	assert_session_sandboxed "$PORT"
+}
+
 @test "systemd-socket-activate --inetd: swaks delivers" {
 	command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate is not installed"
 	start_daemon ssa systemd-socket-activate --inetd -a -l "127.0.0.1:$PORT" "$SMTPD" "${SMTPD_ARGS[@]}"
@@ -68,6 +73,19 @@ start_xinetd() {
 	run send_smtplib "$PORT" carol@example.test tcpserver-token
 	assert_success
 	assert_delivered carol tcpserver-token
+}
+
+@test "systemd-socket-activate --inetd and tcpserver: the session process holds nothing" {
+	command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate is not installed"
+	command -v tcpserver >/dev/null || skip "tcpserver is not installed (package ucspi-tcp)"
+	start_daemon ssa systemd-socket-activate --inetd -a -l "127.0.0.1:$PORT" "$SMTPD" "${SMTPD_ARGS[@]}"
+	wait_listen "$PORT"
+	assert_session_sandboxed "$PORT"
+	stop_daemons
+	PORT=$(free_port)
+	start_daemon tcpserver tcpserver -R -H 127.0.0.1 "$PORT" "$SMTPD" "${SMTPD_ARGS[@]}"
+	wait_listen "$PORT"
+	assert_session_sandboxed "$PORT"
 }
 
 # The example config shows every setting of --help, commented out with a

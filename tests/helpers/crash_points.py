@@ -67,7 +67,7 @@ SENDER = "s@remote.example"
 LOCAL_RCPTS = ["alice", "bob"]
 REMOTE_RCPT = "someone@remote.example"
 MSG_SIZE = 150 * 1024
-TRACE_LINE = re.compile(r"^(\d+) +([a-z_0-9]+)\((.*)$")
+TRACE_LINE = re.compile(r"^(?:(\d+) +)?([a-z_0-9]+)\((.*)$")
 
 
 # ------------------------------------------------------------------ messages
@@ -127,8 +127,14 @@ def classify_stored(raw, rcpt, known):
 
 # ------------------------------------------------------------------ strace
 
-def strace_argv(trace, inject=None):
-    argv = ["strace", "-f", "-qq", "-y", "-o", trace]
+def strace_argv(trace, inject=None, follow=True):
+    """follow=False traces the started process alone: mailslot-smtpd's
+    monitor, which delivers, and not its session child (strace counts
+    when=N per process, so a followed child would be killed at its own
+    Nth call too).  -s 256 shows the privsep replies' text."""
+    argv = ["strace", "-qq", "-y", "-s", "256", "-o", trace]
+    if follow:
+        argv.insert(1, "-f")
     if inject:
         argv += ["-e", "inject=%s:signal=SIGKILL:when=%d" % inject]
     return argv
@@ -142,7 +148,7 @@ def read_trace(path):
         for line in f:
             m = TRACE_LINE.match(line)
             if m:
-                calls.append((int(m.group(1)), m.group(2), m.group(3).rstrip("\n")))
+                calls.append((int(m.group(1) or 0), m.group(2), m.group(3).rstrip("\n")))
     return calls
 
 
@@ -319,14 +325,16 @@ class Smtpd:
         # the clean run: which calls, in which order
         self.reset()
         trace = os.path.join(self.work, "clean.trace")
-        code, _, _ = self.session(self.cur, "clean", rcpts, prefix=strace_argv(trace))
+        code, _, _ = self.session(self.cur, "clean", rcpts, prefix=strace_argv(trace, follow=False))
         if code != 250:
             sys.exit("crash_points: the clean run failed (%s)" % code)
+        # the monitor's side of the session: requests arrive by recvfrom,
+        # replies leave by sendmsg; the DATA reply carries the spool file
         calls = read_trace(trace)
-        sock_writes = [i for i, (_, n, r) in enumerate(calls) if n == "write" and "socket:" in r.split(",")[0]]
-        reads = [i for i, (_, n, r) in enumerate(calls) if n == "read" and "socket:" in r.split(",")[0]]
-        w354 = next(i for i in sock_writes if '"354 ' in calls[i][2])
-        w250 = next(i for i in sock_writes if '"250 2.0.0 Ok: queued' in calls[i][2])
+        sock_writes = [i for i, (_, n, r) in enumerate(calls) if n == "sendmsg"]
+        reads = [i for i, (_, n, r) in enumerate(calls) if n == "recvfrom"]
+        w354 = next(i for i in sock_writes if "SCM_RIGHTS" in calls[i][2])
+        w250 = next(i for i in sock_writes if 'Ok: queued' in calls[i][2])
         last_read = max(i for i in reads if i < w250)
         start = w354 if a.window == "data" else last_read + 1
         # and a few calls past the 250: a kill after the reply must find
@@ -345,7 +353,8 @@ class Smtpd:
             msg_id = "%s-%d" % (a.scenario, k)
             self.reset()
             ktrace = os.path.join(self.work, "kill.trace")
-            code, qid, step = self.session(self.cur, msg_id, rcpts, prefix=strace_argv(ktrace, (name, n)))
+            code, qid, step = self.session(self.cur, msg_id, rcpts,
+                                           prefix=strace_argv(ktrace, (name, n), follow=False))
             phase, where = self.phase(ktrace)
             with open(ktrace, errors="replace") as f:
                 killed = "+++ killed by SIGKILL" in f.read()
@@ -376,14 +385,14 @@ class Smtpd:
     def phase(trace):
         """A name for the kill point, from the killed run's own trace: the
         call it died at, and whether the handler had finished reading the
-        message (finish_message starts with an fstat of the spool file)."""
+        message (txn_commit starts with an fstat of the spool file)."""
         calls = read_trace(trace)
         if not calls:
             return "?", "?"
         _, name, rest = calls[-1]
         where = "%s(%s" % (name, re.sub(r"\s+", " ", rest)[:90])
         first = rest.split(",")[0]
-        after_354 = [i for i, (_, n, r) in enumerate(calls) if n == "write" and '"354 ' in r]
+        after_354 = [i for i, (_, n, r) in enumerate(calls) if n == "sendmsg" and "SCM_RIGHTS" in r]
         if not after_354:
             return "before-DATA", where
         spool_fstat = [i for i, (_, n, r) in enumerate(calls)
@@ -399,9 +408,9 @@ class Smtpd:
             return "mbox-append", where   # reading the spool to quote it
         if "/queue/" in rest[:300]:
             return "queue-commit", where
-        if name == "write" and "socket:" in first and '"250 2.0.0' in rest:
+        if name == "sendmsg" and "Ok: queued" in rest:
             return "250-reply", where
-        if any(n == "write" and '"250 2.0.0' in r for _, n, r in calls[:-1]):
+        if any(n == "sendmsg" and "Ok: queued" in r for _, n, r in calls[:-1]):
             return "after-250", where
         if name == "write" and first.startswith("2<"):
             return "log", where

@@ -268,7 +268,8 @@ def send_data(s, data, args):
         code, text = s.getreply()
     except (smtplib.SMTPException, OSError):
         code, text = -1, b""
-    result = code if code > 0 else "killed"
+    # a killed monitor leaves the session to say 421: that is a kill too
+    result = code if code > 0 and not (kill_after_dot and code == 421) else "killed"
     print("DATA %s %s" % (result, text.decode("latin-1")), flush=True)
     print("AFTERDOT %.3f" % (time.time() - t0), flush=True)
     return result

@@ -109,3 +109,18 @@ EOF
 	assert_success
 	assert_output 1
 }
+
+# assert_session_sandboxed PORT: a connection to PORT is split in two, and
+# the session process that reads it holds no capability, has no_new_privs
+# and a seccomp filter (helpers/privsep_probe.py reads /proc).
+assert_session_sandboxed() {
+	run python3 "$BATS_TEST_DIRNAME/helpers/privsep_probe.py" "$SMTPD" --port "$1" status
+	assert_success
+	assert_line --regexp '^greeting 220 '
+	assert_line "session CapPrm 0000000000000000"
+	assert_line "session CapEff 0000000000000000"
+	assert_line "session CapAmb 0000000000000000"
+	assert_line "session NoNewPrivs 1"
+	assert_line "session Seccomp 2"
+	assert_line --regexp '^quit 221 '
+}

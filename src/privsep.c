@@ -1,0 +1,181 @@
+/* privsep: the monitor's request loop, and the session's way of asking. */
+#include "privsep.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define PS_BAD (-2)	/* a request no honest session sends */
+
+static int bounded(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) != NULL;
+}
+
+/* One request against the transaction.  Returns the descriptor to pass
+ * with the reply (DATA), -1 for none, or PS_BAD. */
+static int serve(struct txn *t, const struct ps_request *req, struct ps_reply *rep)
+{
+	memset(rep, 0, sizeof *rep);
+	if (!bounded(req->arg, sizeof req->arg) || !bounded(req->helo, sizeof req->helo))
+		return PS_BAD;
+	switch (req->op) {
+	case PS_MAIL:
+		txn_helo(t, req->helo, req->esmtp != 0);
+		txn_mail(t, req->arg, &rep->st);
+		return -1;
+	case PS_RCPT:
+		txn_rcpt(t, req->arg, &rep->st);
+		return -1;
+	case PS_DATA: {
+		int fd = txn_data(t, &rep->st);
+		snprintf(rep->qid, sizeof rep->qid, "%s", t->qid);
+		return fd;
+	}
+	case PS_DOT:
+		snprintf(rep->qid, sizeof rep->qid, "%s", t->qid);
+		txn_commit(t, req->size, &rep->st);
+		return -1;
+	default:
+		return PS_BAD;
+	}
+}
+
+static void link_broken(struct ps_reply *rep)
+{
+	memset(rep, 0, sizeof *rep);
+	status_set(&rep->st, 421, "4.3.0", EPIPE, "Service not available, closing transmission channel");
+}
+
+static int send_reply(int sock, const struct ps_reply *rep, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { (void *)rep, sizeof *rep };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		memset(&ctl, 0, sizeof ctl);
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof ctl.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	}
+	ssize_t n;
+	while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) == -1 && errno == EINTR)
+		;
+	return n == (ssize_t)sizeof *rep ? 0 : -1;
+}
+
+/* The reply and, when one came with it, the descriptor. */
+static int recv_reply(int sock, struct ps_reply *rep, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { rep, sizeof *rep };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof ctl.buf };
+	ssize_t n;
+
+	*fd = -1;
+	while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) == -1 && errno == EINTR)
+		;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(fd, CMSG_DATA(c), sizeof *fd);
+	if (n != (ssize_t)sizeof *rep || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (*fd != -1)
+			close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	rep->st.text[sizeof rep->st.text - 1] = '\0';
+	rep->st.enhanced[sizeof rep->st.enhanced - 1] = '\0';
+	rep->qid[sizeof rep->qid - 1] = '\0';
+	return 0;
+}
+
+void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *rep, int *spool_fd)
+{
+	int fd = -1;
+
+	if (spool_fd)
+		*spool_fd = -1;
+	if (l->fd == -1) {
+		fd = serve(l->local, req, rep);
+		/* the session owns what it is given, as over the socket */
+		if (fd >= 0 && spool_fd)
+			*spool_fd = dup(fd);
+		else if (fd == PS_BAD)
+			link_broken(rep);
+		return;
+	}
+	ssize_t n;
+	while ((n = send(l->fd, req, sizeof *req, MSG_NOSIGNAL)) == -1 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof *req || recv_reply(l->fd, rep, &fd) == -1) {
+		link_broken(rep);
+		return;
+	}
+	if (spool_fd)
+		*spool_fd = fd;
+	else if (fd != -1)
+		close(fd);
+}
+
+static void log_child_end(pid_t child)
+{
+	int ws;
+
+	while (waitpid(child, &ws, 0) == -1)
+		if (errno != EINTR)
+			return;
+	if (WIFSIGNALED(ws))
+		log_msg(LOG_ERR, "session process %ld killed by signal %d (%s)%s", (long)child, WTERMSIG(ws),
+			strsignal(WTERMSIG(ws)),
+			WTERMSIG(ws) == SIGSYS ? ": a system call outside its allow-list" : "");
+	else if (WIFEXITED(ws) && WEXITSTATUS(ws) != 0)
+		log_msg(LOG_ERR, "session process %ld exited with status %d", (long)child, WEXITSTATUS(ws));
+}
+
+int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct peer *peer)
+{
+	static struct txn t;
+	struct ps_request req;
+	struct ps_reply rep;
+
+	txn_init(&t, cfg, peer);
+	for (;;) {
+		ssize_t n = recv(sock, &req, sizeof req, MSG_TRUNC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0 || n == -1)
+			break;
+		int fd = n == (ssize_t)sizeof req ? serve(&t, &req, &rep) : PS_BAD;
+		if (fd == PS_BAD) {
+			log_msg(LOG_ERR, "session process %ld sent a malformed request: connection ended",
+				(long)child);
+			kill(child, SIGKILL);
+			break;
+		}
+		if (send_reply(sock, &rep, fd) == -1)
+			break;
+	}
+	close(sock);
+	txn_close(&t);
+	log_child_end(child);
+	return 0;
+}

@@ -1,0 +1,67 @@
+/* privsep: the two halves of a connection and the requests between them.
+ *
+ * mailslot-smtpd forks once per connection, before the greeting.  The child
+ * (the session) speaks SMTP with the client and holds nothing: no
+ * capabilities, no_new_privs, a seccomp allow-list, no file-system access
+ * (sandbox.c).  The parent (the monitor) keeps what delivery needs (as root:
+ * the --user account plus CAP_SETUID/CAP_SETGID to act as a recipient; as
+ * anyone else: that user) and never reads a byte from the client.
+ *
+ * The two talk over a SOCK_SEQPACKET socketpair, one fixed-size record per
+ * request and per reply, strictly in turn.  The monitor serves four
+ * requests and checks each one itself, through txn.c:
+ *   MAIL sender, helo, esmtp   start a transaction (the sender is re-parsed)
+ *   RCPT mailbox               resolve a recipient (re-parsed, policy applied)
+ *   DATA                       a spool file to write the message into (its
+ *                              descriptor travels with the reply, SCM_RIGHTS)
+ *   DOT size                   deliver and queue; the answer for the client
+ * Anything else (a short record, an unknown request, text that is not a
+ * bounded C string) ends the connection.  When the session's side closes,
+ * the monitor reaps it, logs an abnormal end (a seccomp kill is SIGSYS),
+ * and exits.
+ *
+ * Without a monitor (a fuzzer drives session_run in one process) the same
+ * requests go straight to an in-process transaction.
+ */
+#ifndef MAILSLOT_PRIVSEP_H
+#define MAILSLOT_PRIVSEP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "peer.h"
+#include "queue.h"
+#include "status.h"
+#include "txn.h"
+
+enum ps_op { PS_MAIL = 1, PS_RCPT, PS_DATA, PS_DOT };
+
+struct ps_request {
+	uint32_t op;
+	uint32_t esmtp;
+	uint64_t size;
+	char arg[ADDR_MAILBOX_MAX + 1];	/* sender or recipient mailbox */
+	char helo[TXN_HELO_MAX + 1];
+};
+
+struct ps_reply {
+	struct status st;
+	char qid[QUEUE_ID_MAX];
+};
+
+/* The session's end: a socket to the monitor, or a local transaction. */
+struct ps_link {
+	int fd;
+	struct txn *local;
+};
+
+/* Ask; the reply is filled in any case (a broken link is a 421).  For DATA,
+ * *spool_fd receives the spool file (the caller closes it), or -1. */
+void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *rep, int *spool_fd);
+
+/* The monitor: serve the session child over sock until it closes, then
+ * reap child.  Returns the exit status for the process. */
+int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct peer *peer);
+
+#endif

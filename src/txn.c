@@ -1,0 +1,346 @@
+/* txn: recipient policy, the spool, delivery, queueing and hand-off of one message. */
+#include "txn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "log.h"
+
+void txn_init(struct txn *t, const struct config *cfg, const struct peer *peer)
+{
+	struct target *targets = t->targets;	/* kept across sessions (a fuzzer's) */
+
+	memset(t, 0, sizeof *t);
+	t->targets = targets;
+	t->cfg = cfg;
+	t->peer = peer;
+	t->spool_fd = -1;
+	t->may_relay = cfg->relay == RELAY_YES || (cfg->relay == RELAY_AUTO && peer->local_class);
+}
+
+void txn_reset(struct txn *t)
+{
+	t->active = 0;
+	memset(&t->sender, 0, sizeof t->sender);
+	t->ntargets = 0;
+	t->nrcpt = 0;
+	t->first_rcpt[0] = '\0';
+	t->spooled = 0;
+}
+
+void txn_close(struct txn *t)
+{
+	if (t->spool_fd != -1)
+		close(t->spool_fd);
+	t->spool_fd = -1;
+	txn_reset(t);
+}
+
+void txn_helo(struct txn *t, const char *helo, int esmtp)
+{
+	log_printable(t->helo, sizeof t->helo, helo, strcspn(helo, " "));
+	t->esmtp = esmtp;
+	txn_reset(t);
+}
+
+void txn_mail(struct txn *t, const char *sender, struct status *st)
+{
+	const char *why;
+
+	txn_reset(t);
+	if (sender[0] && addr_parse_mailbox(sender, strlen(sender), &t->sender, &why) != ADDR_OK) {
+		status_set(st, 501, "5.1.7", 0, "Bad sender address syntax: %s", why);
+		return;
+	}
+	t->sender.null = !sender[0];
+	t->active = 1;
+	status_set(st, 250, "2.1.0", 0, "Ok");
+}
+
+/* Our own address literal ([192.0.2.1], [IPv6:...]) is a local domain too. */
+static int domain_is_local(const struct txn *t, const char *domain)
+{
+	if (addr_is_literal(domain)) {
+		char literal[PEER_ADDR_MAX + 8];
+		if (t->peer->kind == PEER_TERMINAL)
+			return 0;
+		peer_literal(t->peer, t->peer->local_addr, literal, sizeof literal);
+		return strcasecmp(domain, literal) == 0;
+	}
+	return users_local_domain(domain);
+}
+
+static int add_remote(struct txn *t, const char *mailbox)
+{
+	for (int i = 0; i < t->ntargets; i++)
+		if (t->targets[i].remote && strcasecmp(t->targets[i].address, mailbox) == 0)
+			return 0;
+	if (t->ntargets >= TXN_TARGETS_MAX)
+		return -1;
+	struct target *r = &t->targets[t->ntargets++];
+	memset(r, 0, sizeof *r);
+	r->remote = 1;
+	snprintf(r->address, sizeof r->address, "%s", mailbox);
+	return 0;
+}
+
+void txn_rcpt(struct txn *t, const char *mailbox, struct status *st)
+{
+	struct mailaddr a;
+	const char *why;
+	int before = t->ntargets;
+
+	if (!t->active) {
+		status_set(st, 503, "5.5.1", 0, "Error: need MAIL command");
+		return;
+	}
+	if (t->nrcpt >= t->cfg->max_recipients) {
+		status_set(st, 452, "4.5.3", 0, "Too many recipients");
+		return;
+	}
+	if (addr_parse_mailbox(mailbox, strlen(mailbox), &a, &why) != ADDR_OK) {
+		status_set(st, 501, "5.1.3", 0, "Bad recipient address syntax: %s", why);
+		return;
+	}
+	/* RCPT TO:<bob> means bob at the primary domain; RFC 5321 4.5.1 <postmaster> */
+	if (!a.domain[0] && addr_set_domain(&a, t->cfg->domains[0]) == -1) {
+		status_set(st, 501, "5.1.3", 0, "Bad recipient address syntax: too long");
+		return;
+	}
+	if (!t->targets && !(t->targets = malloc(TXN_TARGETS_MAX * sizeof *t->targets))) {
+		status_set(st, 451, "4.3.0", ENOMEM, "Out of memory");
+		return;
+	}
+	if (domain_is_local(t, a.domain)) {
+		switch (users_resolve(a.local, a.domain, t->targets, TXN_TARGETS_MAX, &t->ntargets)) {
+		case USERS_UNKNOWN:
+			t->ntargets = before;
+			status_set(st, 550, "5.1.1", 0, "<%s>: Recipient address rejected: User unknown", a.mailbox);
+			return;
+		case USERS_TOO_MANY:
+			t->ntargets = before;
+			status_set(st, 452, "4.5.3", 0, "Too many recipients");
+			return;
+		default:
+			break;
+		}
+	} else if (!t->may_relay) {
+		status_set(st, 550, "5.7.1", 0, "<%s>: Relay access denied", a.mailbox);
+		return;
+	} else if (add_remote(t, a.mailbox) == -1) {
+		status_set(st, 452, "4.5.3", 0, "Too many recipients");
+		return;
+	}
+	if (t->nrcpt++ == 0)
+		snprintf(t->first_rcpt, sizeof t->first_rcpt, "%s", a.mailbox);
+	status_set(st, 250, "2.1.5", 0, "Ok");
+}
+
+/* RFC 5321 4.4 trace field; the peer is named by address only (no DNS). */
+static int write_received(struct txn *t, int fd)
+{
+	char hdr[1200], date[64], tcpinfo[PEER_ADDR_MAX + 16], forpart[ADDR_MAILBOX_MAX + 16] = "";
+	struct tm tm;
+
+	localtime_r(&t->arrived, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (t->peer->kind == PEER_TERMINAL)
+		snprintf(tcpinfo, sizeof tcpinfo, "local terminal, uid %u", (unsigned)getuid());
+	else
+		peer_literal(t->peer, t->peer->addr, tcpinfo, sizeof tcpinfo);
+	/* "for" only with one recipient: more would disclose the Bcc list */
+	if (t->nrcpt == 1)
+		snprintf(forpart, sizeof forpart, "\n\tfor <%s>", t->first_rcpt);
+	int n = snprintf(hdr, sizeof hdr, "Received: from %s (%s)\n\tby %s (mailslot) with %s id %s%s;\n\t%s\n",
+			 t->helo[0] ? t->helo : "unknown", tcpinfo, t->cfg->hostname,
+			 t->esmtp ? "ESMTP" : "SMTP", t->qid, forpart, date);
+	if (n < 0 || (size_t)n >= sizeof hdr) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	return deliver_write(fd, hdr, (size_t)n, NULL);
+}
+
+int txn_data(struct txn *t, struct status *st)
+{
+	if (!t->active || t->nrcpt == 0) {
+		status_set(st, 503, "5.5.1", 0, "Error: need RCPT command");
+		return -1;
+	}
+	t->arrived = time(NULL);
+	queue_new_id(t->qid, sizeof t->qid);
+	/* one spool file serves every message of the connection that is not
+	 * queued: creating a file costs more than emptying one */
+	if (t->spool_fd != -1 && (ftruncate(t->spool_fd, 0) == -1 || lseek(t->spool_fd, 0, SEEK_SET) == -1)) {
+		close(t->spool_fd);
+		t->spool_fd = -1;
+	}
+	if (t->spool_fd == -1)
+		t->spool_fd = queue_spool_open(t->cfg->queue);
+	if (t->spool_fd == -1 || write_received(t, t->spool_fd) == -1) {
+		int err = errno;
+		log_msg(LOG_ERR, "cannot spool a message in %s/tmp: %s", t->cfg->queue, strerror(err));
+		if (t->spool_fd != -1)
+			close(t->spool_fd);
+		t->spool_fd = -1;
+		status_set(st, 451, "4.3.0", err, "Temporary failure: cannot spool message");
+		return -1;
+	}
+	t->spooled = 1;
+	status_set(st, 354, NULL, 0, "End data with <CR><LF>.<CR><LF>");
+	return t->spool_fd;
+}
+
+/* Run the configured hand-off command detached, so the client is not kept
+ * waiting; only our queue id and directory are passed, never an address. */
+static void handoff(const struct txn *t)
+{
+	pid_t pid;
+
+	if (!t->cfg->handoff)
+		return;
+	pid = fork();
+	if (pid == -1) {
+		log_msg(LOG_WARNING, "%s: cannot start handoff: %s", t->qid, strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		if (fork() != 0)
+			_exit(0);
+		setsid();
+		int null = open("/dev/null", O_RDWR);
+		if (null != -1) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		setenv("MAILSLOT_QUEUE", t->cfg->queue, 1);
+		setenv("MAILSLOT_QUEUE_ID", t->qid, 1);
+		execl("/bin/sh", "sh", "-c", t->cfg->handoff, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, NULL, 0);
+}
+
+static void log_recipient(const struct txn *t, const struct target *r, const char *status, const char *why)
+{
+	char f_id[64], f_rcpt[ADDR_MAILBOX_MAX + 32], f_status[48];
+	const char *fields[] = { f_id, f_rcpt, f_status, NULL };
+
+	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", t->qid);
+	snprintf(f_rcpt, sizeof f_rcpt, "MAILSLOT_RCPT=%s", r->address);
+	snprintf(f_status, sizeof f_status, "MAILSLOT_STATUS=%s", status);
+	log_fields(LOG_INFO, fields, "%s: to=<%s>%s%s status=%s%s%s", t->qid, r->address,
+		   r->remote ? "" : " mailbox=", r->remote ? "" : r->user, status, why ? " " : "", why ? why : "");
+}
+
+static void log_message(const struct txn *t, unsigned long long size)
+{
+	char f_id[64], f_from[ADDR_MAILBOX_MAX + 32], f_peer[PEER_ADDR_MAX + 32], f_class[40], f_size[48];
+	const char *fields[] = { f_id, f_from, f_peer, f_class, f_size, NULL };
+	const char *class = t->peer->local_class ? "local" : "network";
+
+	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", t->qid);
+	snprintf(f_from, sizeof f_from, "MAILSLOT_FROM=%s", t->sender.mailbox);
+	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", t->peer->addr);
+	snprintf(f_class, sizeof f_class, "MAILSLOT_CLASS=%s", class);
+	snprintf(f_size, sizeof f_size, "MAILSLOT_SIZE=%llu", size);
+	log_fields(LOG_INFO, fields, "%s: from=<%s> size=%llu nrcpt=%lld peer=%s class=%s helo=%s", t->qid,
+		   t->sender.mailbox, size, t->nrcpt, t->peer->addr, class, t->helo);
+}
+
+/* Queue what was not delivered; st is the answer for the whole message. */
+static void queue_rest(struct txn *t, struct envelope *env, int delivered, struct status *st)
+{
+	snprintf(env->id, sizeof env->id, "%s", t->qid);
+	snprintf(env->sender, sizeof env->sender, "%s", t->sender.mailbox);
+	snprintf(env->client, sizeof env->client, "%s [%s]", t->helo, t->peer->addr);
+	if (queue_commit(t->cfg->queue, t->spool_fd, env) == -1) {
+		int err = errno;
+		log_msg(LOG_ERR, "%s: cannot write queue entry in %s: %s%s", t->qid, t->cfg->queue,
+			strerror(err), delivered ? " (local copies were delivered: a retry duplicates them)" : "");
+		if (err == ENOSPC)
+			status_set(st, 452, "4.3.1", err, "Insufficient system storage");
+		else
+			status_set(st, 451, "4.3.0", err, "Cannot queue message");
+		return;
+	}
+	for (int i = 0; i < env->nrcpt; i++) {
+		struct target r = { .remote = !env->rcpt[i].user[0] };
+		snprintf(r.address, sizeof r.address, "%s", env->rcpt[i].address);
+		snprintf(r.user, sizeof r.user, "%s", env->rcpt[i].user);
+		log_recipient(t, &r, "queued", env->rcpt[i].last_error[0] ? env->rcpt[i].last_error : NULL);
+	}
+	handoff(t);
+	/* the spool file is now the queued message: never reuse it */
+	close(t->spool_fd);
+	t->spool_fd = -1;
+	status_set(st, 250, "2.0.0", 0, "Ok: queued as %s", t->qid);
+}
+
+void txn_commit(struct txn *t, unsigned long long size, struct status *st)
+{
+	struct stat sb;
+	struct envelope env = { .arrived = t->arrived };
+	struct status failure = { .kind = STATUS_OK };
+	int delivered = 0, remote = 0;
+
+	if (!t->spooled || t->spool_fd == -1 || fstat(t->spool_fd, &sb) == -1) {
+		status_set(st, 451, "4.3.0", errno, "Cannot read spooled message");
+		return;
+	}
+	t->spooled = 0;
+	/* counted here, not taken from the network side: a wrong count
+	 * would let a "From " line through unquoted and split the mbox */
+	struct delivery d = { .msgfd = t->spool_fd, .size = sb.st_size, .sender = t->sender.mailbox,
+			      .qid = t->qid, .arrived = t->arrived, .hostname = t->cfg->hostname };
+	if (t->cfg->format == FORMAT_MBOX)
+		d.from_lines = deliver_count_from_lines(t->spool_fd, sb.st_size);
+	env.rcpt = calloc((size_t)t->ntargets + 1, sizeof *env.rcpt);
+	if (!env.rcpt) {
+		status_set(st, 451, "4.3.0", ENOMEM, "Out of memory");
+		return;
+	}
+	log_message(t, size);
+	for (int i = 0; i < t->ntargets; i++) {
+		const struct target *r = &t->targets[i];
+		struct env_rcpt *er = &env.rcpt[env.nrcpt];
+		struct deliver_result res;
+		if (r->remote) {
+			remote = 1;
+		} else {
+			deliver_local(t->cfg, &d, r, &res);
+			if (res.status == DELIVER_OK) {
+				delivered++;
+				log_recipient(t, r, "delivered", NULL);
+				continue;
+			}
+			if (failure.kind == STATUS_OK)
+				status_set(&failure, res.code, res.enhanced, 0, "%s", res.text);
+			snprintf(er->user, sizeof er->user, "%s", r->user);
+			log_printable(er->last_error, sizeof er->last_error, res.detail, strlen(res.detail));
+		}
+		snprintf(er->address, sizeof er->address, "%s", r->address);
+		env.nrcpt++;
+	}
+	if (env.nrcpt > 0 && delivered == 0 && !remote) {
+		/* nothing is on disk: the client keeps the message and retries */
+		*st = failure;
+		for (int i = 0; i < t->ntargets; i++)
+			log_recipient(t, &t->targets[i], "deferred", env.rcpt[i].last_error);
+	} else if (env.nrcpt > 0) {
+		queue_rest(t, &env, delivered, st);
+	} else {
+		status_set(st, 250, "2.0.0", 0, "Ok: queued as %s", t->qid);
+	}
+	free(env.rcpt);
+	txn_reset(t);
+}
