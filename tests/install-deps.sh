@@ -55,6 +55,9 @@ group_test() {
 	need netcat-openbsd nc.openbsd
 	need python3 python3
 	need mandoc mandoc
+	# man.bats also formats the pages as man(1) does, with groff;
+	# groff-base is the part man-db uses (the tty devices), enough here.
+	need groff-base groff
 	# dnsmasq-base is the binary alone: the "dnsmasq" package would also
 	# start a system resolver on port 53 that the tests do not want.
 	need dnsmasq-base dnsmasq
