@@ -5,6 +5,7 @@
 # changed default, fails here until the pages say so.
 
 load test_helper
+load helpers/relay_helper
 
 MAN_DIR="$BATS_TEST_DIRNAME/../man"
 RELAY="${RELAY:-$BATS_TEST_DIRNAME/../mailslot-relay}"
@@ -226,4 +227,64 @@ $(printf '%s\n' "${lost[@]}")"
 		item_text "$CONF_PAGE" "^\\.It Cm $name( |$)" | grep -qw "Default $def" || wrong+=("$name=$def")
 	done < <(help_defaults "$RELAY")
 	[ "${#wrong[@]}" -eq 0 ] || fail "default missing or different in mailslot.conf.5: ${wrong[*]}"
+}
+
+# mail_args NAME: the MAIL parameters smtp-sink NAME received, one a line,
+# as a page names them: SIZE=n as "SIZE=", a keyword value (BODY=8BITMIME)
+# whole.
+mail_args() {
+	cat "$BATS_TEST_TMPDIR/$1"/dump/* | sed -n 's/^X-Mail-Args: <[^>]*>//p' | tr ' ' '\n' |
+		sed -E '/^$/d; s/=[0-9]+$/=/'
+}
+
+# The relay is run against Postfix's smtp-sink, which offers 8BITMIME or,
+# with -8, does not, and records the MAIL arguments; the page must name
+# every parameter sent, and not as something the relay lacks.
+@test "mailslot-relay.8 names the MAIL parameters the relay sends, BODY=8BITMIME among them" {
+	[ -x "$RELAY" ] || fail "$RELAY is not built: run make first"
+	[ -x "$SMTP_SINK" ] || fail "smtp-sink is not installed (make deps-test)"
+	local page=$MAN_DIR/mailslot-relay.8 text missing param sent=()
+	relay_setup
+	# --smarthost with an address: no DNS query is made; a port that
+	# nothing serves stands in for the DNS server all the same
+	DNSPORT=$(relay_free_udp_port)
+
+	relay_smtp_sink 127.0.0.5 eight
+	relay_queue alice@example.org bob@remote.test < <(printf 'Subject: 8-bit\n\nGr\303\274\303\237e\n')
+	run relay --smarthost "127.0.0.5:$RPORT"
+	assert_success
+	mapfile -t -O "${#sent[@]}" sent < <(mail_args eight)
+	[[ " ${sent[*]} " == *" BODY=8BITMIME "* ]] || fail "no BODY=8BITMIME in MAIL: ${sent[*]}"
+	relay_stop eight
+
+	# 7-bit text is not announced; to a server without 8BITMIME, 8-bit
+	# text goes as it is, unannounced
+	RPORT=$(free_port)
+	relay_smtp_sink 127.0.0.5 plain
+	relay_queue alice@example.org bob@remote.test < <(printf 'Subject: 7-bit\n\nplain\n')
+	run relay --smarthost "127.0.0.5:$RPORT"
+	assert_success
+	run mail_args plain
+	refute_output --partial BODY=
+	mapfile -t -O "${#sent[@]}" sent < <(mail_args plain)
+	relay_stop plain
+	RPORT=$(free_port)
+	relay_smtp_sink 127.0.0.5 old -8
+	relay_queue alice@example.org bob@remote.test < <(printf 'Subject: 8-bit\n\nGr\303\274\303\237e\n')
+	run relay --smarthost "127.0.0.5:$RPORT"
+	assert_success
+	run mail_args old
+	refute_output --partial BODY=
+	run grep -rlF $'Gr\303\274\303\237e' "$BATS_TEST_TMPDIR/old/dump"
+	assert_success
+
+	text=$(groff_text "$page" 2>/dev/null | tr -s ' \n' '  ')
+	missing=$(awk 'BEGIN { RS = "" } /^ *Not implemented/' <<<"$(groff_text "$page" 2>/dev/null)" |
+		tr -s ' \n' '  ')
+	[ -n "$missing" ] || fail "mailslot-relay.8 has no \"Not implemented\" paragraph to check"
+	for param in $(printf '%s\n' "${sent[@]}" | sort -u); do
+		[[ "$text" == *"$param"* ]] || fail "mailslot-relay.8 does not name $param, which the relay sends"
+		[[ "$missing" != *"${param%%=*}"* ]] ||
+			fail "mailslot-relay.8 says the relay lacks ${param%%=*}, which it sends: $missing"
+	done
 }
