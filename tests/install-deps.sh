@@ -36,16 +36,18 @@ group_build() {
 	need libc6-dev /usr/include/stdio.h
 }
 
-# The superservers that the examples and tests start mailslot-smtpd with.
+# make run (and make soak): build, then the handler under real socket
+# activation.  Nothing else.
 group_run() {
+	group_build
 	need systemd systemd-socket-activate
-	need xinetd xinetd
-	need ucspi-tcp tcpserver
 }
 
 group_test() {
-	group_build
 	group_run
+	# xinetd.bats: the other superservers the examples start the handler with
+	need xinetd xinetd
+	need ucspi-tcp tcpserver
 	need systemd systemd-analyze
 	need bats bats
 	need bats-assert /usr/lib/bats/bats-assert/load.bash

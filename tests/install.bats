@@ -78,3 +78,40 @@ install_to() {
 	run grep -v ':/etc/mailslot/mailslot\.conf$' <<<"$output"
 	assert_output ''
 }
+
+# deps_with TOOL...: run install-deps.sh with a PATH that holds only the
+# TOOLs named (linked from this machine), uname, and an `id` that says
+# "not root", so that what is missing is printed, never installed.
+deps_with() {
+	local bin=$BATS_TEST_TMPDIR/bin tool group=$1
+	shift
+	rm -rf "$bin"
+	mkdir -p "$bin"
+	printf '#!/bin/sh\necho 1000\n' >"$bin/id"
+	chmod 755 "$bin/id"
+	# uname: the script asks it for clang's runtime name
+	for tool in uname "$@"; do
+		ln -sf "$(command -v "$tool")" "$bin/$tool"
+	done
+	PATH=$bin /bin/sh "$REPO/tests/install-deps.sh" "$group"
+}
+
+# make run starts the handler under systemd-socket-activate and nothing
+# else; xinetd and tcpserver are for the tests only.
+@test "install-deps.sh run asks for the compiler and systemd-socket-activate, not xinetd or tcpserver" {
+	local build=(cc make pkg-config)
+	[ -e /usr/include/stdio.h ] || skip "the C library headers are not installed"
+	run deps_with run "${build[@]}" systemd-socket-activate
+	assert_success
+	assert_output ''
+	run deps_with run systemd-socket-activate
+	assert_failure
+	assert_line --index 0 'install-deps.sh: missing packages: gcc make pkg-config'
+	run deps_with run "${build[@]}"
+	assert_failure
+	assert_line --index 0 'install-deps.sh: missing packages: systemd'
+	run deps_with test "${build[@]}" systemd-socket-activate
+	assert_failure
+	assert_line --index 0 --regexp '^install-deps.sh: missing packages: .*\<xinetd\>'
+	assert_line --index 0 --regexp '^install-deps.sh: missing packages: .*\<ucspi-tcp\>'
+}
