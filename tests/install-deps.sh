@@ -48,6 +48,8 @@ group_test() {
 	# xinetd.bats: the other superservers the examples start the handler with
 	need xinetd xinetd
 	need ucspi-tcp tcpserver
+	# inetd.bats: examples/inetd.conf under a real inetd
+	need openbsd-inetd /usr/sbin/inetd
 	need systemd systemd-analyze
 	need bats bats
 	need bats-assert /usr/lib/bats/bats-assert/load.bash
@@ -111,7 +113,7 @@ fi
 
 echo "install-deps.sh: installing $missing" >&2
 
-# Package scripts must not start daemons (xinetd, postfix) on a build or
+# Package scripts must not start daemons (xinetd, inetd, postfix) on a build or
 # test machine; policy-rc.d is honoured by invoke-rc.d and, under systemd,
 # by deb-systemd-invoke.  Leave an existing policy alone.
 policy=/usr/sbin/policy-rc.d
@@ -135,17 +137,20 @@ apt-get install -y --no-install-recommends $missing
 
 # If a daemon started anyway (a policy that allows it), stop it and keep it
 # from starting at boot.
+# openbsd-inetd's unit is inetd.service, its init script openbsd-inetd.
 for pkg in $missing; do
 	case $pkg in
-	postfix | xinetd) ;;
+	postfix | xinetd) unit=$pkg ;;
+	openbsd-inetd) unit=inetd ;;
 	*) continue ;;
 	esac
 	if [ -d /run/systemd/system ]; then
-		systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
+		systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
 	elif [ "$pkg" = postfix ]; then
 		if postfix status >/dev/null 2>&1; then postfix stop || true; fi
-	elif [ -x /etc/init.d/xinetd ]; then
-		/etc/init.d/xinetd stop >/dev/null 2>&1 || true
+	elif [ -x "/etc/init.d/$pkg" ]; then
+		"/etc/init.d/$pkg" stop >/dev/null 2>&1 || true
+		update-rc.d "$pkg" disable >/dev/null 2>&1 || true
 	fi
 done
 exit 0
