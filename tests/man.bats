@@ -229,6 +229,18 @@ $(printf '%s\n' "${lost[@]}")"
 	[ "${#wrong[@]}" -eq 0 ] || fail "default missing or different in mailslot.conf.5: ${wrong[*]}"
 }
 
+# The README's "Tests" table is where a reader learns what a suite drives.
+@test "README's Tests table names every tests/*.bats file" {
+	local f tick='`' missing=() table
+	# the first column of the table's rows
+	table=$(sed -n 's/^| *\([^|]*\)|.*/\1/p' "$BATS_TEST_DIRNAME/../README.md")
+	for f in "$BATS_TEST_DIRNAME"/*.bats; do
+		f=${f##*/}
+		grep -qF "$tick$f$tick" <<<"$table" || missing+=("$f")
+	done
+	[ "${#missing[@]}" -eq 0 ] || fail "not in README's Tests table: ${missing[*]}"
+}
+
 # mail_args NAME: the MAIL parameters smtp-sink NAME received, one a line,
 # as a page names them: SIZE=n as "SIZE=", a keyword value (BODY=8BITMIME)
 # whole.
