@@ -13,11 +13,13 @@
 
 load helpers/units_helper
 
-INETD=/usr/sbin/inetd
+# Unpacked by install-deps.sh, not installed: every inetd package conflicts
+# with xinetd, which xinetd.bats needs.
+INETD=${INETD:-/opt/mailslot-tests/openbsd-inetd/usr/sbin/inetd}
 
 setup() {
 	require_smtpd
-	[ -x "$INETD" ] || fail "inetd is not installed (package openbsd-inetd; make deps-test)"
+	[ -x "$INETD" ] || fail "no $INETD: run sh tests/install-deps.sh test as root (make deps-test)"
 	[ "$(id -u)" -eq 0 ] || skip "needs root: the example's service runs as root, and /dev/log is replaced in a mount namespace"
 	setup_mail
 	PORT=$(free_port)

@@ -115,3 +115,20 @@ deps_with() {
 	assert_line --index 0 --regexp '^install-deps.sh: missing packages: .*\<xinetd\>'
 	assert_line --index 0 --regexp '^install-deps.sh: missing packages: .*\<ucspi-tcp\>'
 }
+
+# xinetd conflicts with inet-superserver, which every other inetd package
+# provides: asking apt for one of them as well removes xinetd.
+@test "install-deps.sh test asks apt for no inetd package besides xinetd" {
+	local providers pkgs p
+	providers=$(apt-cache showpkg inet-superserver 2>/dev/null |
+		sed -n '/^Reverse Provides:/,$ { /^Reverse/d; s/ .*//p; }' | sort -u)
+	[ -n "$providers" ] || skip "apt knows no inet-superserver packages here"
+	run deps_with test
+	assert_failure
+	pkgs=$(sed -n 's/^install-deps.sh: missing packages: //p' <<<"$output")
+	[[ " $pkgs " == *" xinetd "* ]] || fail "xinetd not asked for: $pkgs"
+	for p in $providers; do
+		[ "$p" = xinetd ] && continue
+		[[ " $pkgs " != *" $p "* ]] || fail "asks apt for $p, which would remove xinetd"
+	done
+}
