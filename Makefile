@@ -3,6 +3,9 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/mailslot
+# fixed: the pages and examples name /etc/mailslot/mailslot.conf
+CONFDIR     = /etc/mailslot
 DESTDIR    ?=
 
 CC         ?= cc
@@ -100,14 +103,25 @@ bench: all
 soak: deps-run all
 	SMTPD=$(CURDIR)/mailslot-smtpd RELAY=$(CURDIR)/mailslot-relay bash tests/soak/run.sh
 
+# Units and examples name the programs in $(SBINDIR).  The example
+# configuration becomes $(CONFDIR)/mailslot.conf only where there is none:
+# an administrator's file is never overwritten.
+EXAMPLES   = examples/mailslot.conf examples/inetd.conf examples/users examples/aliases
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(DOCDIR)/examples/xinetd.d $(DESTDIR)$(CONFDIR)
 	install -d -m 0770 $(DESTDIR)/var/spool/mailslot/queue
 	-chown mail:mail $(DESTDIR)/var/spool/mailslot/queue
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	-install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	for u in units/*; do sed 's|/usr/local/sbin|$(SBINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	for f in $(EXAMPLES) examples/xinetd.d/mailslot-smtpd; do \
+		sed 's|/usr/local/sbin|$(SBINDIR)|g' $$f > $(DESTDIR)$(DOCDIR)/$$f && \
+		chmod 0644 $(DESTDIR)$(DOCDIR)/$$f || exit 1; \
+	done
+	[ -e $(DESTDIR)$(CONFDIR)/mailslot.conf ] || [ -L $(DESTDIR)$(CONFDIR)/mailslot.conf ] || \
+		install -m 0644 $(DESTDIR)$(DOCDIR)/examples/mailslot.conf $(DESTDIR)$(CONFDIR)/mailslot.conf
 
 clean:
 	rm -f src/*.o $(PROGRAMS)

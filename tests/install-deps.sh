@@ -28,6 +28,18 @@ need() {
 	esac
 }
 
+# unpack PACKAGE FILE: FILE of PACKAGE is wanted, from the package's
+# files unpacked under $OPT/PACKAGE rather than from installing it.
+OPT=/opt/mailslot-tests
+unpacked=""
+unpack() {
+	[ -e "$OPT/$1$2" ] && return 0
+	case " $unpacked " in
+	*" $1 "*) ;;
+	*) unpacked="${unpacked:+$unpacked }$1" ;;
+	esac
+}
+
 group_build() {
 	need gcc cc
 	need make make
@@ -36,16 +48,24 @@ group_build() {
 	need libc6-dev /usr/include/stdio.h
 }
 
-# The superservers that the examples and tests start mailslot-smtpd with.
+# make run (and make soak): build, then the handler under real socket
+# activation.  Nothing else.
 group_run() {
+	group_build
 	need systemd systemd-socket-activate
-	need xinetd xinetd
-	need ucspi-tcp tcpserver
 }
 
 group_test() {
-	group_build
 	group_run
+	# xinetd.bats: the other superservers the examples start the handler with
+	need xinetd xinetd
+	need ucspi-tcp tcpserver
+	# inetd.bats: examples/inetd.conf under Debian's openbsd-inetd.  Every
+	# inetd package provides inet-superserver, which xinetd conflicts
+	# with: installing one removes xinetd.  So it is unpacked, not
+	# installed (no service, no /etc/inetd.conf), and only what it
+	# depends on is installed.
+	unpack openbsd-inetd /usr/sbin/inetd
 	need systemd systemd-analyze
 	need bats bats
 	need bats-assert /usr/lib/bats/bats-assert/load.bash
@@ -55,6 +75,9 @@ group_test() {
 	need netcat-openbsd nc.openbsd
 	need python3 python3
 	need mandoc mandoc
+	# man.bats also formats the pages as man(1) does, with groff;
+	# groff-base is the part man-db uses (the tty devices), enough here.
+	need groff-base groff
 	# dnsmasq-base is the binary alone: the "dnsmasq" package would also
 	# start a system resolver on port 53 that the tests do not want.
 	need dnsmasq-base dnsmasq
@@ -75,6 +98,8 @@ group_test() {
 	need cppcheck cppcheck
 	need clang-tidy clang-tidy
 	need strace strace
+	# privsep.bats: a forbidden system call made in the session (gdb call)
+	need gdb gdb
 }
 
 group_bench() {
@@ -95,16 +120,21 @@ for g; do
 	esac
 done
 
-[ -z "$missing" ] && exit 0
+[ -z "$missing$unpacked" ] && exit 0
 
-cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing"
 if [ "$(id -u 2>/dev/null)" != 0 ]; then
-	echo "install-deps.sh: missing packages: $missing" >&2
-	echo "run as root: $cmd" >&2
+	if [ -n "$missing" ]; then
+		echo "install-deps.sh: missing packages: $missing" >&2
+		echo "run as root: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing" >&2
+	fi
+	if [ -n "$unpacked" ]; then
+		echo "install-deps.sh: to unpack under $OPT: $unpacked" >&2
+		echo "run as root: sh $0 $*" >&2
+	fi
 	exit 1
 fi
 
-echo "install-deps.sh: installing $missing" >&2
+echo "install-deps.sh: installing ${missing:-nothing}${unpacked:+, unpacking $unpacked}" >&2
 
 # Package scripts must not start daemons (xinetd, postfix) on a build or
 # test machine; policy-rc.d is honoured by invoke-rc.d and, under systemd,
@@ -125,8 +155,26 @@ esac
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-# shellcheck disable=SC2086 # one word per package
-apt-get install -y --no-install-recommends $missing
+if [ -n "$missing" ]; then
+	# shellcheck disable=SC2086 # one word per package
+	apt-get install -y --no-install-recommends $missing
+fi
+
+# The package's Depends (first alternatives, no versions) are installed;
+# the package itself is downloaded and its files unpacked under $OPT.
+for pkg in $unpacked; do
+	dir=$(mktemp -d)
+	chmod 755 "$dir" # apt downloads as the _apt user
+	(cd "$dir" && apt-get download "$pkg")
+	deb=$(ls "$dir"/*.deb)
+	deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//' | tr -d ' ')
+	# shellcheck disable=SC2086 # one word per package
+	apt-get install -y --no-install-recommends $deps
+	rm -rf "${OPT:?}/$pkg"
+	mkdir -p "$OPT/$pkg"
+	dpkg-deb -x "$deb" "$OPT/$pkg"
+	rm -rf "$dir"
+done
 
 # If a daemon started anyway (a policy that allows it), stop it and keep it
 # from starting at boot.

@@ -5,6 +5,7 @@
 # changed default, fails here until the pages say so.
 
 load test_helper
+load helpers/relay_helper
 
 MAN_DIR="$BATS_TEST_DIRNAME/../man"
 RELAY="${RELAY:-$BATS_TEST_DIRNAME/../mailslot-relay}"
@@ -71,6 +72,60 @@ $output"
 		assert_success
 		assert [ "${#lines[@]}" -gt 20 ]
 	done
+}
+
+# man(1) on Linux is man-db, which formats with groff, not mandoc: a page
+# mandoc reads happily can still lose text under groff (a word such as
+# "An" or "No" at the start of a %T title is called as a macro, and the
+# rest of the page vanishes into a diversion).  So every page goes through
+# groff too, with all warnings on.
+groff_text() {
+	groff -mandoc -Tutf8 -P-cbou "$1"
+}
+
+# section_text TITLE < rendered page: the lines of section TITLE.
+section_text() {
+	T="$1" awk '/^[^ ]/ { inside = ($0 == ENVIRON["T"]); next } inside'
+}
+
+@test "every page in man/ renders under groff -mandoc -ww without a warning" {
+	command -v groff >/dev/null || fail "groff is not installed (make deps-test)"
+	local page n=0
+	for page in "$MAN_DIR"/*.[1-9]; do
+		[ -e "$page" ] || continue
+		n=$((n + 1))
+		run groff -mandoc -Tutf8 -ww -z "$page"
+		if [ "$status" -ne 0 ] || [ -n "$output" ]; then
+			fail "groff -mandoc -ww on $page (status $status):
+$output"
+		fi
+	done
+	[ "$n" -ge 2 ] || fail "expected at least two pages in man/, found $n"
+}
+
+@test "groff renders every section heading and every reference of each page" {
+	command -v groff >/dev/null || fail "groff is not installed (make deps-test)"
+	local page text title ref lost=()
+	for page in "$MAN_DIR"/*.[1-9]; do
+		[ -e "$page" ] || continue
+		text=$(groff_text "$page" 2>/dev/null)
+		while read -r title; do
+			grep -qxF -- "$title" <<<"$text" || lost+=("${page##*/}: .Sh $title")
+		done < <(sed -nE 's/^\.Sh +"?([^"]*)"?$/\1/p' "$page")
+		while read -r title; do
+			grep -qxE -- " +$title" <<<"$text" || lost+=("${page##*/}: .Ss $title")
+		done < <(sed -nE 's/^\.Ss +"?([^"]*)"?$/\1/p' "$page")
+		# A reference that is cut off takes its report number with it;
+		# looked for in its own section, as the text elsewhere names
+		# the same RFCs.
+		while IFS=$'\t' read -r title ref; do
+			section_text "$title" <<<"$text" | tr -s ' \n' '  ' | grep -qF -- "$ref" ||
+				lost+=("${page##*/}: .%R $ref in $title")
+		done < <(awk '/^\.Sh / { sub(/^\.Sh +/, ""); gsub(/"/, ""); sh = $0 }
+			/^\.%R / { sub(/^\.%R +/, ""); print sh "\t" $0 }' "$page")
+	done
+	[ "${#lost[@]}" -eq 0 ] || fail "in the source but not in groff's output:
+$(printf '%s\n' "${lost[@]}")"
 }
 
 @test "--help lists the options this test relies on" {
@@ -172,4 +227,76 @@ $output"
 		item_text "$CONF_PAGE" "^\\.It Cm $name( |$)" | grep -qw "Default $def" || wrong+=("$name=$def")
 	done < <(help_defaults "$RELAY")
 	[ "${#wrong[@]}" -eq 0 ] || fail "default missing or different in mailslot.conf.5: ${wrong[*]}"
+}
+
+# The README's "Tests" table is where a reader learns what a suite drives.
+@test "README's Tests table names every tests/*.bats file" {
+	local f tick='`' missing=() table
+	# the first column of the table's rows
+	table=$(sed -n 's/^| *\([^|]*\)|.*/\1/p' "$BATS_TEST_DIRNAME/../README.md")
+	for f in "$BATS_TEST_DIRNAME"/*.bats; do
+		f=${f##*/}
+		grep -qF "$tick$f$tick" <<<"$table" || missing+=("$f")
+	done
+	[ "${#missing[@]}" -eq 0 ] || fail "not in README's Tests table: ${missing[*]}"
+}
+
+# mail_args NAME: the MAIL parameters smtp-sink NAME received, one a line,
+# as a page names them: SIZE=n as "SIZE=", a keyword value (BODY=8BITMIME)
+# whole.
+mail_args() {
+	cat "$BATS_TEST_TMPDIR/$1"/dump/* | sed -n 's/^X-Mail-Args: <[^>]*>//p' | tr ' ' '\n' |
+		sed -E '/^$/d; s/=[0-9]+$/=/'
+}
+
+# The relay is run against Postfix's smtp-sink, which offers 8BITMIME or,
+# with -8, does not, and records the MAIL arguments; the page must name
+# every parameter sent, and not as something the relay lacks.
+@test "mailslot-relay.8 names the MAIL parameters the relay sends, BODY=8BITMIME among them" {
+	[ -x "$RELAY" ] || fail "$RELAY is not built: run make first"
+	[ -x "$SMTP_SINK" ] || fail "smtp-sink is not installed (make deps-test)"
+	local page=$MAN_DIR/mailslot-relay.8 text missing param sent=()
+	relay_setup
+	# --smarthost with an address: no DNS query is made; a port that
+	# nothing serves stands in for the DNS server all the same
+	DNSPORT=$(relay_free_udp_port)
+
+	relay_smtp_sink 127.0.0.5 eight
+	relay_queue alice@example.org bob@remote.test < <(printf 'Subject: 8-bit\n\nGr\303\274\303\237e\n')
+	run relay --smarthost "127.0.0.5:$RPORT"
+	assert_success
+	mapfile -t -O "${#sent[@]}" sent < <(mail_args eight)
+	[[ " ${sent[*]} " == *" BODY=8BITMIME "* ]] || fail "no BODY=8BITMIME in MAIL: ${sent[*]}"
+	relay_stop eight
+
+	# 7-bit text is not announced; to a server without 8BITMIME, 8-bit
+	# text goes as it is, unannounced
+	RPORT=$(free_port)
+	relay_smtp_sink 127.0.0.5 plain
+	relay_queue alice@example.org bob@remote.test < <(printf 'Subject: 7-bit\n\nplain\n')
+	run relay --smarthost "127.0.0.5:$RPORT"
+	assert_success
+	run mail_args plain
+	refute_output --partial BODY=
+	mapfile -t -O "${#sent[@]}" sent < <(mail_args plain)
+	relay_stop plain
+	RPORT=$(free_port)
+	relay_smtp_sink 127.0.0.5 old -8
+	relay_queue alice@example.org bob@remote.test < <(printf 'Subject: 8-bit\n\nGr\303\274\303\237e\n')
+	run relay --smarthost "127.0.0.5:$RPORT"
+	assert_success
+	run mail_args old
+	refute_output --partial BODY=
+	run grep -rlF $'Gr\303\274\303\237e' "$BATS_TEST_TMPDIR/old/dump"
+	assert_success
+
+	text=$(groff_text "$page" 2>/dev/null | tr -s ' \n' '  ')
+	missing=$(awk 'BEGIN { RS = "" } /^ *Not implemented/' <<<"$(groff_text "$page" 2>/dev/null)" |
+		tr -s ' \n' '  ')
+	[ -n "$missing" ] || fail "mailslot-relay.8 has no \"Not implemented\" paragraph to check"
+	for param in $(printf '%s\n' "${sent[@]}" | sort -u); do
+		[[ "$text" == *"$param"* ]] || fail "mailslot-relay.8 does not name $param, which the relay sends"
+		[[ "$missing" != *"${param%%=*}"* ]] ||
+			fail "mailslot-relay.8 says the relay lacks ${param%%=*}, which it sends: $missing"
+	done
 }
