@@ -113,3 +113,11 @@ forbid() {
 @test "a forbidden socket(AF_INET) kills the session" {
 	forbid '(int)socket(2, 1, 0)' socket-token
 }
+
+@test "--verbose: the session logs the Landlock ABI it applied, the kernel's own" {
+	local abi
+	abi=$(python3 -c 'import ctypes; print(max(ctypes.CDLL(None, use_errno=True).syscall(444, None, 0, 1), 0))')
+	run python3 "$PROBE" "$SMTPD" --exec "$SMTPD $ARGS --user mail --verbose 2>>$LOG" status
+	assert_success
+	grep -q "session sandboxed (Landlock ABI $abi)" "$LOG" || fail "want ABI $abi: $(cat "$LOG")"
+}
