@@ -463,6 +463,62 @@ tricky_message() {
 	assert_output --regexp '^<bob@foreign\.test> attempts=1 next=\+(59|60)s error: .*timeout waiting for a reply'
 }
 
+@test "--timeout bounds a whole reply: ten greeting lines 1.5 s apart do not hold the relay 15 s" {
+	relay_dns
+	{
+		for i in 1 2 3 4 5 6 7 8 9; do
+			printf 'send 220-mx.foreign.test line %s\nsleep 1.5\n' "$i"
+		done
+		printf 'send 220 mx.foreign.test ready\nread\nsend 250 mx.foreign.test\nread\n'
+	} | relay_script_server 127.0.0.5 slow
+	relay_queue alice@example.org bob@foreign.test < <(relay_msg slowgreeting)
+	SECONDS=0
+	run relay --timeout 2 --min-backoff 60
+	assert_success
+	[ "$SECONDS" -lt 6 ] || fail "the run took $SECONDS s with --timeout 2"
+	assert_output --partial "timeout waiting for a reply"
+	run relay_list_rcpts "$QID"
+	assert_output --regexp '^<bob@foreign\.test> attempts=1 .*timeout waiting for a reply'
+}
+
+@test "--timeout bounds the whole message text, not each 4 KiB of it: a server that reads slowly is given up" {
+	relay_dns
+	# reads 4 KiB every 0.5 s: 8 KiB/s, under the relay's floor of 32 KiB/s,
+	# yet fast enough that each 4 KiB would go out within --timeout
+	relay_script_server 127.0.0.5 trickle --rcvbuf 4096 --maxseg 536 <<'EOF'
+send 220 mx.foreign.test
+read
+send 250 mx.foreign.test
+read
+send 250 2.1.0 ok
+read
+send 250 2.1.5 ok
+read
+send 354 go ahead
+trickle 4096 0.5
+send 250 2.0.0 ok
+read
+send 221 bye
+EOF
+	relay_queue alice@example.org bob@foreign.test < <(
+		relay_msg trickled
+		seq -f 'filler line %05g of a message that takes a while' 1 8000
+	)
+	# about 400 KB: the kernel's buffers take some 200 KB at once, the rest
+	# takes 25 s at 8 KiB/s; the relay's deadline is 5 s + 12.5 s
+	SECONDS=0
+	run relay --timeout 5 --min-backoff 60
+	assert_success
+	[ "$SECONDS" -lt 24 ] || fail "the run took $SECONDS s with --timeout 5"
+	assert_output --partial "timeout sending the message"
+	assert_output --partial "status=deferred"
+	run relay_list_rcpts "$QID"
+	assert_output --regexp '^<bob@foreign\.test> attempts=1 '
+	# the server never saw the end of the text
+	run cat "$BATS_TEST_TMPDIR/trickle/transcript"
+	refute_output --partial "<text of"
+}
+
 @test "SIZE (RFC 1870): the declared size is at least the octets sent, CRLFs included" {
 	relay_dns
 	relay_py_sink 127.0.0.5 sink

@@ -175,7 +175,30 @@ relay_py_sink() {
 	return 1
 }
 
-# Stop the server NAME started with relay_smtp_sink or relay_py_sink.
+# relay_script_server ADDR NAME [relay_script.py options] < script: a
+# server that follows the script on standard input on ADDR:$RPORT (see
+# helpers/relay_script.py); what it received is in
+# $BATS_TEST_TMPDIR/NAME/transcript.
+relay_script_server() {
+	local addr=$1 dir=$BATS_TEST_TMPDIR/$2
+	shift 2
+	mkdir -p "$dir"
+	cat >"$dir/script"
+	$SYS_PYTHON "$BATS_TEST_DIRNAME/helpers/relay_script.py" "$addr" "$RPORT" "$dir" "$dir/script" "$@" \
+		>>"$dir/server.log" 2>&1 3>&- &
+	echo $! >"$dir/pid"
+	relay_pid $!
+	for _ in $(seq 1 100); do
+		[ -f "$dir/ready" ] && return 0
+		sleep 0.05
+	done
+	echo "scripted server did not come up:" >&2
+	cat "$dir/server.log" >&2
+	return 1
+}
+
+# Stop the server NAME started with relay_smtp_sink, relay_py_sink
+# or relay_script_server.
 relay_stop() {
 	local pid
 	pid=$(cat "$BATS_TEST_TMPDIR/$1/pid")
