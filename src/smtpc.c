@@ -383,9 +383,16 @@ static int envelope(struct client *c, int *accepted)
 			return 0;
 		}
 	}
-	if (r.code != 354) {
+	if (r.code / 100 == 4 || r.code / 100 == 5) {
 		set_all(job, &r, 1);
 		*accepted = 0;
+	} else if (r.code != 354) {
+		/* RFC 5321 4.3.2: DATA is answered 354 or an error.  A server
+		 * that says 250 has not taken the text we did not send: nothing
+		 * is recorded as sent, and no QUIT goes into what it may take
+		 * for the text. */
+		snprintf(job->error, sizeof job->error, "protocol error: DATA answered \"%s\", not 354", r.text);
+		return -1;
 	}
 	return 0;
 }

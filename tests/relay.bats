@@ -519,6 +519,33 @@ EOF
 	refute_output --partial "<text of"
 }
 
+@test "a server that answers DATA with 250 instead of 354 gets no text: the recipient is deferred, not sent" {
+	relay_dns
+	relay_script_server 127.0.0.5 nodata <<'EOF'
+send 220 mx.foreign.test
+read
+send 250 mx.foreign.test
+read
+send 250 2.1.0 ok
+read
+send 250 2.1.5 ok
+read
+send 250 2.0.0 ok, thanks
+EOF
+	relay_queue alice@example.org bob@foreign.test < <(relay_msg nodata)
+	run relay --min-backoff 60
+	assert_success
+	assert_output --partial "status=deferred"
+	refute_output --partial "status=sent"
+	run relay_list_rcpts "$QID"
+	assert_output --regexp '^<bob@foreign\.test> attempts=1 .*error: .*DATA'
+	# no text and no QUIT that the server could take for text
+	run cat "$BATS_TEST_TMPDIR/nodata/transcript"
+	refute_output --partial "<text of"
+	refute_output --partial "C: QUIT"
+	[ ! -e "$SPOOL/alice" ] || fail "bounced"
+}
+
 @test "SIZE (RFC 1870): the declared size is at least the octets sent, CRLFs included" {
 	relay_dns
 	relay_py_sink 127.0.0.5 sink
