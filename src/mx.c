@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <resolv.h>
 #include <stdio.h>
@@ -259,4 +260,59 @@ enum mx_status mx_addresses(const char *host, unsigned port, struct mx_addr *out
 			worst = MX_TEMP;
 	}
 	return *n > 0 ? MX_OK : worst;
+}
+
+/* The addresses of this machine's interfaces, read once a run. */
+static struct mx_addr self_addrs[64];
+static int nself = -1;
+
+static void load_self(void)
+{
+	struct ifaddrs *ifs;
+
+	nself = 0;
+	if (getifaddrs(&ifs) == -1)
+		return;		/* then only the fixed rules below apply */
+	for (const struct ifaddrs *i = ifs; i && nself < (int)(sizeof self_addrs / sizeof self_addrs[0]);
+	     i = i->ifa_next) {
+		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		size_t len = i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+		memset(&self_addrs[nself], 0, sizeof self_addrs[nself]);
+		memcpy(&self_addrs[nself].sa, i->ifa_addr, len);
+		self_addrs[nself++].len = (socklen_t)len;
+	}
+	freeifaddrs(ifs);
+}
+
+/* 4 octets for an IPv4 or IPv4-mapped IPv6 address (::ffff:a.b.c.d
+ * reaches the IPv4 address), else NULL. */
+static const unsigned char *ipv4_of(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	return IN6_IS_ADDR_V4MAPPED(a6) ? a6->s6_addr + 12 : NULL;
+}
+
+int mx_addr_is_self(const struct mx_addr *a)
+{
+	const unsigned char *v4 = ipv4_of(&a->sa);
+
+	if (nself == -1)
+		load_self();
+	/* 0.0.0.0/8 and :: are "this host" (RFC 1122 3.2.1.3; Linux connects
+	 * them to a local listener) */
+	if (v4 ? v4[0] == 0 : IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr))
+		return 1;
+	for (int i = 0; i < nself; i++) {
+		const unsigned char *mine = ipv4_of(&self_addrs[i].sa);
+		if (v4 && mine && memcmp(v4, mine, 4) == 0)
+			return 1;
+		if (!v4 && !mine &&
+		    memcmp(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr,
+			   &((const struct sockaddr_in6 *)&self_addrs[i].sa)->sin6_addr, 16) == 0)
+			return 1;
+	}
+	return 0;
 }

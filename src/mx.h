@@ -46,6 +46,12 @@ enum mx_status mx_hosts(const char *domain, const char *self, struct mx_host *ou
 /* Addresses of one host, IPv6 first. */
 enum mx_status mx_addresses(const char *host, unsigned port, struct mx_addr *out, int *n);
 
+/* Whether connecting to this address would reach this machine: an
+ * address of one of its interfaces (getifaddrs, read once), 0.0.0.0/8 or
+ * ::, also in IPv4-mapped form.  Other addresses of 127.0.0.0/8 are not
+ * an interface's address and do not count (as in Postfix). */
+int mx_addr_is_self(const struct mx_addr *a);
+
 /* Parse a DNS answer: up to max MX records (type MX) or addresses (A/AAAA)
  * into the callbacks' arrays.  Returns the number found, -1 if malformed. */
 int mx_parse_mx(const unsigned char *answer, int len, struct mx_host *out, int max);

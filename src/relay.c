@@ -212,6 +212,15 @@ static enum mx_status destination(const char *domain, struct mx_host *hosts, int
 	return mx_hosts(domain, cfg->hostname, hosts, nhosts, why, whylen);
 }
 
+/* Where to connect: every address of every host, best host first, and
+ * whether connecting would loop back.  Resolved before any connection is
+ * made, because RFC 5321 5.1 drops every host at or after the preference
+ * of this host's own entry, and equal preferences come in random order. */
+struct target_addr {
+	int host;			/* index into the host list */
+	struct mx_addr addr;
+};
+
 /* Deliver one message to the recipients of one domain over one connection. */
 static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize, const char *domain,
 			   const int *idx, int n, struct result *res)
@@ -219,14 +228,15 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 	struct mx_host hosts[MX_HOSTS_MAX];
 	struct mx_addr addrs[MX_ADDRS_MAX];
 	struct smtpc_rcpt *rcpts = calloc((size_t)n, sizeof *rcpts);
+	struct target_addr *targets = calloc((size_t)MX_HOSTS_MAX * MX_ADDRS_MAX, sizeof *targets);
 	char why[QUEUE_ERROR_MAX] = "no mail host answered", where[320];
-	int nhosts = 0, naddrs;
+	int nhosts = 0, naddrs, ntargets = 0;
 	unsigned port;
 
-	if (!rcpts) {
+	if (!rcpts || !targets) {
 		for (int i = 0; i < n; i++)
 			set_result(&res[idx[i]], OUT_TEMP, "4.3.0", NULL, "out of memory");
-		return;
+		goto out;
 	}
 	enum mx_status st = destination(domain, hosts, &nhosts, &port, why, sizeof why);
 	if (st != MX_OK) {
@@ -237,13 +247,16 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 			else
 				set_result(&res[idx[i]], OUT_PERM, codes[st], NULL, "%s", why);
 		}
-		free(rcpts);
-		return;
+		goto out;
 	}
 	for (int i = 0; i < n; i++)
 		rcpts[i] = (struct smtpc_rcpt){ .address = env->rcpt[idx[i]].address };
 	int perm_dns = 1;	/* every host lookup said NXDOMAIN */
+	int self_host = -1;	/* the best host that is this machine */
+	char self_where[320] = "";
 	for (int h = 0; h < nhosts; h++) {
+		if (self_host != -1 && hosts[h].pref >= hosts[self_host].pref)
+			break;	/* sorted: nothing after this one counts */
 		if (hosts[h].name[0] == '[') {
 			naddrs = literal_address(hosts[h].name, port, &addrs[0]) == 0;
 			st = naddrs ? MX_OK : MX_BAD;
@@ -257,44 +270,70 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 		}
 		perm_dns = 0;
 		for (int a = 0; a < naddrs; a++) {
-			char addr[80], cwhy[160];
-			addr_text(&addrs[a], addr, sizeof addr);
-			snprintf(where, sizeof where, "%s%s", hosts[h].name, addr);
-			int fd = connect_timeout(&addrs[a], cwhy, sizeof cwhy);
-			if (fd == -1) {
-				snprintf(why, sizeof why, "%s: %s", where, cwhy);
-				log_msg(LOG_INFO, "%s: %s", env->id, why);
-				continue;
+			/* RFC 5321 5.1: a host that is this machine is a loop, unless the
+			 * administrator named it with --smarthost */
+			if (!cfg->smarthost && mx_addr_is_self(&addrs[a])) {
+				char addr[80];
+				addr_text(&addrs[a], addr, sizeof addr);
+				self_host = h;
+				snprintf(self_where, sizeof self_where, "%s%s", hosts[h].name, addr);
+				break;
 			}
-			struct smtpc_job job = { .fd = fd, .helo = cfg->hostname, .sender = env->sender,
-						 .rcpts = rcpts, .nrcpt = n, .msgfd = msgfd, .msgsize = msgsize,
-						 .timeout = cfg->timeout, .verbose = cfg->verbose };
-			enum smtpc_outcome out = smtpc_run(&job);
-			close(fd);
-			if (out == SMTPC_TEMP) {
-				snprintf(why, sizeof why, "%s: %s", where, job.error);
-				log_msg(LOG_INFO, "%s: %s", env->id, why);
-				continue;
-			}
-			for (int i = 0; i < n; i++) {
-				struct result *r = &res[idx[i]];
-				char status[16];
-				status_from_reply(rcpts[i].code, rcpts[i].text, status, sizeof status);
-				enum outcome o = rcpts[i].code / 100 == 2 ? OUT_SENT :
-						 rcpts[i].code / 100 == 5 ? OUT_PERM : OUT_TEMP;
-				/* RFC 3464 Remote-MTA names the host; the address is for the log */
-				set_result(r, o, status, hosts[h].name, "%s", rcpts[i].text[0] ? rcpts[i].text : "no reply");
-				snprintf(r->where, sizeof r->where, "%s", where);
-			}
-			free(rcpts);
-			return;
+			targets[ntargets++] = (struct target_addr){ .host = h, .addr = addrs[a] };
 		}
+	}
+	if (self_host != -1) {
+		/* drop what came before it at its own preference (random order) */
+		while (ntargets > 0 && hosts[targets[ntargets - 1].host].pref >= hosts[self_host].pref)
+			ntargets--;
+		if (ntargets == 0) {
+			/* Postfix's words; 5.4.6: routing loop detected (RFC 3463) */
+			for (int i = 0; i < n; i++)
+				set_result(&res[idx[i]], OUT_PERM, "5.4.6", NULL,
+					   "mail for %s loops back to myself (%s is this host)", domain, self_where);
+			goto out;
+		}
+	}
+	for (int t = 0; t < ntargets; t++) {
+		const struct mx_host *host = &hosts[targets[t].host];
+		char addr[80], cwhy[160];
+		addr_text(&targets[t].addr, addr, sizeof addr);
+		snprintf(where, sizeof where, "%s%s", host->name, addr);
+		int fd = connect_timeout(&targets[t].addr, cwhy, sizeof cwhy);
+		if (fd == -1) {
+			snprintf(why, sizeof why, "%s: %s", where, cwhy);
+			log_msg(LOG_INFO, "%s: %s", env->id, why);
+			continue;
+		}
+		struct smtpc_job job = { .fd = fd, .helo = cfg->hostname, .sender = env->sender,
+					 .rcpts = rcpts, .nrcpt = n, .msgfd = msgfd, .msgsize = msgsize,
+					 .timeout = cfg->timeout, .verbose = cfg->verbose };
+		enum smtpc_outcome out = smtpc_run(&job);
+		close(fd);
+		if (out == SMTPC_TEMP) {
+			snprintf(why, sizeof why, "%s: %s", where, job.error);
+			log_msg(LOG_INFO, "%s: %s", env->id, why);
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			struct result *r = &res[idx[i]];
+			char status[16];
+			status_from_reply(rcpts[i].code, rcpts[i].text, status, sizeof status);
+			enum outcome o = rcpts[i].code / 100 == 2 ? OUT_SENT :
+					 rcpts[i].code / 100 == 5 ? OUT_PERM : OUT_TEMP;
+			/* RFC 3464 Remote-MTA names the host; the address is for the log */
+			set_result(r, o, status, host->name, "%s", rcpts[i].text[0] ? rcpts[i].text : "no reply");
+			snprintf(r->where, sizeof r->where, "%s", where);
+		}
+		goto out;
 	}
 	/* A host whose name does not resolve, with no other host, is as final as NXDOMAIN
 	 * only when it is the domain itself (implicit MX). */
 	int final = perm_dns && nhosts == 1 && !cfg->smarthost && strcasecmp(hosts[0].name, domain) == 0;
 	for (int i = 0; i < n; i++)
 		set_result(&res[idx[i]], final ? OUT_PERM : OUT_TEMP, final ? "5.1.2" : "4.4.1", NULL, "%s", why);
+out:
+	free(targets);
 	free(rcpts);
 }
 

@@ -117,18 +117,32 @@ tricky_message() {
 	assert_output ''
 }
 
+# ::1 is this host, which the relay refuses as an MX (a loop): the IPv6
+# server is in a network namespace, across a veth pair.
 @test "AAAA: an MX host with only an IPv6 address is reached over IPv6" {
-	ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/128' || skip "no IPv6 loopback address"
-	relay_dns
-	relay_remote ::1 v6 --domain v6.test
+	relay_netns
+	[ -n "$NS_ADDR6" ] && [ -n "$HOST_ADDR6" ] || skip "no IPv6 on the veth pair"
+	relay_dns "--host-record=mx.v6.test,$NS_ADDR6"
+	RELAY_REMOTE_NETNS=$NETNS relay_remote "$NS_ADDR6" v6 --domain v6.test
 	relay_queue alice@example.org bob@v6.test < <(relay_msg ipv6)
 	run relay
 	assert_success
-	assert_output --regexp "relay=mx\.v6\.test\[::1\]:$RPORT status=sent"
+	assert_output --partial "relay=mx.v6.test[$NS_ADDR6]:$RPORT status=sent"
 	run relay_remote_mail v6 bob
 	assert_equal "${#lines[@]}" 1
-	run grep -c '^Received: from sender.test (\[IPv6:::1\])$' "${lines[0]}"
+	run grep -c "^Received: from sender.test (\[IPv6:$HOST_ADDR6\])\$" "${lines[0]}"
 	assert_output 1
+}
+
+@test "AAAA: an IPv4-mapped address of this host (::ffff:127.0.0.1) is this host too" {
+	relay_dns --mx-host=mapped.test,mx.mapped.test,10 --host-record=mx.mapped.test,::ffff:127.0.0.1
+	relay_remote 127.0.0.1 self
+	relay_queue alice@example.org bob@mapped.test < <(relay_msg mapped)
+	run relay
+	assert_success
+	assert_output --partial "mail for mapped.test loops back to myself"
+	run grep -c 'connect from' "$BATS_TEST_TMPDIR/self/smtpd.log"
+	assert_output 0
 }
 
 @test "null MX (RFC 7505): bounced at once with 5.1.10, and no connection tried" {
@@ -591,6 +605,55 @@ EOF
 	run relay_dsn "$SPOOL/alice"
 	assert_success
 	assert_line --regexp '^recipient: bob@loop\.test action=failed status=5\.4\.[0-9]+ '
+}
+
+@test "an MX whose address is this host (127.0.0.1): bounced 5.4.6 as a loop, no connection to itself" {
+	relay_dns
+	# what would answer on this host's own address: it must get nothing
+	relay_remote 127.0.0.1 self
+	relay_queue alice@example.org bob@selfaddr.test bob@selfimplicit.test < <(relay_msg selfaddr)
+	run relay
+	assert_success
+	assert_output --partial "mail for selfaddr.test loops back to myself"
+	assert_output --partial "mail for selfimplicit.test loops back to myself"
+	run grep -c 'to=<bob@[^>]*> .*status=sent' <<<"$output"
+	assert_output 0
+	run relay_remote_mail self bob
+	assert_output ''
+	run grep -c 'connect from' "$BATS_TEST_TMPDIR/self/smtpd.log"
+	assert_output 0
+	run queue_ids
+	assert_output ''
+	run relay_dsn "$SPOOL/alice"
+	assert_success
+	assert_line --regexp '^recipient: bob@selfaddr\.test action=failed status=5\.4\.6 '
+	assert_line --regexp '^recipient: bob@selfimplicit\.test action=failed status=5\.4\.6 '
+}
+
+@test "this host as a backup MX: only the better MX is tried, and the recipient waits when it fails" {
+	relay_dns
+	relay_remote 127.0.0.1 self	# nothing listens on mx1 (127.0.0.2)
+	relay_queue alice@example.org bob@backup.test < <(relay_msg backup)
+	run relay --min-backoff 60
+	assert_success
+	assert_output --partial "mx1.remote.test[127.0.0.2]:$RPORT: connect: Connection refused"
+	assert_output --partial "status=deferred"
+	run grep -c 'connect from' "$BATS_TEST_TMPDIR/self/smtpd.log"
+	assert_output 0
+	run relay_list_rcpts "$QID"
+	assert_output --regexp '^<bob@backup\.test> attempts=1 '
+	[ ! -e "$SPOOL/alice" ] || fail "bounced"
+}
+
+@test "--smarthost on this host's own address is the administrator's choice: delivered" {
+	relay_dns
+	relay_remote 127.0.0.1 smart
+	relay_queue alice@example.org bob@remote.test < <(relay_msg smartself)
+	run relay --smarthost "127.0.0.1:$RPORT"
+	assert_success
+	assert_output --partial "status=sent"
+	run relay_remote_mail smart bob
+	assert_equal "${#lines[@]}" 1
 }
 
 @test "a bounce to a remote sender goes out from the null sender" {
