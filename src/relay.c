@@ -5,7 +5,7 @@
  * delay), or failed for good (bounced to the sender).  Local recipients
  * that failed in mailslot-smtpd are retried with the same delivery code.
  * Exit status (sysexits): 0 the run completed, 64 usage, 78 configuration,
- * 74 the queue could not be read.
+ * 74 the queue is missing or could not be read or prepared.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -637,8 +637,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailslot-relay: %s\n", err);
 		return rc == PRIVS_BAD_USER ? EX_CONFIG : 71;
 	}
+	/* a queue that is not there is a configuration mistake to say now, not
+	 * an empty queue: mailslot-smtpd would answer every message 451 */
+	struct stat qst;
+	int qerr = stat(cfg->queue, &qst) == -1 ? errno : S_ISDIR(qst.st_mode) ? 0 : ENOTDIR;
+	if (qerr) {
+		fprintf(stderr, "mailslot-relay: cannot use the queue %s: %s\n", cfg->queue, strerror(qerr));
+		return EX_IOERR;
+	}
 	if (cfg->list)
 		return list_queue();
+	/* a run writes: tmp/, msg/ and env/ are made when missing */
+	if (queue_prepare(cfg->queue) == -1) {
+		fprintf(stderr, "mailslot-relay: cannot prepare the queue %s: %s\n", cfg->queue,
+			strerror(errno));
+		return EX_IOERR;
+	}
 	if (mx_init(cfg->dns_server, err, sizeof err) == -1) {
 		fprintf(stderr, "mailslot-relay: %s\n", err);
 		return EX_CONFIG;

@@ -727,6 +727,46 @@ EOF
 	assert_output --regexp '^nobody '
 }
 
+@test "a missing --queue directory is an error at start-up (74), for --list and for a run" {
+	run "$RELAY" --queue "$BATS_TEST_TMPDIR/none" --user "$(id -un)" --list
+	assert_failure 74
+	assert_output --regexp "^mailslot-relay: cannot use the queue .*/none: No such file or directory$"
+	refute_output --partial "entries"
+	run relay --queue "$BATS_TEST_TMPDIR/none"
+	assert_failure 74
+	: >"$BATS_TEST_TMPDIR/file"
+	run relay --queue "$BATS_TEST_TMPDIR/file"
+	assert_failure 74
+	assert_output --partial "Not a directory"
+}
+
+@test "queue subdirectories are made 0770 whatever the umask: the group enqueues" {
+	relay_dns
+	mkdir "$BATS_TEST_TMPDIR/q"
+	umask 022
+	run relay --queue "$BATS_TEST_TMPDIR/q"
+	assert_success
+	run stat -c '%n %a' "$BATS_TEST_TMPDIR/q/tmp" "$BATS_TEST_TMPDIR/q/msg" "$BATS_TEST_TMPDIR/q/env"
+	assert_line --index 0 --regexp '/tmp 770$'
+	assert_line --index 1 --regexp '/msg 770$'
+	assert_line --index 2 --regexp '/env 770$'
+	# mailslot-smtpd makes them with the same code
+	mkdir "$BATS_TEST_TMPDIR/q2"
+	"$SMTPD" $(smtpd_args) --queue "$BATS_TEST_TMPDIR/q2" 2>>"$LOG" >/dev/null <<'EOF'
+HELO client.test
+MAIL FROM:<alice@example.org>
+RCPT TO:<bob@remote.test>
+DATA
+Subject: mode
+
+x
+.
+QUIT
+EOF
+	run stat -c '%a' "$BATS_TEST_TMPDIR/q2/tmp"
+	assert_output 770
+}
+
 @test "command line: bad values are refused before any delivery (64 usage, 78 configuration)" {
 	relay_dns
 	relay_queue alice@example.org bob@foreign.test < <(relay_msg untouched)
