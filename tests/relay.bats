@@ -767,6 +767,26 @@ EOF
 	assert_output 770
 }
 
+# README: after `make run` as root (the handler's --user is root), the
+# queue is root's, and the relay run by root becomes --user (mail by
+# default); the README's command names the account.
+@test "started as root: the README's --list command reads a queue that root's make run made" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root, as the README's make run"
+	getent passwd mail >/dev/null || skip "needs the account mail"
+	relay_queue alice@example.org bob@remote.test < <(relay_msg listed)
+	chown -R root:root "$QUEUE"
+	chmod 0750 "$QUEUE"
+	run "$RELAY" --queue "$QUEUE" --user "$(id -un)" --list
+	assert_success
+	assert_line --regexp "^$QID "
+	assert_line '-- 1 entry in the queue'
+	# without it the relay is mail, and says at once why it cannot
+	chmod 0700 "$QUEUE"
+	run "$RELAY" --queue "$QUEUE" --list
+	assert_failure 74
+	assert_output --partial "Permission denied"
+}
+
 @test "command line: bad values are refused before any delivery (64 usage, 78 configuration)" {
 	relay_dns
 	relay_queue alice@example.org bob@foreign.test < <(relay_msg untouched)
