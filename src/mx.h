@@ -38,7 +38,8 @@ struct mx_addr {
 	socklen_t len;
 };
 
-/* dns_server "ADDR" or "ADDR:PORT" (IPv4) or "[ADDR]:PORT"; NULL for resolv.conf. */
+/* dns_server "ADDR" or "ADDR:PORT", IPv4 only (an IPv6 server is refused
+ * with a reason); NULL for resolv.conf. */
 int mx_init(const char *dns_server, char *err, size_t errlen);
 /* The hosts to try for a domain, best first.  self: our own host name. */
 enum mx_status mx_hosts(const char *domain, const char *self, struct mx_host *out, int *n, char *why,

@@ -4,8 +4,10 @@
  * records one status per recipient: done (removed), retry later (growing
  * delay), or failed for good (bounced to the sender).  Local recipients
  * that failed in mailslot-smtpd are retried with the same delivery code.
- * Exit status (sysexits): 0 the run completed, 64 usage, 78 configuration,
- * 74 the queue is missing or could not be read or prepared.
+ * Exit status (sysexits): 0 the run completed, 64 usage, 71 out of memory
+ * or the system refused the switch to --user, 74 the queue is missing or
+ * could not be read or prepared, 75 an entry named by --delete or --bounce
+ * is locked by a run (try again), 78 configuration.
  */
 #include <arpa/inet.h>
 #include <errno.h>
