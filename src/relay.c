@@ -151,64 +151,23 @@ static void addr_text(const struct mx_addr *a, char *out, size_t outsz)
 	snprintf(out, outsz, "[%s]:%u", ip, port);
 }
 
-/* An address literal domain: [192.0.2.1] or [IPv6:2001:db8::1]. */
-static int literal_address(const char *domain, unsigned port, struct mx_addr *a)
-{
-	char inner[ADDR_DOMAIN_MAX + 1];
-	size_t len = strlen(domain);
-
-	if (len < 3 || domain[0] != '[' || domain[len - 1] != ']')
-		return -1;
-	snprintf(inner, sizeof inner, "%.*s", (int)(len - 2), domain + 1);
-	memset(a, 0, sizeof *a);
-	if (strncasecmp(inner, "IPv6:", 5) == 0) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->sa;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		a->len = sizeof *s6;
-		return inet_pton(AF_INET6, inner + 5, &s6->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->sa;
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons((uint16_t)port);
-	a->len = sizeof *s4;
-	return inet_pton(AF_INET, inner, &s4->sin_addr) == 1 ? 0 : -1;
-}
-
 /* The hosts to try: the smarthost, an address literal, or the MX list. */
 static enum mx_status destination(const char *domain, struct mx_host *hosts, int *nhosts, unsigned *port,
 				  char *why, size_t whylen)
 {
 	*port = (unsigned)cfg->port;
+	*nhosts = 1;
+	hosts[0].pref = 0;
 	if (cfg->smarthost) {
-		const char *colon = strrchr(cfg->smarthost, ':');
-		const char *close = strrchr(cfg->smarthost, ']');
-		size_t hlen = strlen(cfg->smarthost);
-		if (colon && (!close || colon > close)) {
-			*port = (unsigned)strtoul(colon + 1, NULL, 10);
-			hlen = (size_t)(colon - cfg->smarthost);
-		}
-		snprintf(hosts[0].name, sizeof hosts[0].name, "%.*s", (int)hlen, cfg->smarthost);
-		hosts[0].pref = 0;
-		*nhosts = 1;
-		/* an address needs no DNS: give it the address-literal form */
-		unsigned char bin[16];
-		if (inet_pton(AF_INET, hosts[0].name, bin) == 1) {
-			char literal[MX_NAME_MAX];
-			snprintf(literal, sizeof literal, "[%s]", hosts[0].name);
-			snprintf(hosts[0].name, sizeof hosts[0].name, "%s", literal);
-		} else if (hosts[0].name[0] == '[' && strncasecmp(hosts[0].name, "[IPv6:", 6) != 0 &&
-			   strchr(hosts[0].name, ':')) {
-			/* [2001:db8::1] as people write it, for [IPv6:2001:db8::1] */
-			char literal[MX_NAME_MAX];
-			snprintf(literal, sizeof literal, "[IPv6:%s", hosts[0].name + 1);
-			snprintf(hosts[0].name, sizeof hosts[0].name, "%s", literal);
+		/* checked at start-up: it parses */
+		if (mx_hostport(cfg->smarthost, *port, hosts[0].name, sizeof hosts[0].name, port) == -1) {
+			snprintf(why, whylen, "bad --smarthost '%s'", cfg->smarthost);
+			return MX_TEMP;
 		}
 		return MX_OK;
 	}
 	if (domain[0] == '[') {
 		snprintf(hosts[0].name, sizeof hosts[0].name, "%s", domain);
-		*nhosts = 1;
 		return MX_OK;
 	}
 	return mx_hosts(domain, cfg->hostname, hosts, nhosts, why, whylen);
@@ -259,8 +218,9 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 	for (int h = 0; h < nhosts; h++) {
 		if (self_host != -1 && hosts[h].pref >= hosts[self_host].pref)
 			break;	/* sorted: nothing after this one counts */
-		if (hosts[h].name[0] == '[') {
-			naddrs = literal_address(hosts[h].name, port, &addrs[0]) == 0;
+		int lit = mx_literal(hosts[h].name, port, &addrs[0]);
+		if (lit != 0) {
+			naddrs = lit == 1;
 			st = naddrs ? MX_OK : MX_BAD;
 		} else {
 			st = mx_addresses(hosts[h].name, port, addrs, &naddrs);
@@ -657,6 +617,12 @@ int main(int argc, char **argv)
 	}
 	if (mx_init(cfg->dns_server, err, sizeof err) == -1) {
 		fprintf(stderr, "mailslot-relay: %s\n", err);
+		return EX_CONFIG;
+	}
+	char smarthost[MX_NAME_MAX];
+	unsigned smartport;
+	if (cfg->smarthost && mx_hostport(cfg->smarthost, 25, smarthost, sizeof smarthost, &smartport) == -1) {
+		fprintf(stderr, "mailslot-relay: --smarthost '%s': bad host or port\n", cfg->smarthost);
 		return EX_CONFIG;
 	}
 	if (cfg->delete_id)

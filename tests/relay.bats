@@ -796,6 +796,13 @@ EOF
 	assert_failure 78
 	run relay --dns-server 127.0.0.1:0
 	assert_failure 78
+	run relay --dns-server '[::1]:53'
+	assert_failure 78
+	assert_output --partial "only IPv4"
+	run relay --smarthost 'mx.foreign.test:smtp'
+	assert_failure 78
+	run relay --smarthost '[127.0.0.5'
+	assert_failure 78
 	run relay ../etc/passwd
 	assert_failure 64
 	run relay_list_rcpts "$QID"
