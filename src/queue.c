@@ -61,8 +61,14 @@ int queue_prepare(const char *qdir)
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
 		if (sub_path(path, sizeof path, qdir, subs[i], NULL) == -1)
 			return -1;
-		if (mkdir(path, QUEUE_DIR_MODE) == -1 && errno != EEXIST)
+		if (mkdir(path, QUEUE_DIR_MODE) == 0) {
+			/* the umask (022 from most shells) would leave 0750: the
+			 * group (mail) enqueues, so it needs to write here */
+			if (chmod(path, QUEUE_DIR_MODE) == -1)
+				return -1;
+		} else if (errno != EEXIST) {
 			return -1;
+		}
 	}
 	return 0;
 }

@@ -43,7 +43,7 @@ struct envelope {
 void queue_new_id(char *out, size_t outsz);
 /* A queue id as a file name may hold it: letters and digits, bounded. */
 int queue_id_ok(const char *name);
-/* Make <queue>/{tmp,msg,env} when missing. */
+/* Make <queue>/{tmp,msg,env} when missing, mode 0770 whatever the umask. */
 int queue_prepare(const char *qdir);
 /* An unnamed file in <queue>/tmp for the message being received. */
 int queue_spool_open(const char *qdir);

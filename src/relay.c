@@ -4,8 +4,10 @@
  * records one status per recipient: done (removed), retry later (growing
  * delay), or failed for good (bounced to the sender).  Local recipients
  * that failed in mailslot-smtpd are retried with the same delivery code.
- * Exit status (sysexits): 0 the run completed, 64 usage, 78 configuration,
- * 74 the queue could not be read.
+ * Exit status (sysexits): 0 the run completed, 64 usage, 71 out of memory
+ * or the system refused the switch to --user, 74 the queue is missing or
+ * could not be read or prepared, 75 an entry named by --delete or --bounce
+ * is locked by a run (try again), 78 configuration.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -149,68 +151,36 @@ static void addr_text(const struct mx_addr *a, char *out, size_t outsz)
 	snprintf(out, outsz, "[%s]:%u", ip, port);
 }
 
-/* An address literal domain: [192.0.2.1] or [IPv6:2001:db8::1]. */
-static int literal_address(const char *domain, unsigned port, struct mx_addr *a)
-{
-	char inner[ADDR_DOMAIN_MAX + 1];
-	size_t len = strlen(domain);
-
-	if (len < 3 || domain[0] != '[' || domain[len - 1] != ']')
-		return -1;
-	snprintf(inner, sizeof inner, "%.*s", (int)(len - 2), domain + 1);
-	memset(a, 0, sizeof *a);
-	if (strncasecmp(inner, "IPv6:", 5) == 0) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->sa;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		a->len = sizeof *s6;
-		return inet_pton(AF_INET6, inner + 5, &s6->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->sa;
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons((uint16_t)port);
-	a->len = sizeof *s4;
-	return inet_pton(AF_INET, inner, &s4->sin_addr) == 1 ? 0 : -1;
-}
-
 /* The hosts to try: the smarthost, an address literal, or the MX list. */
 static enum mx_status destination(const char *domain, struct mx_host *hosts, int *nhosts, unsigned *port,
 				  char *why, size_t whylen)
 {
 	*port = (unsigned)cfg->port;
+	*nhosts = 1;
+	hosts[0].pref = 0;
 	if (cfg->smarthost) {
-		const char *colon = strrchr(cfg->smarthost, ':');
-		const char *close = strrchr(cfg->smarthost, ']');
-		size_t hlen = strlen(cfg->smarthost);
-		if (colon && (!close || colon > close)) {
-			*port = (unsigned)strtoul(colon + 1, NULL, 10);
-			hlen = (size_t)(colon - cfg->smarthost);
-		}
-		snprintf(hosts[0].name, sizeof hosts[0].name, "%.*s", (int)hlen, cfg->smarthost);
-		hosts[0].pref = 0;
-		*nhosts = 1;
-		/* an address needs no DNS: give it the address-literal form */
-		unsigned char bin[16];
-		if (inet_pton(AF_INET, hosts[0].name, bin) == 1) {
-			char literal[MX_NAME_MAX];
-			snprintf(literal, sizeof literal, "[%s]", hosts[0].name);
-			snprintf(hosts[0].name, sizeof hosts[0].name, "%s", literal);
-		} else if (hosts[0].name[0] == '[' && strncasecmp(hosts[0].name, "[IPv6:", 6) != 0 &&
-			   strchr(hosts[0].name, ':')) {
-			/* [2001:db8::1] as people write it, for [IPv6:2001:db8::1] */
-			char literal[MX_NAME_MAX];
-			snprintf(literal, sizeof literal, "[IPv6:%s", hosts[0].name + 1);
-			snprintf(hosts[0].name, sizeof hosts[0].name, "%s", literal);
+		/* checked at start-up: it parses */
+		if (mx_hostport(cfg->smarthost, *port, hosts[0].name, sizeof hosts[0].name, port) == -1) {
+			snprintf(why, whylen, "bad --smarthost '%s'", cfg->smarthost);
+			return MX_TEMP;
 		}
 		return MX_OK;
 	}
 	if (domain[0] == '[') {
 		snprintf(hosts[0].name, sizeof hosts[0].name, "%s", domain);
-		*nhosts = 1;
 		return MX_OK;
 	}
 	return mx_hosts(domain, cfg->hostname, hosts, nhosts, why, whylen);
 }
+
+/* Where to connect: every address of every host, best host first, and
+ * whether connecting would loop back.  Resolved before any connection is
+ * made, because RFC 5321 5.1 drops every host at or after the preference
+ * of this host's own entry, and equal preferences come in random order. */
+struct target_addr {
+	int host;			/* index into the host list */
+	struct mx_addr addr;
+};
 
 /* Deliver one message to the recipients of one domain over one connection. */
 static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize, const char *domain,
@@ -219,14 +189,15 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 	struct mx_host hosts[MX_HOSTS_MAX];
 	struct mx_addr addrs[MX_ADDRS_MAX];
 	struct smtpc_rcpt *rcpts = calloc((size_t)n, sizeof *rcpts);
+	struct target_addr *targets = calloc((size_t)MX_HOSTS_MAX * MX_ADDRS_MAX, sizeof *targets);
 	char why[QUEUE_ERROR_MAX] = "no mail host answered", where[320];
-	int nhosts = 0, naddrs;
+	int nhosts = 0, naddrs, ntargets = 0;
 	unsigned port;
 
-	if (!rcpts) {
+	if (!rcpts || !targets) {
 		for (int i = 0; i < n; i++)
 			set_result(&res[idx[i]], OUT_TEMP, "4.3.0", NULL, "out of memory");
-		return;
+		goto out;
 	}
 	enum mx_status st = destination(domain, hosts, &nhosts, &port, why, sizeof why);
 	if (st != MX_OK) {
@@ -237,15 +208,19 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 			else
 				set_result(&res[idx[i]], OUT_PERM, codes[st], NULL, "%s", why);
 		}
-		free(rcpts);
-		return;
+		goto out;
 	}
 	for (int i = 0; i < n; i++)
 		rcpts[i] = (struct smtpc_rcpt){ .address = env->rcpt[idx[i]].address };
 	int perm_dns = 1;	/* every host lookup said NXDOMAIN */
+	int self_host = -1;	/* the best host that is this machine */
+	char self_where[320] = "";
 	for (int h = 0; h < nhosts; h++) {
-		if (hosts[h].name[0] == '[') {
-			naddrs = literal_address(hosts[h].name, port, &addrs[0]) == 0;
+		if (self_host != -1 && hosts[h].pref >= hosts[self_host].pref)
+			break;	/* sorted: nothing after this one counts */
+		int lit = mx_literal(hosts[h].name, port, &addrs[0]);
+		if (lit != 0) {
+			naddrs = lit == 1;
 			st = naddrs ? MX_OK : MX_BAD;
 		} else {
 			st = mx_addresses(hosts[h].name, port, addrs, &naddrs);
@@ -257,44 +232,70 @@ static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize,
 		}
 		perm_dns = 0;
 		for (int a = 0; a < naddrs; a++) {
-			char addr[80], cwhy[160];
-			addr_text(&addrs[a], addr, sizeof addr);
-			snprintf(where, sizeof where, "%s%s", hosts[h].name, addr);
-			int fd = connect_timeout(&addrs[a], cwhy, sizeof cwhy);
-			if (fd == -1) {
-				snprintf(why, sizeof why, "%s: %s", where, cwhy);
-				log_msg(LOG_INFO, "%s: %s", env->id, why);
-				continue;
+			/* RFC 5321 5.1: a host that is this machine is a loop, unless the
+			 * administrator named it with --smarthost */
+			if (!cfg->smarthost && mx_addr_is_self(&addrs[a])) {
+				char addr[80];
+				addr_text(&addrs[a], addr, sizeof addr);
+				self_host = h;
+				snprintf(self_where, sizeof self_where, "%s%s", hosts[h].name, addr);
+				break;
 			}
-			struct smtpc_job job = { .fd = fd, .helo = cfg->hostname, .sender = env->sender,
-						 .rcpts = rcpts, .nrcpt = n, .msgfd = msgfd, .msgsize = msgsize,
-						 .timeout = cfg->timeout, .verbose = cfg->verbose };
-			enum smtpc_outcome out = smtpc_run(&job);
-			close(fd);
-			if (out == SMTPC_TEMP) {
-				snprintf(why, sizeof why, "%s: %s", where, job.error);
-				log_msg(LOG_INFO, "%s: %s", env->id, why);
-				continue;
-			}
-			for (int i = 0; i < n; i++) {
-				struct result *r = &res[idx[i]];
-				char status[16];
-				status_from_reply(rcpts[i].code, rcpts[i].text, status, sizeof status);
-				enum outcome o = rcpts[i].code / 100 == 2 ? OUT_SENT :
-						 rcpts[i].code / 100 == 5 ? OUT_PERM : OUT_TEMP;
-				/* RFC 3464 Remote-MTA names the host; the address is for the log */
-				set_result(r, o, status, hosts[h].name, "%s", rcpts[i].text[0] ? rcpts[i].text : "no reply");
-				snprintf(r->where, sizeof r->where, "%s", where);
-			}
-			free(rcpts);
-			return;
+			targets[ntargets++] = (struct target_addr){ .host = h, .addr = addrs[a] };
 		}
+	}
+	if (self_host != -1) {
+		/* drop what came before it at its own preference (random order) */
+		while (ntargets > 0 && hosts[targets[ntargets - 1].host].pref >= hosts[self_host].pref)
+			ntargets--;
+		if (ntargets == 0) {
+			/* Postfix's words; 5.4.6: routing loop detected (RFC 3463) */
+			for (int i = 0; i < n; i++)
+				set_result(&res[idx[i]], OUT_PERM, "5.4.6", NULL,
+					   "mail for %s loops back to myself (%s is this host)", domain, self_where);
+			goto out;
+		}
+	}
+	for (int t = 0; t < ntargets; t++) {
+		const struct mx_host *host = &hosts[targets[t].host];
+		char addr[80], cwhy[160];
+		addr_text(&targets[t].addr, addr, sizeof addr);
+		snprintf(where, sizeof where, "%s%s", host->name, addr);
+		int fd = connect_timeout(&targets[t].addr, cwhy, sizeof cwhy);
+		if (fd == -1) {
+			snprintf(why, sizeof why, "%s: %s", where, cwhy);
+			log_msg(LOG_INFO, "%s: %s", env->id, why);
+			continue;
+		}
+		struct smtpc_job job = { .fd = fd, .helo = cfg->hostname, .sender = env->sender,
+					 .rcpts = rcpts, .nrcpt = n, .msgfd = msgfd, .msgsize = msgsize,
+					 .timeout = cfg->timeout, .verbose = cfg->verbose };
+		enum smtpc_outcome out = smtpc_run(&job);
+		close(fd);
+		if (out == SMTPC_TEMP) {
+			snprintf(why, sizeof why, "%s: %s", where, job.error);
+			log_msg(LOG_INFO, "%s: %s", env->id, why);
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			struct result *r = &res[idx[i]];
+			char status[16];
+			status_from_reply(rcpts[i].code, rcpts[i].text, status, sizeof status);
+			enum outcome o = rcpts[i].code / 100 == 2 ? OUT_SENT :
+					 rcpts[i].code / 100 == 5 ? OUT_PERM : OUT_TEMP;
+			/* RFC 3464 Remote-MTA names the host; the address is for the log */
+			set_result(r, o, status, host->name, "%s", rcpts[i].text[0] ? rcpts[i].text : "no reply");
+			snprintf(r->where, sizeof r->where, "%s", where);
+		}
+		goto out;
 	}
 	/* A host whose name does not resolve, with no other host, is as final as NXDOMAIN
 	 * only when it is the domain itself (implicit MX). */
 	int final = perm_dns && nhosts == 1 && !cfg->smarthost && strcasecmp(hosts[0].name, domain) == 0;
 	for (int i = 0; i < n; i++)
 		set_result(&res[idx[i]], final ? OUT_PERM : OUT_TEMP, final ? "5.1.2" : "4.4.1", NULL, "%s", why);
+out:
+	free(targets);
 	free(rcpts);
 }
 
@@ -598,10 +599,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailslot-relay: %s\n", err);
 		return rc == PRIVS_BAD_USER ? EX_CONFIG : 71;
 	}
+	/* a queue that is not there is a configuration mistake to say now, not
+	 * an empty queue: mailslot-smtpd would answer every message 451 */
+	struct stat qst;
+	int qerr = stat(cfg->queue, &qst) == -1 ? errno : S_ISDIR(qst.st_mode) ? 0 : ENOTDIR;
+	if (qerr) {
+		fprintf(stderr, "mailslot-relay: cannot use the queue %s: %s\n", cfg->queue, strerror(qerr));
+		return EX_IOERR;
+	}
 	if (cfg->list)
 		return list_queue();
+	/* a run writes: tmp/, msg/ and env/ are made when missing */
+	if (queue_prepare(cfg->queue) == -1) {
+		fprintf(stderr, "mailslot-relay: cannot prepare the queue %s: %s\n", cfg->queue,
+			strerror(errno));
+		return EX_IOERR;
+	}
 	if (mx_init(cfg->dns_server, err, sizeof err) == -1) {
 		fprintf(stderr, "mailslot-relay: %s\n", err);
+		return EX_CONFIG;
+	}
+	char smarthost[MX_NAME_MAX];
+	unsigned smartport;
+	if (cfg->smarthost && mx_hostport(cfg->smarthost, 25, smarthost, sizeof smarthost, &smartport) == -1) {
+		fprintf(stderr, "mailslot-relay: --smarthost '%s': bad host or port\n", cfg->smarthost);
 		return EX_CONFIG;
 	}
 	if (cfg->delete_id)

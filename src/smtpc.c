@@ -2,17 +2,25 @@
 #include "smtpc.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lineio.h"
 #include "log.h"
 
 #define SMTPC_LINE_MAX 1024
+/* The slowest a server may take the message text, in octets a second,
+ * beyond the --timeout every text gets: 32 KiB/s (256 kbit/s) gives a
+ * 25 MiB message 13 minutes more, and no server can hold the relay
+ * longer by reading a little before each timeout. */
+#define SMTPC_MIN_DATA_RATE 32768
 
 struct client {
 	struct smtpc_job *job;
@@ -58,15 +66,35 @@ static void note_extension(struct client *c, const char *kw)
 	}
 }
 
-/* -1: the connection failed (job->error says how). */
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* lineio counts its timeout from each call; giving it what is left of our
+ * deadline before every call makes the deadline one for the whole reply. */
+static void until(struct client *c, long long deadline)
+{
+	long long left = deadline - now_ms();
+
+	c->io.timeout_ms = left > 0 ? (int)left : 0;
+}
+
+/* -1: the connection failed (job->error says how).  One deadline for the
+ * whole reply, however many lines it has: a deadline per line let a server
+ * hold a reply for SMTPC_REPLY_LINES times the timeout (hours by default). */
 static int read_reply(struct client *c, struct reply *r, long long timeout, int ehlo)
 {
 	char line[SMTPC_LINE_MAX];
 	size_t len;
 	int more = 1, code = -1;
+	long long deadline = now_ms() + timeout * 1000;
 
-	c->io.timeout_ms = (int)(timeout * 1000);
 	for (int n = 0; more; n++) {
+		until(c, deadline);
 		enum line_status st = lineio_getline(&c->io, line, sizeof line, &len);
 		if (st != LINE_OK || n >= SMTPC_REPLY_LINES) {
 			snprintf(c->job->error, sizeof c->job->error, "%s",
@@ -110,11 +138,15 @@ static void send_line(struct client *c, const char *fmt, ...)
 		log_msg(LOG_DEBUG, "> %.*s", n, line);
 	line[n++] = '\r';
 	line[n++] = '\n';
+	c->io.timeout_ms = (int)(c->job->timeout * 1000);
 	lineio_write(&c->io, line, (size_t)n);
 }
 
+/* A command gets the whole timeout to go out (read_reply leaves lineio
+ * with what was left of the last reply's deadline). */
 static int flush(struct client *c)
 {
+	c->io.timeout_ms = (int)(c->job->timeout * 1000);
 	if (lineio_flush(&c->io) == -1) {
 		snprintf(c->job->error, sizeof c->job->error, "cannot send to the server: %s", strerror(c->io.out_error));
 		return -1;
@@ -122,15 +154,57 @@ static int flush(struct client *c)
 	return 0;
 }
 
+/* Write len octets by the deadline; -1 with job->error set.  Not through
+ * lineio_write, whose every 4 KiB flush would get a timeout of its own, so
+ * that a server reading a little before each timeout could hold the relay
+ * for as long as it liked. */
+static int send_until(struct client *c, const char *buf, size_t len, long long deadline)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct pollfd pfd = { .fd = c->job->fd, .events = POLLOUT };
+		long long left = deadline - now_ms();
+		int pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+		if (pr == -1 && errno == EINTR)
+			continue;
+		if (pr <= 0) {
+			snprintf(c->job->error, sizeof c->job->error, "%s",
+				 pr == 0 ? "timeout sending the message" : "cannot send to the server");
+			return -1;
+		}
+		/* MSG_DONTWAIT: POLLOUT promises some room, not room for all of it */
+		ssize_t n = send(c->job->fd, buf + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			done += (size_t)n;
+		} else if (n == -1 && errno != EINTR && errno != EAGAIN) {
+			snprintf(c->job->error, sizeof c->job->error, "cannot send to the server: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The stored message as SMTP wants it: CRLF line ends, a dot doubled at
  * the start of a line (RFC 5321 4.5.2), no stray CR (which could otherwise
- * form the <CR><CR><LF> a smuggling attack relies on), then ".". */
+ * form the <CR><CR><LF> a smuggling attack relies on), then ".".
+ * The whole text gets one deadline: the timeout, plus the time the text
+ * takes at SMTPC_MIN_DATA_RATE. */
 static int send_body(struct client *c)
 {
-	char in[65536];
+	static char in[65536], out[2 * sizeof in + 5];	/* every LF may become CRLF and a dot */
+	long long deadline = now_ms() + c->job->timeout * 1000 +
+			     (long long)(c->wire_size * 1000 / SMTPC_MIN_DATA_RATE);
 	off_t off = 0;
 	int at_line_start = 1;
+	size_t o;
 
+	/* what lineio still holds goes first, within the same deadline */
+	until(c, deadline);
+	if (lineio_flush(&c->io) == -1) {
+		snprintf(c->job->error, sizeof c->job->error, "cannot send to the server: %s", strerror(c->io.out_error));
+		return -1;
+	}
 	while (off < c->job->msgsize) {
 		ssize_t n = pread(c->job->msgfd, in, sizeof in, off);
 		if (n <= 0) {
@@ -140,25 +214,28 @@ static int send_body(struct client *c)
 			return -1;
 		}
 		off += n;
+		o = 0;
 		for (ssize_t i = 0; i < n; i++) {
 			char ch = in[i];
 			if (ch == '\r')
 				continue;
 			if (at_line_start && ch == '.')
-				lineio_write(&c->io, ".", 1);
+				out[o++] = '.';
 			if (ch == '\n')
-				lineio_write(&c->io, "\r\n", 2);
-			else
-				lineio_write(&c->io, &ch, 1);
+				out[o++] = '\r';
+			out[o++] = ch;
 			at_line_start = ch == '\n';
 		}
-		if (c->io.out_error)
-			break;
+		if (send_until(c, out, o, deadline) == -1)
+			return -1;
 	}
-	if (!at_line_start)
-		lineio_write(&c->io, "\r\n", 2);
-	lineio_write(&c->io, ".\r\n", 3);
-	return flush(c);
+	o = 0;
+	if (!at_line_start) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	return send_until(c, out, o + 3, deadline);
 }
 
 /* RFC 1870 counts the message as sent: every LF becomes CRLF and a dot at
@@ -306,9 +383,16 @@ static int envelope(struct client *c, int *accepted)
 			return 0;
 		}
 	}
-	if (r.code != 354) {
+	if (r.code / 100 == 4 || r.code / 100 == 5) {
 		set_all(job, &r, 1);
 		*accepted = 0;
+	} else if (r.code != 354) {
+		/* RFC 5321 4.3.2: DATA is answered 354 or an error.  A server
+		 * that says 250 has not taken the text we did not send: nothing
+		 * is recorded as sent, and no QUIT goes into what it may take
+		 * for the text. */
+		snprintf(job->error, sizeof job->error, "protocol error: DATA answered \"%s\", not 354", r.text);
+		return -1;
 	}
 	return 0;
 }

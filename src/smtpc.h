@@ -5,7 +5,10 @@
  * recipient, DATA with dot-stuffing and CRLF line ends, QUIT.  With
  * PIPELINING (RFC 2920) MAIL, the RCPTs and DATA go in one write.  A SIZE
  * limit below the message size stops before MAIL (552 5.3.4 for all).
- * Every reply is read with a deadline and at most SMTPC_REPLY_LINES lines.
+ * Every reply, however many lines it has (at most SMTPC_REPLY_LINES), is
+ * read by one deadline; the message text goes by one deadline too (the
+ * timeout plus its size at a minimum rate), so no server can hold the
+ * relay longer by answering or reading a little at a time.
  * Each recipient ends with its own code and text; the caller decides what
  * is done, retried or bounced.
  */
@@ -36,7 +39,7 @@ struct smtpc_job {
 	int nrcpt;
 	int msgfd;			/* stored message, LF line ends */
 	off_t msgsize;
-	long long timeout;		/* seconds for each reply */
+	long long timeout;		/* seconds for each whole reply */
 	int verbose;			/* log the dialogue */
 	char error[SMTPC_TEXT_MAX];	/* why SMTPC_TEMP */
 };

@@ -117,18 +117,32 @@ tricky_message() {
 	assert_output ''
 }
 
+# ::1 is this host, which the relay refuses as an MX (a loop): the IPv6
+# server is in a network namespace, across a veth pair.
 @test "AAAA: an MX host with only an IPv6 address is reached over IPv6" {
-	ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/128' || skip "no IPv6 loopback address"
-	relay_dns
-	relay_remote ::1 v6 --domain v6.test
+	relay_netns
+	[ -n "$NS_ADDR6" ] && [ -n "$HOST_ADDR6" ] || skip "no IPv6 on the veth pair"
+	relay_dns "--host-record=mx.v6.test,$NS_ADDR6"
+	RELAY_REMOTE_NETNS=$NETNS relay_remote "$NS_ADDR6" v6 --domain v6.test
 	relay_queue alice@example.org bob@v6.test < <(relay_msg ipv6)
 	run relay
 	assert_success
-	assert_output --regexp "relay=mx\.v6\.test\[::1\]:$RPORT status=sent"
+	assert_output --partial "relay=mx.v6.test[$NS_ADDR6]:$RPORT status=sent"
 	run relay_remote_mail v6 bob
 	assert_equal "${#lines[@]}" 1
-	run grep -c '^Received: from sender.test (\[IPv6:::1\])$' "${lines[0]}"
+	run grep -c "^Received: from sender.test (\[IPv6:$HOST_ADDR6\])\$" "${lines[0]}"
 	assert_output 1
+}
+
+@test "AAAA: an IPv4-mapped address of this host (::ffff:127.0.0.1) is this host too" {
+	relay_dns --mx-host=mapped.test,mx.mapped.test,10 --host-record=mx.mapped.test,::ffff:127.0.0.1
+	relay_remote 127.0.0.1 self
+	relay_queue alice@example.org bob@mapped.test < <(relay_msg mapped)
+	run relay
+	assert_success
+	assert_output --partial "mail for mapped.test loops back to myself"
+	run grep -c 'connect from' "$BATS_TEST_TMPDIR/self/smtpd.log"
+	assert_output 0
 }
 
 @test "null MX (RFC 7505): bounced at once with 5.1.10, and no connection tried" {
@@ -463,6 +477,89 @@ tricky_message() {
 	assert_output --regexp '^<bob@foreign\.test> attempts=1 next=\+(59|60)s error: .*timeout waiting for a reply'
 }
 
+@test "--timeout bounds a whole reply: ten greeting lines 1.5 s apart do not hold the relay 15 s" {
+	relay_dns
+	{
+		for i in 1 2 3 4 5 6 7 8 9; do
+			printf 'send 220-mx.foreign.test line %s\nsleep 1.5\n' "$i"
+		done
+		printf 'send 220 mx.foreign.test ready\nread\nsend 250 mx.foreign.test\nread\n'
+	} | relay_script_server 127.0.0.5 slow
+	relay_queue alice@example.org bob@foreign.test < <(relay_msg slowgreeting)
+	SECONDS=0
+	run relay --timeout 2 --min-backoff 60
+	assert_success
+	[ "$SECONDS" -lt 6 ] || fail "the run took $SECONDS s with --timeout 2"
+	assert_output --partial "timeout waiting for a reply"
+	run relay_list_rcpts "$QID"
+	assert_output --regexp '^<bob@foreign\.test> attempts=1 .*timeout waiting for a reply'
+}
+
+@test "--timeout bounds the whole message text, not each 4 KiB of it: a server that reads slowly is given up" {
+	relay_dns
+	# reads 4 KiB every 0.5 s: 8 KiB/s, under the relay's floor of 32 KiB/s,
+	# yet fast enough that each 4 KiB would go out within --timeout
+	relay_script_server 127.0.0.5 trickle --rcvbuf 4096 --maxseg 536 <<'EOF'
+send 220 mx.foreign.test
+read
+send 250 mx.foreign.test
+read
+send 250 2.1.0 ok
+read
+send 250 2.1.5 ok
+read
+send 354 go ahead
+trickle 4096 0.5
+send 250 2.0.0 ok
+read
+send 221 bye
+EOF
+	relay_queue alice@example.org bob@foreign.test < <(
+		relay_msg trickled
+		seq -f 'filler line %05g of a message that takes a while' 1 8000
+	)
+	# about 400 KB: the kernel's buffers take some 200 KB at once, the rest
+	# takes 25 s at 8 KiB/s; the relay's deadline is 5 s + 12.5 s
+	SECONDS=0
+	run relay --timeout 5 --min-backoff 60
+	assert_success
+	[ "$SECONDS" -lt 24 ] || fail "the run took $SECONDS s with --timeout 5"
+	assert_output --partial "timeout sending the message"
+	assert_output --partial "status=deferred"
+	run relay_list_rcpts "$QID"
+	assert_output --regexp '^<bob@foreign\.test> attempts=1 '
+	# the server never saw the end of the text
+	run cat "$BATS_TEST_TMPDIR/trickle/transcript"
+	refute_output --partial "<text of"
+}
+
+@test "a server that answers DATA with 250 instead of 354 gets no text: the recipient is deferred, not sent" {
+	relay_dns
+	relay_script_server 127.0.0.5 nodata <<'EOF'
+send 220 mx.foreign.test
+read
+send 250 mx.foreign.test
+read
+send 250 2.1.0 ok
+read
+send 250 2.1.5 ok
+read
+send 250 2.0.0 ok, thanks
+EOF
+	relay_queue alice@example.org bob@foreign.test < <(relay_msg nodata)
+	run relay --min-backoff 60
+	assert_success
+	assert_output --partial "status=deferred"
+	refute_output --partial "status=sent"
+	run relay_list_rcpts "$QID"
+	assert_output --regexp '^<bob@foreign\.test> attempts=1 .*error: .*DATA'
+	# no text and no QUIT that the server could take for text
+	run cat "$BATS_TEST_TMPDIR/nodata/transcript"
+	refute_output --partial "<text of"
+	refute_output --partial "C: QUIT"
+	[ ! -e "$SPOOL/alice" ] || fail "bounced"
+}
+
 @test "SIZE (RFC 1870): the declared size is at least the octets sent, CRLFs included" {
 	relay_dns
 	relay_py_sink 127.0.0.5 sink
@@ -508,6 +605,55 @@ tricky_message() {
 	run relay_dsn "$SPOOL/alice"
 	assert_success
 	assert_line --regexp '^recipient: bob@loop\.test action=failed status=5\.4\.[0-9]+ '
+}
+
+@test "an MX whose address is this host (127.0.0.1): bounced 5.4.6 as a loop, no connection to itself" {
+	relay_dns
+	# what would answer on this host's own address: it must get nothing
+	relay_remote 127.0.0.1 self
+	relay_queue alice@example.org bob@selfaddr.test bob@selfimplicit.test < <(relay_msg selfaddr)
+	run relay
+	assert_success
+	assert_output --partial "mail for selfaddr.test loops back to myself"
+	assert_output --partial "mail for selfimplicit.test loops back to myself"
+	run grep -c 'to=<bob@[^>]*> .*status=sent' <<<"$output"
+	assert_output 0
+	run relay_remote_mail self bob
+	assert_output ''
+	run grep -c 'connect from' "$BATS_TEST_TMPDIR/self/smtpd.log"
+	assert_output 0
+	run queue_ids
+	assert_output ''
+	run relay_dsn "$SPOOL/alice"
+	assert_success
+	assert_line --regexp '^recipient: bob@selfaddr\.test action=failed status=5\.4\.6 '
+	assert_line --regexp '^recipient: bob@selfimplicit\.test action=failed status=5\.4\.6 '
+}
+
+@test "this host as a backup MX: only the better MX is tried, and the recipient waits when it fails" {
+	relay_dns
+	relay_remote 127.0.0.1 self	# nothing listens on mx1 (127.0.0.2)
+	relay_queue alice@example.org bob@backup.test < <(relay_msg backup)
+	run relay --min-backoff 60
+	assert_success
+	assert_output --partial "mx1.remote.test[127.0.0.2]:$RPORT: connect: Connection refused"
+	assert_output --partial "status=deferred"
+	run grep -c 'connect from' "$BATS_TEST_TMPDIR/self/smtpd.log"
+	assert_output 0
+	run relay_list_rcpts "$QID"
+	assert_output --regexp '^<bob@backup\.test> attempts=1 '
+	[ ! -e "$SPOOL/alice" ] || fail "bounced"
+}
+
+@test "--smarthost on this host's own address is the administrator's choice: delivered" {
+	relay_dns
+	relay_remote 127.0.0.1 smart
+	relay_queue alice@example.org bob@remote.test < <(relay_msg smartself)
+	run relay --smarthost "127.0.0.1:$RPORT"
+	assert_success
+	assert_output --partial "status=sent"
+	run relay_remote_mail smart bob
+	assert_equal "${#lines[@]}" 1
 }
 
 @test "a bounce to a remote sender goes out from the null sender" {
@@ -581,6 +727,66 @@ EOF
 	assert_output --regexp '^nobody '
 }
 
+@test "a missing --queue directory is an error at start-up (74), for --list and for a run" {
+	run "$RELAY" --queue "$BATS_TEST_TMPDIR/none" --user "$(id -un)" --list
+	assert_failure 74
+	assert_output --regexp "^mailslot-relay: cannot use the queue .*/none: No such file or directory$"
+	refute_output --partial "entries"
+	run relay --queue "$BATS_TEST_TMPDIR/none"
+	assert_failure 74
+	: >"$BATS_TEST_TMPDIR/file"
+	run relay --queue "$BATS_TEST_TMPDIR/file"
+	assert_failure 74
+	assert_output --partial "Not a directory"
+}
+
+@test "queue subdirectories are made 0770 whatever the umask: the group enqueues" {
+	relay_dns
+	mkdir "$BATS_TEST_TMPDIR/q"
+	umask 022
+	run relay --queue "$BATS_TEST_TMPDIR/q"
+	assert_success
+	run stat -c '%n %a' "$BATS_TEST_TMPDIR/q/tmp" "$BATS_TEST_TMPDIR/q/msg" "$BATS_TEST_TMPDIR/q/env"
+	assert_line --index 0 --regexp '/tmp 770$'
+	assert_line --index 1 --regexp '/msg 770$'
+	assert_line --index 2 --regexp '/env 770$'
+	# mailslot-smtpd makes them with the same code
+	mkdir "$BATS_TEST_TMPDIR/q2"
+	"$SMTPD" $(smtpd_args) --queue "$BATS_TEST_TMPDIR/q2" 2>>"$LOG" >/dev/null <<'EOF'
+HELO client.test
+MAIL FROM:<alice@example.org>
+RCPT TO:<bob@remote.test>
+DATA
+Subject: mode
+
+x
+.
+QUIT
+EOF
+	run stat -c '%a' "$BATS_TEST_TMPDIR/q2/tmp"
+	assert_output 770
+}
+
+# README: after `make run` as root (the handler's --user is root), the
+# queue is root's, and the relay run by root becomes --user (mail by
+# default); the README's command names the account.
+@test "started as root: the README's --list command reads a queue that root's make run made" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root, as the README's make run"
+	getent passwd mail >/dev/null || skip "needs the account mail"
+	relay_queue alice@example.org bob@remote.test < <(relay_msg listed)
+	chown -R root:root "$QUEUE"
+	chmod 0750 "$QUEUE"
+	run "$RELAY" --queue "$QUEUE" --user "$(id -un)" --list
+	assert_success
+	assert_line --regexp "^$QID "
+	assert_line '-- 1 entry in the queue'
+	# without it the relay is mail, and says at once why it cannot
+	chmod 0700 "$QUEUE"
+	run "$RELAY" --queue "$QUEUE" --list
+	assert_failure 74
+	assert_output --partial "Permission denied"
+}
+
 @test "command line: bad values are refused before any delivery (64 usage, 78 configuration)" {
 	relay_dns
 	relay_queue alice@example.org bob@foreign.test < <(relay_msg untouched)
@@ -589,6 +795,13 @@ EOF
 	run relay --dns-server 999.1.1.1
 	assert_failure 78
 	run relay --dns-server 127.0.0.1:0
+	assert_failure 78
+	run relay --dns-server '[::1]:53'
+	assert_failure 78
+	assert_output --partial "only IPv4"
+	run relay --smarthost 'mx.foreign.test:smtp'
+	assert_failure 78
+	run relay --smarthost '[127.0.0.5'
 	assert_failure 78
 	run relay ../etc/passwd
 	assert_failure 64

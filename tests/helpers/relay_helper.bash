@@ -38,14 +38,21 @@ RELAY_ZONE=(
 	--host-record=implicit.test,127.0.0.4
 	--mx-host=foreign.test,mx.foreign.test,10
 	--host-record=mx.foreign.test,127.0.0.5
+	# mx.v6.test is the network namespace's IPv6 address (the AAAA test)
 	--mx-host=v6.test,mx.v6.test,10
-	--host-record=mx.v6.test,::1
 	# RFC 7505 null MX: preference 0, exchange "." (the root, one zero byte)
 	--dns-rr=nullmx.test,15,000000
 	# an MX that names the relay's own --hostname, which has an address,
 	# so that only the loop can be the reason for a bounce
 	--mx-host=loop.test,sender.test,10
 	--host-record=sender.test,127.0.0.9
+	# MX and implicit MX on this machine's own address: a loop by address;
+	# backup.test has a better MX elsewhere, so this host is only its backup
+	--mx-host=selfaddr.test,mx.selfaddr.test,10
+	--host-record=mx.selfaddr.test,127.0.0.1
+	--host-record=selfimplicit.test,127.0.0.1
+	--mx-host=backup.test,mx.selfaddr.test,20
+	--mx-host=backup.test,mx1.remote.test,10
 	# missing.test: no data at all, so NXDOMAIN
 )
 
@@ -74,10 +81,11 @@ relay_pid() {
 # relay_wait_listen ADDR PORT: until something listens there (ss, so no
 # probe connection starts a session of its own).
 relay_wait_listen() {
-	local want=$1:$2
+	local want=$1:$2 in=()
 	case $1 in *:*) want="[$1]:$2" ;; esac
+	[ -z "${RELAY_REMOTE_NETNS:-}" ] || in=(ip netns exec "$RELAY_REMOTE_NETNS")
 	for _ in $(seq 1 100); do
-		ss -Hltn | awk -v w="$want" '$4 == w { found = 1 } END { exit !found }' && return 0
+		"${in[@]}" ss -Hltn | awk -v w="$want" '$4 == w { found = 1 } END { exit !found }' && return 0
 		sleep 0.05
 	done
 	echo "nothing listens on $want after 5 s" >&2
@@ -122,14 +130,16 @@ relay_dns() {
 # remote domain's MX, on ADDR:$RPORT under socket activation.  Domain
 # remote.test, users bob and carol, Maildir (one file a message, so the
 # tests can compare bytes), greeting NAME.remote.test.  Its files are under
-# $BATS_TEST_TMPDIR/NAME.
+# $BATS_TEST_TMPDIR/NAME.  With RELAY_REMOTE_NETNS set, it runs in that
+# network namespace.
 relay_remote() {
-	local addr=$1 name=$2 dir=$BATS_TEST_TMPDIR/$2 listen=$1:$RPORT
+	local addr=$1 name=$2 dir=$BATS_TEST_TMPDIR/$2 listen=$1:$RPORT in=()
 	shift 2
 	case $addr in *:*) listen="[$addr]:$RPORT" ;; esac
+	[ -z "${RELAY_REMOTE_NETNS:-}" ] || in=(ip netns exec "$RELAY_REMOTE_NETNS")
 	mkdir -p "$dir/mail" "$dir/queue"
 	printf 'bob\ncarol\n' >"$dir/users"
-	systemd-socket-activate --accept --inetd -l "$listen" \
+	"${in[@]}" systemd-socket-activate --accept --inetd -l "$listen" \
 		"$SMTPD" --spool "$dir/mail" --format maildir --queue "$dir/queue" --users "$dir/users" \
 		--domain remote.test --hostname "$name.remote.test" --user "$(id -un)" --log stderr "$@" \
 		>/dev/null 2>>"$dir/smtpd.log" 3>&- &
@@ -175,7 +185,30 @@ relay_py_sink() {
 	return 1
 }
 
-# Stop the server NAME started with relay_smtp_sink or relay_py_sink.
+# relay_script_server ADDR NAME [relay_script.py options] < script: a
+# server that follows the script on standard input on ADDR:$RPORT (see
+# helpers/relay_script.py); what it received is in
+# $BATS_TEST_TMPDIR/NAME/transcript.
+relay_script_server() {
+	local addr=$1 dir=$BATS_TEST_TMPDIR/$2
+	shift 2
+	mkdir -p "$dir"
+	cat >"$dir/script"
+	$SYS_PYTHON "$BATS_TEST_DIRNAME/helpers/relay_script.py" "$addr" "$RPORT" "$dir" "$dir/script" "$@" \
+		>>"$dir/server.log" 2>&1 3>&- &
+	echo $! >"$dir/pid"
+	relay_pid $!
+	for _ in $(seq 1 100); do
+		[ -f "$dir/ready" ] && return 0
+		sleep 0.05
+	done
+	echo "scripted server did not come up:" >&2
+	cat "$dir/server.log" >&2
+	return 1
+}
+
+# Stop the server NAME started with relay_smtp_sink, relay_py_sink
+# or relay_script_server.
 relay_stop() {
 	local pid
 	pid=$(cat "$BATS_TEST_TMPDIR/$1/pid")
@@ -251,8 +284,9 @@ relay_dsn() {
 }
 
 # relay_netns: a network namespace joined to this one by a veth pair on a
-# private /30 (10.231.N.0/30; host .1, namespace .2) and no other route.
-# Sets NETNS, HOST_ADDR, NS_ADDR.
+# private /30 (10.231.N.0/30; host .1, namespace .2) and a private IPv6
+# /64 (fd00:6d73:N::/64, the same), and no other route.
+# Sets NETNS, HOST_ADDR, NS_ADDR, HOST_ADDR6, NS_ADDR6.
 relay_netns() {
 	local n link
 	if ! ip netns add "probe-$$" 2>/dev/null; then
@@ -275,6 +309,11 @@ relay_netns() {
 	ip -n "$NETNS" addr add "$NS_ADDR/30" dev "${link}p"
 	ip -n "$NETNS" link set "${link}p" up
 	ip -n "$NETNS" link set lo up
+	HOST_ADDR6=fd00:6d73:$n::1
+	NS_ADDR6=fd00:6d73:$n::2
+	# nodad: usable at once, without duplicate address detection
+	ip -6 addr add "$HOST_ADDR6/64" dev "$link" nodad 2>/dev/null || HOST_ADDR6=
+	ip -6 -n "$NETNS" addr add "$NS_ADDR6/64" dev "${link}p" nodad 2>/dev/null || NS_ADDR6=
 }
 
 relay_teardown() {
