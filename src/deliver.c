@@ -223,10 +223,10 @@ int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quo
 	return copy_plain(d, fd, offset);
 }
 
-int deliver_new_file(struct mailbox_job *job, const char *path, int flags)
+int deliver_new_file(struct mailbox_job *job, int dirfd, const char *name, int flags)
 {
 	off_t pos = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
 
 	if (fd == -1)
 		return errno;
@@ -234,27 +234,59 @@ int deliver_new_file(struct mailbox_job *job, const char *path, int flags)
 	    deliver_copy(job->msg, fd, &pos, 0) == -1 || fsync(fd) == -1) {
 		int err = errno;
 		close(fd);
-		unlink(path);
+		unlinkat(dirfd, name, 0);
 		return err;
 	}
 	return close(fd) == -1 ? errno : 0;
 }
 
-int deliver_ensure_dir(struct mailbox_job *job, const char *path)
+int deliver_open_spool(struct mailbox_job *job)
+{
+	/* the spool itself is the administrator's: its path may hold symlinks */
+	int fd = open(job->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1) {
+		int err = errno;
+		snprintf(job->why, job->why_len, "cannot open %s: %s", job->spool, strerror(err));
+		return -err;
+	}
+	return fd;
+}
+
+/* Everything below the spool is the recipient's to rename at will, so it
+ * is only ever reached through a descriptor of the directory above it and
+ * never through a symlink: a name swapped for a symlink between our checks
+ * and our use (renameat2 RENAME_EXCHANGE in a loop) cannot redirect a
+ * create, a link or an unlink into a directory the user cannot reach. */
+int deliver_open_dir(struct mailbox_job *job, int parentfd, const char *name, const char *shown)
 {
 	struct stat st;
+	int fd;
 
-	if (mkdir(path, 0700) == 0)
-		return 0;
-	if (errno != EEXIST)
-		return errno;
-	if (lstat(path, &st) == -1)
-		return errno;
-	if (!S_ISDIR(st.st_mode) || (st.st_uid != job->owner && st.st_uid != job->owner_alt)) {
-		snprintf(job->why, job->why_len, "%s is not a directory owned by uid %u", path, (unsigned)job->owner);
-		return EPERM;
+	if (mkdirat(parentfd, name, 0700) == -1 && errno != EEXIST)
+		return -errno;
+	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		int err = errno;
+		if (err == ELOOP || err == ENOTDIR) {
+			snprintf(job->why, job->why_len, "%s is not a directory owned by uid %u", shown,
+				 (unsigned)job->owner);
+			return -EPERM;
+		}
+		return -err;
 	}
-	return 0;
+	if (fstat(fd, &st) == -1) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	if (st.st_uid != job->owner && st.st_uid != job->owner_alt) {
+		close(fd);
+		snprintf(job->why, job->why_len, "%s is not a directory owned by uid %u", shown,
+			 (unsigned)job->owner);
+		return -EPERM;
+	}
+	return fd;
 }
 
 static void fill_failure(struct deliver_result *res, int err, const char *why)

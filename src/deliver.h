@@ -62,11 +62,15 @@ int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quo
 unsigned deliver_count_from_lines(int fd, off_t size);
 /* Write all of buf, at *offset when given. */
 int deliver_write(int fd, const char *buf, size_t len, off_t *offset);
-/* Create path (open flags added: O_EXCL or O_TRUNC) holding the header
- * block and the message, fsynced; removed again on failure.  0 or errno. */
-int deliver_new_file(struct mailbox_job *job, const char *path, int flags);
-/* A directory the recipient owns (not a symlink), made 0700 when missing. */
-int deliver_ensure_dir(struct mailbox_job *job, const char *path);
+/* Create name in dirfd (open flags added: O_EXCL) holding the header block
+ * and the message, fsynced; removed again on failure.  0 or errno. */
+int deliver_new_file(struct mailbox_job *job, int dirfd, const char *name, int flags);
+/* The spool directory: a descriptor, or -errno (job->why filled). */
+int deliver_open_spool(struct mailbox_job *job);
+/* The directory name in parentfd (shown as shown in messages), made 0700
+ * when missing, never through a symlink, owned by the recipient: a
+ * descriptor, or -errno (-EPERM with job->why filled when refused). */
+int deliver_open_dir(struct mailbox_job *job, int parentfd, const char *name, const char *shown);
 /* Remove name in dirfd (shown as dir in the log) when it is a regular file
  * untouched for DELIVER_STALE_TEMP_SECONDS: what a killed delivery left. */
 #define DELIVER_STALE_TEMP_SECONDS (36L * 3600)	/* the Maildir rule */

@@ -19,7 +19,8 @@
  * a file system without user attributes the dotlock's text becomes
  * "mailslot <pid> <inode> <start> <end>", made durable with fdatasync.
  * Errors truncate back at once.  The mailbox must be a regular file with one link,
- * owned by the recipient, and no symlink is ever followed.
+ * owned by the recipient, and no symlink is ever followed: the mailbox and
+ * its dotlock are looked up in one descriptor of the spool directory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +43,9 @@
 
 struct dotlock {
 	int fd;
-	char path[PATH_MAX];
+	int dirfd;		/* the spool: every name is looked up in it */
+	char name[NAME_MAX + 1];	/* <user>.lock */
+	char path[PATH_MAX];	/* the same, for the log */
 	int have_marker;	/* a dead delivery's marker was found */
 	uid_t owner, owner_alt;	/* who our own dotlocks belong to */
 	unsigned long long ino;
@@ -91,15 +94,16 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 	char text[128];
 	struct stat st, now_st;
 	int stale = 0, err;
-	int fd = open(dl->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = openat(dl->dirfd, dl->name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd == -1) {
 		if (errno == ENOENT)
 			return 1;
 		/* not ours to open: only the age rule applies */
-		if (lstat(dl->path, &st) == 0 && time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
+		if (fstatat(dl->dirfd, dl->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
 			log_msg(LOG_WARNING, "removing stale lock %s", dl->path);
-			unlink(dl->path);
+			unlinkat(dl->dirfd, dl->name, 0);
 			return 1;
 		}
 		return 0;
@@ -112,7 +116,8 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 		return err ? err : errno;
 	}
 	/* the holder removed it as it finished, or someone made a new one */
-	if (lstat(dl->path, &now_st) == -1 || now_st.st_ino != st.st_ino || now_st.st_dev != st.st_dev) {
+	if (fstatat(dl->dirfd, dl->name, &now_st, AT_SYMLINK_NOFOLLOW) == -1 || now_st.st_ino != st.st_ino ||
+	    now_st.st_dev != st.st_dev) {
 		close(fd);
 		return 1;
 	}
@@ -140,7 +145,7 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 	}
 	if (stale) {
 		log_msg(LOG_WARNING, "removing stale lock %s", dl->path);
-		unlink(dl->path);
+		unlinkat(dl->dirfd, dl->name, 0);
 	}
 	close(fd);
 	return stale;
@@ -153,14 +158,9 @@ static int clear_stale(struct dotlock *dl, long long deadline)
  * that no rule could call stale for STALE_LOCK_SECONDS.  The unnamed file is
  * made once and only its link retried: with many deliveries waiting on one
  * mailbox, a new inode per attempt was most of the file system's work. */
-static int dotlock_unnamed(const char *path, const char *text, size_t len)
+static int dotlock_unnamed(int dirfd, const char *text, size_t len)
 {
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd;
-
-	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
 	if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1) {
@@ -173,15 +173,15 @@ static int dotlock_unnamed(const char *path, const char *text, size_t len)
 }
 
 /* No unnamed files here (NFS): create, lock and write in place. */
-static int dotlock_named(const char *path, const char *text, size_t len)
+static int dotlock_named(int dirfd, const char *name, const char *text, size_t len)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd == -1)
 		return -1;
 	if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1) {
 		int saved = errno;
-		unlink(path);
+		unlinkat(dirfd, name, 0);
 		close(fd);
 		errno = saved;
 		return -1;
@@ -193,7 +193,7 @@ static int dotlock_take(struct dotlock *dl, long long deadline)
 {
 	char text[64], proc[64];
 	int len = snprintf(text, sizeof text, "mailslot %ld\n", (long)getpid());
-	int unnamed = dotlock_unnamed(dl->path, text, (size_t)len);
+	int unnamed = dotlock_unnamed(dl->dirfd, text, (size_t)len);
 
 	if (unnamed == -1 && errno != EOPNOTSUPP && errno != EISDIR)
 		return errno;
@@ -201,8 +201,8 @@ static int dotlock_take(struct dotlock *dl, long long deadline)
 	for (int attempt = 0;; attempt++) {
 		int fd = unnamed;
 		if (unnamed == -1)
-			fd = dotlock_named(dl->path, text, (size_t)len);
-		else if (linkat(AT_FDCWD, proc, AT_FDCWD, dl->path, AT_SYMLINK_FOLLOW) == -1)
+			fd = dotlock_named(dl->dirfd, dl->name, text, (size_t)len);
+		else if (linkat(AT_FDCWD, proc, dl->dirfd, dl->name, AT_SYMLINK_FOLLOW) == -1)
 			fd = -1;
 		if (fd != -1) {
 			dl->fd = fd;
@@ -227,21 +227,21 @@ static int dotlock_take(struct dotlock *dl, long long deadline)
 
 static void dotlock_release(struct dotlock *dl)
 {
-	unlink(dl->path);
+	unlinkat(dl->dirfd, dl->name, 0);
 	close(dl->fd);
 }
 
-static int mailbox_open(struct mailbox_job *job, const char *path)
+static int mailbox_open(struct mailbox_job *job, int dirfd, const char *path)
 {
 	struct stat lst, st;
 	int fd;
 
-	if (lstat(path, &lst) == -1) {
+	if (fstatat(dirfd, job->user, &lst, AT_SYMLINK_NOFOLLOW) == -1) {
 		if (errno != ENOENT)
 			return -1;
-		return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		return openat(dirfd, job->user, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	}
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = openat(dirfd, job->user, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return -1;
 	if (fstat(fd, &st) == -1 || st.st_dev != lst.st_dev || st.st_ino != lst.st_ino ||
@@ -335,34 +335,47 @@ undo:;
 	return saved;
 }
 
+/* The dotlock, then the mailbox and its lockf, all looked up in dl->dirfd. */
+static int locked_deliver(struct mailbox_job *job, struct dotlock *dl, const char *path, long long deadline)
+{
+	int err, fd;
+
+	if ((err = dotlock_take(dl, deadline))) {
+		if (err != ETIMEDOUT)
+			snprintf(job->why, job->why_len, "cannot create %s: %s", dl->path, strerror(err));
+		return err;
+	}
+	fd = mailbox_open(job, dl->dirfd, path);
+	if (fd == -1) {
+		err = errno;
+		if (!job->why[0])
+			snprintf(job->why, job->why_len, "cannot open %s: %s", path, strerror(err));
+		dotlock_release(dl);
+		return err;
+	}
+	if ((err = deliver_lock_wait(fd, deadline)) == 0) {
+		repair(dl, fd, path);
+		err = append(job, dl, fd);
+	}
+	close(fd);
+	dotlock_release(dl);
+	return err;
+}
+
 int mbox_deliver(struct mailbox_job *job)
 {
 	char path[PATH_MAX];
 	struct dotlock dl = { .fd = -1, .owner = job->owner, .owner_alt = job->owner_alt };
 	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
-	int err, fd;
+	int err;
 
 	if (snprintf(path, sizeof path, "%s/%s", job->spool, job->user) >= (int)sizeof path ||
-	    snprintf(dl.path, sizeof dl.path, "%s.lock", path) >= (int)sizeof dl.path)
+	    snprintf(dl.path, sizeof dl.path, "%s.lock", path) >= (int)sizeof dl.path ||
+	    snprintf(dl.name, sizeof dl.name, "%s.lock", job->user) >= (int)sizeof dl.name)
 		return ENAMETOOLONG;
-	if ((err = dotlock_take(&dl, deadline))) {
-		if (err != ETIMEDOUT)
-			snprintf(job->why, job->why_len, "cannot create %s: %s", dl.path, strerror(err));
-		return err;
-	}
-	fd = mailbox_open(job, path);
-	if (fd == -1) {
-		err = errno;
-		if (!job->why[0])
-			snprintf(job->why, job->why_len, "cannot open %s: %s", path, strerror(err));
-		dotlock_release(&dl);
-		return err;
-	}
-	if ((err = deliver_lock_wait(fd, deadline)) == 0) {
-		repair(&dl, fd, path);
-		err = append(job, &dl, fd);
-	}
-	close(fd);
-	dotlock_release(&dl);
+	if ((dl.dirfd = deliver_open_spool(job)) < 0)
+		return -dl.dirfd;
+	err = locked_deliver(job, &dl, path, deadline);
+	close(dl.dirfd);
 	return err;
 }

@@ -9,6 +9,8 @@
  * status file left by a crash only makes the next number one higher.  The
  * temporary files of a killed delivery (",mailslot.*": a comma hides a file
  * from MH) are removed by a later delivery once they are 36 hours old.
+ * The folder is used only through one descriptor, opened without following
+ * a symlink and checked to be the recipient's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,19 +24,25 @@
 
 #include "deliver.h"
 
-/* Highest N among "N" and "N.status" entries; stale temporaries go on the way. */
-static int highest_number(const char *dir, unsigned long *max)
+/* Highest N among "N" and "N.status" entries; stale temporaries go on the
+ * way.  fdopendir takes the descriptor it is given: it reads a duplicate. */
+static int highest_number(int dirfd, const char *shown, unsigned long *max)
 {
-	DIR *d = opendir(dir);
+	int fd = dup(dirfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
 	struct dirent *e;
 
-	if (!d)
-		return errno;
+	if (!d) {
+		int err = errno;
+		if (fd != -1)
+			close(fd);
+		return err;
+	}
 	*max = 0;
 	while ((e = readdir(d))) {
 		char *end;
 		if (strncmp(e->d_name, ",mailslot.", 10) == 0)
-			deliver_drop_stale(dirfd(d), dir, e->d_name);
+			deliver_drop_stale(dirfd, shown, e->d_name);
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		unsigned long n = strtoul(e->d_name, &end, 10);
@@ -45,9 +53,9 @@ static int highest_number(const char *dir, unsigned long *max)
 	return 0;
 }
 
-static int write_file(const char *path, const char *data, size_t len)
+static int write_file(int dirfd, const char *name, const char *data, size_t len)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int err = 0;
 
 	if (fd == -1)
@@ -58,13 +66,10 @@ static int write_file(const char *path, const char *data, size_t len)
 	return err;
 }
 
-static int lock_folder(const char *dir, long long deadline, int *lockfd)
+static int lock_folder(int dirfd, long long deadline, int *lockfd)
 {
-	char path[PATH_MAX];
-	int fd;
+	int fd = openat(dirfd, ".mh_sequences", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
-	snprintf(path, sizeof path, "%s/.mh_sequences", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return errno;
 	int err = deliver_lock_wait(fd, deadline);
@@ -76,29 +81,29 @@ static int lock_folder(const char *dir, long long deadline, int *lockfd)
 	return 0;
 }
 
-static int place(const char *dir, const char *tmp, const char *status_tmp)
+static int place(int dirfd, const char *shown, const char *tmp, const char *status_tmp)
 {
-	char num[PATH_MAX], status[PATH_MAX];
+	char num[32], status[48];
 	unsigned long n = 0;
 	int err;
 
-	if ((err = highest_number(dir, &n)))
+	if ((err = highest_number(dirfd, shown, &n)))
 		return err;
 	for (int tries = 0; tries < 100; tries++) {
 		n++;
-		snprintf(num, sizeof num, "%s/%lu", dir, n);
-		snprintf(status, sizeof status, "%s/%lu.status", dir, n);
-		if (rename(status_tmp, status) == -1)
+		snprintf(num, sizeof num, "%lu", n);
+		snprintf(status, sizeof status, "%lu.status", n);
+		if (renameat(dirfd, status_tmp, dirfd, status) == -1)
 			return errno;
-		if (link(tmp, num) == 0)
+		if (linkat(dirfd, tmp, dirfd, num, 0) == 0)
 			return 0;
 		err = errno;
 		if (err != EEXIST) {
-			unlink(status);
+			unlinkat(dirfd, status, 0);
 			return err;
 		}
 		/* a writer that ignores the lock took n: move the flags on */
-		if (rename(status, status_tmp) == -1)
+		if (renameat(dirfd, status, dirfd, status_tmp) == -1)
 			return errno;
 	}
 	return EEXIST;
@@ -106,31 +111,33 @@ static int place(const char *dir, const char *tmp, const char *status_tmp)
 
 int mh_deliver(struct mailbox_job *job)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX], status_tmp[PATH_MAX];
+	char dir[PATH_MAX], tmp[NAME_MAX + 1], status_tmp[NAME_MAX + 1];
 	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
-	int err, lockfd = -1;
+	int err, lockfd = -1, spoolfd, dirfd;
 
-	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
+	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir ||
+	    snprintf(tmp, sizeof tmp, ",mailslot.%s.%ld", job->msg->qid, (long)getpid()) >= (int)sizeof tmp - 7)
 		return ENAMETOOLONG;
-	if ((err = deliver_ensure_dir(job, dir)))
-		return err;
-	snprintf(tmp, sizeof tmp, "%s/,mailslot.%s.%ld", dir, job->msg->qid, (long)getpid());
 	snprintf(status_tmp, sizeof status_tmp, "%s.status", tmp);
-	if ((err = deliver_new_file(job, tmp, O_TRUNC)))
+	if ((spoolfd = deliver_open_spool(job)) < 0)
+		return -spoolfd;
+	dirfd = deliver_open_dir(job, spoolfd, job->user, dir);
+	close(spoolfd);
+	if (dirfd < 0)
+		return -dirfd;
+	if ((err = deliver_new_file(job, dirfd, tmp, O_TRUNC))) {
+		close(dirfd);
 		return err;
-	if ((err = write_file(status_tmp, "\\Recent\n", 8)) == 0 &&
-	    (err = lock_folder(dir, deadline, &lockfd)) == 0) {
-		err = place(dir, tmp, status_tmp);
-		if (err == 0) {
-			int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dfd == -1 || fsync(dfd) == -1)
-				err = errno;
-			if (dfd != -1)
-				close(dfd);
-		}
+	}
+	if ((err = write_file(dirfd, status_tmp, "\\Recent\n", 8)) == 0 &&
+	    (err = lock_folder(dirfd, deadline, &lockfd)) == 0) {
+		err = place(dirfd, dir, tmp, status_tmp);
+		if (err == 0 && fsync(dirfd) == -1)
+			err = errno;
 		close(lockfd);
 	}
-	unlink(tmp);
-	unlink(status_tmp);
+	unlinkat(dirfd, tmp, 0);
+	unlinkat(dirfd, status_tmp, 0);
+	close(dirfd);
 	return err;
 }

@@ -673,3 +673,87 @@ EOM
 	refute_output --partial "$SPOOL"
 	grep -q "delivery to carol@example.org (carol) failed: .*$SPOOL/carol" "$LOG"
 }
+
+# --- a local user racing a delivery (started as root) ---------------------
+
+# race_setup: a root-started handler (--user mail) delivering to the system
+# account nobody, the attacker; $PRIV/target is a directory nobody cannot
+# reach but the mail group can, holding a 40-hour-old file "old".
+race_setup() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root: the handler takes the recipient's identity only when started as root"
+	getent passwd mail >/dev/null || skip "there is no 'mail' account to run as"
+	getent passwd nobody >/dev/null || skip "there is no 'nobody' account"
+	PRIV=$(mktemp -d /tmp/mailslot-race.XXXXXX)
+	chmod 755 "$PRIV"
+	SPOOL="$PRIV/spool"
+	QUEUE="$PRIV/queue"
+	mkdir "$SPOOL" "$QUEUE" "$PRIV/target"
+	chown mail:mail "$QUEUE"
+	chmod 0770 "$QUEUE"
+	chown root:mail "$PRIV/target"
+	chmod 0770 "$PRIV/target"
+	echo "not yours" >"$PRIV/target/old"
+	touch -d '40 hours ago' "$PRIV/target/old"
+	NOBODY_UID=$(id -u nobody)
+	NOBODY_GID=$(id -g nobody)
+}
+
+race_teardown() {
+	[ -n "${PRIV:-}" ] && rm -rf "$PRIV"
+	return 0
+}
+
+# race_send FORMAT COUNT PAIRS...: COUNT messages to nobody while nobody
+# swaps each pair of names (renameat2 RENAME_EXCHANGE) in a loop.
+race_send() {
+	local fmt=$1 count=$2
+	shift 2
+	python3 "$BATS_TEST_DIRNAME/helpers/deliv_race.py" "$NOBODY_UID" "$NOBODY_GID" 600 "$@" \
+		>"$PRIV/race.out" 2>&1 3>&- &
+	echo "$!" >>"$BATS_TEST_TMPDIR/pids"
+	python3 "$DELIV_PY" send --exec "$SMTPD --spool $SPOOL --queue $QUEUE --domain example.org \
+		--hostname mx.test --log stderr --user mail --format $fmt --lock-timeout 2" \
+		--log "$LOG" --record "$REC" --to nobody@example.org --count "$count"
+	stop_listeners
+}
+
+@test "race: Maildir tmp/ and new/ swapped for symlinks during deliveries as root: nothing made or removed through them" {
+	race_setup
+	local box="$SPOOL/nobody"
+	mkdir -p "$box/tmp" "$box/new" "$box/cur"
+	ln -s "$PRIV/target" "$box/tmp.swap"
+	ln -s "$PRIV/target" "$box/new.swap"
+	chown -hR nobody:"$NOBODY_GID" "$box"
+	chmod 700 "$box" "$box/tmp" "$box/new" "$box/cur"
+	# an old file in the real tmp/, so that every sweep has work to do
+	echo leftover >"$box/tmp/1.stale"
+	chown nobody "$box/tmp/1.stale"
+	touch -d '40 hours ago' "$box/tmp/1.stale"
+	run race_send maildir 40 "$box/tmp" "$box/tmp.swap" "$box/new" "$box/new.swap"
+	delivered=$(grep -c '^DATA 250 ' <<<"$output" || true)
+	run ls -A "$PRIV/target"
+	race_teardown
+	assert_output "old"
+	# the race was run against deliveries that happened, not only refusals
+	assert [ "$delivered" -ge 1 ]
+}
+
+@test "race: an MH folder swapped for a symlink during deliveries as root (sticky spool): nothing made or removed there" {
+	race_setup
+	chmod 1777 "$SPOOL"
+	local box="$SPOOL/nobody"
+	mkdir "$box"
+	ln -s "$PRIV/target" "$SPOOL/nobody.swap"
+	chown -h nobody:"$NOBODY_GID" "$box" "$SPOOL/nobody.swap"
+	chmod 700 "$box"
+	# what a killed delivery leaves looks like this: a sweep would remove it
+	echo leftover >"$PRIV/target/,mailslot.X.1"
+	touch -d '40 hours ago' "$PRIV/target/,mailslot.X.1"
+	run race_send mh 40 "$box" "$SPOOL/nobody.swap"
+	delivered=$(grep -c '^DATA 250 ' <<<"$output" || true)
+	run ls -A "$PRIV/target"
+	race_teardown
+	assert_output ",mailslot.X.1
+old"
+	assert [ "$delivered" -ge 1 ]
+}
