@@ -39,6 +39,7 @@
 
 #define STALE_LOCK_SECONDS 500	/* Postfix's stale_lock_time */
 #define MARKER_XATTR "user.mailslot.append"
+#define LOCK_GONE (-1)	/* clear_stale: the dotlock is gone, link again now (errno values are > 0) */
 #define MBOX_HEADER_MAX (ADDR_MAILBOX_MAX * 3 + 160)
 
 struct dotlock {
@@ -47,6 +48,7 @@ struct dotlock {
 	char name[NAME_MAX + 1];	/* <user>.lock */
 	char path[PATH_MAX];	/* the same, for the log */
 	int have_marker;	/* a dead delivery's marker was found */
+	int warned;		/* "cannot remove" logged once per delivery */
 	uid_t owner, owner_alt;	/* who our own dotlocks belong to */
 	unsigned long long ino;
 	long long start, end;
@@ -87,8 +89,29 @@ static int parse_record(const char *s, struct dotlock *dl)
 	return 0;
 }
 
-/* Look at an existing dotlock; remove it when stale.  1: gone, try again
- * now; 0: held by a live foreign program, wait; or an errno value. */
+/* Remove a stale dotlock.  One that cannot be removed (a directory, another
+ * user's file in a sticky spool) is live for our purposes: it will be
+ * waited for until the deadline like any other, where counting it gone
+ * made the caller retry at once, for ever, at full speed.  LOCK_GONE, or
+ * 0: still there. */
+static int remove_stale(struct dotlock *dl)
+{
+	if (unlinkat(dl->dirfd, dl->name, 0) == 0) {
+		log_msg(LOG_WARNING, "removed stale lock %s", dl->path);
+		return LOCK_GONE;
+	}
+	if (errno == ENOENT)
+		return LOCK_GONE;
+	/* once per delivery: the wait may last the whole lock timeout */
+	if (!dl->warned)
+		log_msg(LOG_WARNING, "cannot remove stale lock %s: %s; waiting for it", dl->path, strerror(errno));
+	dl->warned = 1;
+	return 0;
+}
+
+/* Look at an existing dotlock; remove it when stale.  LOCK_GONE: try again
+ * now; 0: held by a live foreign program (or not removable), wait; or an
+ * errno value. */
 static int clear_stale(struct dotlock *dl, long long deadline)
 {
 	char text[128];
@@ -98,14 +121,11 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 
 	if (fd == -1) {
 		if (errno == ENOENT)
-			return 1;
+			return LOCK_GONE;
 		/* not ours to open: only the age rule applies */
 		if (fstatat(dl->dirfd, dl->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
-			log_msg(LOG_WARNING, "removing stale lock %s", dl->path);
-			unlinkat(dl->dirfd, dl->name, 0);
-			return 1;
-		}
+		    time(NULL) - st.st_mtime > STALE_LOCK_SECONDS)
+			return remove_stale(dl);
 		return 0;
 	}
 	/* A live mailslot holds lockf on its dotlock until it is done: wait
@@ -119,7 +139,7 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 	if (fstatat(dl->dirfd, dl->name, &now_st, AT_SYMLINK_NOFOLLOW) == -1 || now_st.st_ino != st.st_ino ||
 	    now_st.st_dev != st.st_dev) {
 		close(fd);
-		return 1;
+		return LOCK_GONE;
 	}
 	ssize_t n = pread(fd, text, sizeof text - 1, 0);
 	text[n > 0 ? n : 0] = '\0';
@@ -143,12 +163,9 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 	} else if (pid_is_dead(text) || time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
 		stale = 1;
 	}
-	if (stale) {
-		log_msg(LOG_WARNING, "removing stale lock %s", dl->path);
-		unlinkat(dl->dirfd, dl->name, 0);
-	}
+	err = stale ? remove_stale(dl) : 0;
 	close(fd);
-	return stale;
+	return err;
 }
 
 /* The dotlock appears whole or not at all: an unnamed file in the spool
@@ -211,10 +228,11 @@ static int dotlock_take(struct dotlock *dl, long long deadline)
 		int err = errno;
 		if (err == EEXIST) {
 			err = clear_stale(dl, deadline);
-			if (err == 1)
-				continue;
-			if (err == 0 && deliver_now_ms() >= deadline)
+			/* the deadline holds on every pass, whatever clear_stale said */
+			if ((err == 0 || err == LOCK_GONE) && deliver_now_ms() >= deadline)
 				err = ETIMEDOUT;
+			else if (err == LOCK_GONE)
+				continue;
 		}
 		if (err) {
 			if (unnamed != -1)

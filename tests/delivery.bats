@@ -539,6 +539,52 @@ bob"
 	assert_line "ok"
 }
 
+@test "a dotlock that is a directory cannot be removed: waited for, 451 4.2.0 at --lock-timeout, a bounded log" {
+	mkdir "$SPOOL/alice.lock"
+	# old enough for the age rule to call it stale
+	touch -d '1 hour ago' "$SPOOL/alice.lock"
+	start_listener --lock-timeout 2
+	run timeout 30 python3 "$DELIV_PY" send --port "$PORT" --record "$REC" --to alice@example.org --timeout 25
+	assert_line --regexp '^DATA 451 4\.2\.0 '
+	after=$(sed -n 's/^AFTERDOT //p' <<<"$output")
+	python3 -c "import sys; sys.exit(not 1.5 <= $after < 10)"
+	assert [ -d "$SPOOL/alice.lock" ]
+	# one line about the lock, not one a pass (there were 50,000 a second)
+	assert_equal "$(grep -c 'stale lock' "$LOG")" 1
+	assert [ "$(grep -c '^mailslot-smtpd' "$LOG")" -le 10 ]
+	assert [ ! -e "$SPOOL/alice" ]
+}
+
+@test "a stale dotlock another user owns in a sticky spool: waited for, 451 4.2.0 at --lock-timeout, a bounded log" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root: the lock must belong to another account"
+	getent passwd mail >/dev/null || skip "there is no 'mail' account to run as"
+	PRIV=$(mktemp -d /tmp/mailslot-sticky.XXXXXX)
+	chmod 755 "$PRIV"
+	SPOOL="$PRIV/spool"
+	QUEUE="$PRIV/queue"
+	mkdir "$SPOOL" "$QUEUE"
+	chmod 1777 "$SPOOL"
+	chown mail "$QUEUE"
+	cp "$MS/users" "$MS/aliases" "$PRIV/"
+	chmod 644 "$PRIV/users" "$PRIV/aliases"
+	# a dead foreign holder, long ago: stale by every rule, but not ours to unlink
+	printf '%d\n' "$(dead_pid)" >"$SPOOL/alice.lock"
+	chown nobody "$SPOOL/alice.lock"
+	chmod 644 "$SPOOL/alice.lock"
+	touch -d '1 hour ago' "$SPOOL/alice.lock"
+	run timeout 30 python3 "$DELIV_PY" send --exec "$SMTPD --spool $SPOOL --queue $QUEUE --users $PRIV/users \
+		--aliases $PRIV/aliases --domain example.org --hostname mx.test --log stderr --user mail --lock-timeout 2" \
+		--log "$LOG" --record "$REC" --to alice@example.org --timeout 25
+	lines=$(grep -c '^mailslot-smtpd' "$LOG")
+	lock_lines=$(grep -c 'stale lock' "$LOG" || true)
+	rm -rf "$PRIV"
+	assert_line --regexp '^DATA 451 4\.2\.0 '
+	after=$(sed -n 's/^AFTERDOT //p' <<<"$output")
+	python3 -c "import sys; sys.exit(not 1.5 <= $after < 10)"
+	assert_equal "$lock_lines" 1
+	assert [ "$lines" -le 10 ]
+}
+
 @test "a dotlock that is a symlink is never written through: 451 4.2.0, its target untouched" {
 	printf 'precious\n' >"$MS/victim"
 	ln -s "$MS/victim" "$SPOOL/alice.lock"
