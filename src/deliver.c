@@ -223,10 +223,10 @@ int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quo
 	return copy_plain(d, fd, offset);
 }
 
-int deliver_new_file(struct mailbox_job *job, int dirfd, const char *name, int flags)
+int deliver_new_file(struct mailbox_job *job, int dirfd, const char *name)
 {
 	off_t pos = 0;
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd == -1)
 		return errno;

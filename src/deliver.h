@@ -62,9 +62,10 @@ int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quo
 unsigned deliver_count_from_lines(int fd, off_t size);
 /* Write all of buf, at *offset when given. */
 int deliver_write(int fd, const char *buf, size_t len, off_t *offset);
-/* Create name in dirfd (open flags added: O_EXCL) holding the header block
- * and the message, fsynced; removed again on failure.  0 or errno. */
-int deliver_new_file(struct mailbox_job *job, int dirfd, const char *name, int flags);
+/* Create name in dirfd, exclusively (an existing name, perhaps a link
+ * someone left for us, gives EEXIST), holding the header block and the
+ * message, fsynced; removed again on failure.  0 or errno. */
+int deliver_new_file(struct mailbox_job *job, int dirfd, const char *name);
 /* The spool directory: a descriptor, or -errno (job->why filled). */
 int deliver_open_spool(struct mailbox_job *job);
 /* The directory name in parentfd (shown as shown in messages), made 0700

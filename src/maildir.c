@@ -105,7 +105,7 @@ int maildir_deliver(struct mailbox_job *job)
 		     (long)getpid(), count++, host,
 		     (long long)job->prefix_len + (long long)job->msg->size) >= (int)sizeof name)
 		err = ENAMETOOLONG;
-	else if ((err = deliver_new_file(job, tmpfd, name, O_EXCL)) == 0) {
+	else if ((err = deliver_new_file(job, tmpfd, name)) == 0) {
 		if (linkat(tmpfd, name, newfd, name, 0) == -1)
 			err = errno;
 		unlinkat(tmpfd, name, 0);

@@ -55,7 +55,7 @@ static int highest_number(int dirfd, const char *shown, unsigned long *max)
 
 static int write_file(int dirfd, const char *name, const char *data, size_t len)
 {
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int err = 0;
 
 	if (fd == -1)
@@ -111,24 +111,35 @@ static int place(int dirfd, const char *shown, const char *tmp, const char *stat
 
 int mh_deliver(struct mailbox_job *job)
 {
+	static unsigned seq;	/* one process may deliver to one folder more than once */
 	char dir[PATH_MAX], tmp[NAME_MAX + 1], status_tmp[NAME_MAX + 1];
 	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
 	int err, lockfd = -1, spoolfd, dirfd;
 
-	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir ||
-	    snprintf(tmp, sizeof tmp, ",mailslot.%s.%ld", job->msg->qid, (long)getpid()) >= (int)sizeof tmp - 7)
+	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
 		return ENAMETOOLONG;
-	snprintf(status_tmp, sizeof status_tmp, "%s.status", tmp);
 	if ((spoolfd = deliver_open_spool(job)) < 0)
 		return -spoolfd;
 	dirfd = deliver_open_dir(job, spoolfd, job->user, dir);
 	close(spoolfd);
 	if (dirfd < 0)
 		return -dirfd;
-	if ((err = deliver_new_file(job, dirfd, tmp, O_TRUNC))) {
+	/* O_EXCL: a name someone else made (a link to another file, left
+	 * there for us) is never written through; a fresh name is tried */
+	for (int tries = 0;; tries++) {
+		if (snprintf(tmp, sizeof tmp, ",mailslot.%s.%ld.%u", job->msg->qid, (long)getpid(), seq++) >=
+		    (int)sizeof tmp - 7)
+			err = ENAMETOOLONG;
+		else
+			err = deliver_new_file(job, dirfd, tmp);
+		if (err != EEXIST || tries == 10)
+			break;
+	}
+	if (err) {
 		close(dirfd);
 		return err;
 	}
+	snprintf(status_tmp, sizeof status_tmp, "%s.status", tmp);
 	if ((err = write_file(dirfd, status_tmp, "\\Recent\n", 8)) == 0 &&
 	    (err = lock_folder(dirfd, deadline, &lockfd)) == 0) {
 		err = place(dirfd, dir, tmp, status_tmp);

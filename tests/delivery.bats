@@ -203,6 +203,17 @@ PY
 	refute_output --partial ","
 }
 
+@test "mh: temporary files are created exclusively (O_EXCL), never truncated through an existing name" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	SMTPD="strace -f -o $MS/trace -e trace=openat $SMTPD" run send_mail_stdin "--format mh" --to carol@example.org
+	assert_line --partial "DATA 250 "
+	run grep -c 'openat([^,]*, ",mailslot\.' "$MS/trace"
+	assert_output 2
+	run grep 'openat([^,]*, ",mailslot\.' "$MS/trace"
+	refute_output --partial O_TRUNC
+	assert_equal "$(grep -c O_EXCL <<<"$output")" 2
+}
+
 # --- headers added at delivery -------------------------------------------
 
 @test "Return-Path: is the envelope sender and Delivered-To: the final recipient of each copy" {
