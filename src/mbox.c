@@ -89,23 +89,47 @@ static int parse_record(const char *s, struct dotlock *dl)
 	return 0;
 }
 
-/* Remove a stale dotlock.  One that cannot be removed (a directory, another
- * user's file in a sticky spool) is live for our purposes: it will be
- * waited for until the deadline like any other, where counting it gone
- * made the caller retry at once, for ever, at full speed.  LOCK_GONE, or
- * 0: still there. */
-static int remove_stale(struct dotlock *dl)
+/* Remove the stale dotlock that st describes.  Checking a name and then
+ * unlinking it removes whatever holds the name by then: another program
+ * may have removed the stale lock and made its own, live one in between.
+ * So the lock is first renamed aside (RENAME_NOREPLACE), then the file
+ * under the new name compared with the one judged stale, and removed only
+ * when it is that file; a fresh lock caught this way goes back.
+ *
+ * One that cannot be removed (a directory, another user's file in a
+ * sticky spool) is live for our purposes: it will be waited for until the
+ * deadline like any other, where counting it gone made the caller retry
+ * at once, for ever, at full speed.  LOCK_GONE, or 0: still there. */
+static int remove_stale(struct dotlock *dl, const struct stat *st)
 {
-	if (unlinkat(dl->dirfd, dl->name, 0) == 0) {
-		log_msg(LOG_WARNING, "removed stale lock %s", dl->path);
-		return LOCK_GONE;
+	char aside[NAME_MAX + 1];
+	struct stat now;
+
+	if (snprintf(aside, sizeof aside, "%s.stale.%ld", dl->name, (long)getpid()) >= (int)sizeof aside)
+		snprintf(aside, sizeof aside, ",stale.%ld", (long)getpid());
+	/* a lock is a file: anything else of that name is not ours to remove */
+	if (!S_ISREG(st->st_mode) ||
+	    renameat2(dl->dirfd, dl->name, dl->dirfd, aside, RENAME_NOREPLACE) == -1) {
+		if (S_ISREG(st->st_mode) && errno == ENOENT)
+			return LOCK_GONE;
+		/* once per delivery: the wait may last the whole lock timeout */
+		if (!dl->warned)
+			log_msg(LOG_WARNING, "cannot remove stale lock %s: %s; waiting for it", dl->path,
+				S_ISREG(st->st_mode) ? strerror(errno) : "not a file");
+		dl->warned = 1;
+		return 0;
 	}
-	if (errno == ENOENT)
-		return LOCK_GONE;
-	/* once per delivery: the wait may last the whole lock timeout */
-	if (!dl->warned)
-		log_msg(LOG_WARNING, "cannot remove stale lock %s: %s; waiting for it", dl->path, strerror(errno));
-	dl->warned = 1;
+	if (fstatat(dl->dirfd, aside, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st->st_dev &&
+	    now.st_ino == st->st_ino) {
+		if (unlinkat(dl->dirfd, aside, 0) == 0 || errno == ENOENT) {
+			log_msg(LOG_WARNING, "removed stale lock %s", dl->path);
+			return LOCK_GONE;
+		}
+		/* renamed but not removable: put it back, where others expect it */
+	}
+	/* not the file judged stale: a new lock, put back under its name */
+	if (renameat2(dl->dirfd, aside, dl->dirfd, dl->name, RENAME_NOREPLACE) == -1)
+		log_msg(LOG_ERR, "cannot put back lock %s (now %s): %s", dl->path, aside, strerror(errno));
 	return 0;
 }
 
@@ -125,7 +149,7 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 		/* not ours to open: only the age rule applies */
 		if (fstatat(dl->dirfd, dl->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    time(NULL) - st.st_mtime > STALE_LOCK_SECONDS)
-			return remove_stale(dl);
+			return remove_stale(dl, &st);
 		return 0;
 	}
 	/* A live mailslot holds lockf on its dotlock until it is done: wait
@@ -163,7 +187,7 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 	} else if (pid_is_dead(text) || time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
 		stale = 1;
 	}
-	err = stale ? remove_stale(dl) : 0;
+	err = stale ? remove_stale(dl, &st) : 0;
 	close(fd);
 	return err;
 }

@@ -596,6 +596,31 @@ bob"
 	assert [ "$lines" -le 10 ]
 }
 
+@test "stale dotlock: one replaced by a live lock while it is being removed is put back, not removed" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	printf '%d\n' "$(dead_pid)" >"$SPOOL/alice.lock"
+	background /dev/null sleep 60
+	sleeper=$BG_PID
+	# the removal of alice.lock is held 1.5 s at its system call; in that
+	# time another program takes the stale lock away and makes its own
+	background "$MS/send.out" python3 "$DELIV_PY" send --exec "strace -f -o $MS/trace \
+		-e trace=unlinkat,renameat2 -e inject=unlinkat,renameat2:delay_enter=1500000 \
+		$SMTPD $(smtpd_args) --lock-timeout 4" --log "$LOG" --record "$REC" --to alice@example.org --timeout 30
+	sender=$BG_PID
+	for _ in $(seq 1 200); do
+		grep -qE '(unlinkat|renameat2)\([0-9A-Z_]+, "alice\.lock"' "$MS/trace" 2>/dev/null && break
+		sleep 0.05
+	done
+	printf '%d\n' "$sleeper" >"$SPOOL/fresh"
+	mv "$SPOOL/fresh" "$SPOOL/alice.lock"
+	wait "$sender" || true
+	run cat "$MS/send.out"
+	assert_line --regexp '^DATA 451 4\.2\.0 '
+	assert_equal "$(cat "$SPOOL/alice.lock")" "$sleeper"
+	run ls -A "$SPOOL"
+	assert_output "alice.lock"
+}
+
 @test "a dotlock that is a symlink is never written through: 451 4.2.0, its target untouched" {
 	printf 'precious\n' >"$MS/victim"
 	ln -s "$MS/victim" "$SPOOL/alice.lock"
