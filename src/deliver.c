@@ -350,6 +350,9 @@ void deliver_local(const struct config *cfg, const struct delivery *d, const str
 	case FORMAT_MH:
 		err = mh_deliver(&job);
 		break;
+	case FORMAT_NUMBERED:
+		err = numbered_deliver(&job);
+		break;
 	default:
 		err = mbox_deliver(&job);
 		break;

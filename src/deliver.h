@@ -87,5 +87,6 @@ void deliver_pause(int attempt);
 int mbox_deliver(struct mailbox_job *job);
 int maildir_deliver(struct mailbox_job *job);
 int mh_deliver(struct mailbox_job *job);
+int numbered_deliver(struct mailbox_job *job);
 
 #endif

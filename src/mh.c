@@ -1,16 +1,21 @@
-/* mh: deliver to <spool>/<user>/N, numbered files in arrival order, each
- * with an N.status sidecar holding its IMAP-style flags (\Recent on arrival).
+/* mh: deliver to <spool>/<user>/N as plain MH, the way nmh's inc and
+ * rcvstore do: numbered files in arrival order, each new message added to
+ * the "unseen" sequence of .mh_sequences (nmh's usual Unseen-Sequence,
+ * mutt's mh_seq_unseen), so that nmh, mutt and neomutt show it as new.
+ * Nothing else is put in the folder.
  *
- * .mh_sequences in the user's directory is the lock file (lockf), as
- * Python's mailbox.MH and nmh use it, so simultaneous arrivals get distinct
- * numbers.  The message is written to a temporary name, fsynced, and linked
- * to its number: it appears whole or not at all.  The status file is put in
- * place first, so a message never appears without its flags; an orphan
- * status file left by a crash only makes the next number one higher.  The
- * temporary files of a killed delivery (",mailslot.*": a comma hides a file
- * from MH) are removed by a later delivery once they are 36 hours old.
- * The folder is used only through one descriptor, opened without following
- * a symlink and checked to be the recipient's.
+ * .mh_sequences is locked with lockf(3) for the whole delivery: nmh's
+ * default datalocking is fcntl (mh-tailor(5)), the same kernel record
+ * lock, and Python's mailbox.MH takes it too.  It serialises numbering
+ * between simultaneous arrivals, and our rewrite of the file with every
+ * reader's and writer's.  The message is written to a temporary name
+ * (",mailslot.*": a comma hides a file from MH), fsynced, linked to its
+ * number (it appears whole or not at all), then the sequence is updated in
+ * place and fsynced; if that fails the message stays, unmarked, rather
+ * than be delivered twice.  Temporaries of a killed delivery are removed
+ * by a later one once 36 hours old.  The folder is used only through one
+ * descriptor, opened without following a symlink and checked to be the
+ * recipient's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,9 +28,15 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "log.h"
 
-/* Highest N among "N" and "N.status" entries; stale temporaries go on the
- * way.  fdopendir takes the descriptor it is given: it reads a duplicate. */
+#define MH_UNSEEN "unseen"
+/* .mh_sequences is a few lines; one larger than this is left alone */
+#define MH_SEQUENCES_MAX (256 * 1024)
+
+/* Highest N among the "N" entries (N.status and other names are not
+ * messages); stale temporaries go on the way.  fdopendir takes the
+ * descriptor it is given: it reads a duplicate. */
 static int highest_number(int dirfd, const char *shown, unsigned long *max)
 {
 	int fd = dup(dirfd);
@@ -46,24 +57,11 @@ static int highest_number(int dirfd, const char *shown, unsigned long *max)
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		unsigned long n = strtoul(e->d_name, &end, 10);
-		if ((*end == '\0' || strcmp(end, ".status") == 0) && n > *max)
+		if (*end == '\0' && n > *max)
 			*max = n;
 	}
 	closedir(d);
 	return 0;
-}
-
-static int write_file(int dirfd, const char *name, const char *data, size_t len)
-{
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int err = 0;
-
-	if (fd == -1)
-		return errno;
-	if (deliver_write(fd, data, len, NULL) == -1 || fsync(fd) == -1)
-		err = errno;
-	close(fd);
-	return err;
 }
 
 static int lock_folder(int dirfd, long long deadline, int *lockfd)
@@ -81,9 +79,81 @@ static int lock_folder(int dirfd, long long deadline, int *lockfd)
 	return 0;
 }
 
-static int place(int dirfd, const char *shown, const char *tmp, const char *status_tmp)
+/* The end of the "unseen:" field in buf (after its continuation lines,
+ * before the final newline), or NULL when there is none. */
+static char *find_unseen(char *buf, size_t len, char **value)
 {
-	char num[32], status[48];
+	size_t nlen = strlen(MH_UNSEEN);
+
+	for (size_t pos = 0; pos < len;) {
+		char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
+		size_t llen = nl ? (size_t)(nl - line) : len - pos;
+		if (llen > nlen && memcmp(line, MH_UNSEEN, nlen) == 0 && line[nlen] == ':') {
+			*value = line + nlen + 1;
+			char *end = line + llen;
+			/* RFC 822-style continuation: lines that start with white space */
+			while (end < buf + len && end + 1 < buf + len && (end[1] == ' ' || end[1] == '\t')) {
+				char *next = memchr(end + 1, '\n', (size_t)(buf + len - end - 1));
+				end = next ? next : buf + len;
+			}
+			return end;
+		}
+		pos += llen + 1;
+	}
+	return NULL;
+}
+
+/* Add n to the unseen sequence: "a-(n-1)" or "(n-1)" at the field's end
+ * becomes a range up to n, anything else gets " n".  0 or errno. */
+static int mark_unseen(int seqfd, unsigned long n)
+{
+	static char buf[MH_SEQUENCES_MAX + 64];
+	char add[48];
+	ssize_t got = pread(seqfd, buf, MH_SEQUENCES_MAX + 1, 0);
+	size_t len, out;
+	char *value, *end;
+
+	if (got < 0)
+		return errno;
+	if (got > MH_SEQUENCES_MAX)
+		return EFBIG;
+	len = (size_t)got;
+	end = find_unseen(buf, len, &value);
+	if (!end) {
+		/* a new field, after a last line that may lack its newline */
+		int k = snprintf(add, sizeof add, "%s" MH_UNSEEN ": %lu\n", len && buf[len - 1] != '\n' ? "\n" : "", n);
+		memcpy(buf + len, add, (size_t)k);
+		out = len + (size_t)k;
+	} else {
+		/* the last token of the field: digits, perhaps after '-' */
+		char *t = end;
+		while (t > value && t[-1] >= '0' && t[-1] <= '9')
+			t--;
+		unsigned long last = t < end ? strtoul(t, NULL, 10) : 0;
+		int k;
+		if (t < end && last + 1 == n && t > value && t[-1] == '-') {
+			k = snprintf(add, sizeof add, "%lu", n);
+			memmove(t + k, end, (size_t)(buf + len - end));
+			memcpy(t, add, (size_t)k);
+			out = (size_t)(t - buf) + (size_t)k + (size_t)(buf + len - end);
+		} else {
+			k = snprintf(add, sizeof add, t < end && last + 1 == n ? "-%lu" : " %lu", n);
+			memmove(end + k, end, (size_t)(buf + len - end));
+			memcpy(end, add, (size_t)k);
+			out = len + (size_t)k;
+		}
+	}
+	/* in place, under the lock: the lock is on this inode, so a new file
+	 * renamed over it would not be covered by it; the text only grows */
+	if (deliver_write(seqfd, buf, out, &(off_t){ 0 }) == -1 || ftruncate(seqfd, (off_t)out) == -1 ||
+	    fsync(seqfd) == -1)
+		return errno;
+	return 0;
+}
+
+static int place(int dirfd, const char *shown, const char *tmp, unsigned long *placed)
+{
+	char num[32];
 	unsigned long n = 0;
 	int err;
 
@@ -92,18 +162,12 @@ static int place(int dirfd, const char *shown, const char *tmp, const char *stat
 	for (int tries = 0; tries < 100; tries++) {
 		n++;
 		snprintf(num, sizeof num, "%lu", n);
-		snprintf(status, sizeof status, "%lu.status", n);
-		if (renameat(dirfd, status_tmp, dirfd, status) == -1)
-			return errno;
-		if (linkat(dirfd, tmp, dirfd, num, 0) == 0)
+		if (linkat(dirfd, tmp, dirfd, num, 0) == 0) {
+			*placed = n;
 			return 0;
-		err = errno;
-		if (err != EEXIST) {
-			unlinkat(dirfd, status, 0);
-			return err;
 		}
-		/* a writer that ignores the lock took n: move the flags on */
-		if (renameat(dirfd, status, dirfd, status_tmp) == -1)
+		/* EEXIST: a writer that ignores the lock took n */
+		if (errno != EEXIST)
 			return errno;
 	}
 	return EEXIST;
@@ -112,8 +176,9 @@ static int place(int dirfd, const char *shown, const char *tmp, const char *stat
 int mh_deliver(struct mailbox_job *job)
 {
 	static unsigned seq;	/* one process may deliver to one folder more than once */
-	char dir[PATH_MAX], tmp[NAME_MAX + 1], status_tmp[NAME_MAX + 1];
+	char dir[PATH_MAX], tmp[NAME_MAX + 1];
 	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
+	unsigned long n = 0;
 	int err, lockfd = -1, spoolfd, dirfd;
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
@@ -124,11 +189,10 @@ int mh_deliver(struct mailbox_job *job)
 	close(spoolfd);
 	if (dirfd < 0)
 		return -dirfd;
-	/* O_EXCL: a name someone else made (a link to another file, left
-	 * there for us) is never written through; a fresh name is tried */
+	/* O_EXCL: a name someone else made is never written through */
 	for (int tries = 0;; tries++) {
 		if (snprintf(tmp, sizeof tmp, ",mailslot.%s.%ld.%u", job->msg->qid, (long)getpid(), seq++) >=
-		    (int)sizeof tmp - 7)
+		    (int)sizeof tmp)
 			err = ENAMETOOLONG;
 		else
 			err = deliver_new_file(job, dirfd, tmp);
@@ -139,16 +203,21 @@ int mh_deliver(struct mailbox_job *job)
 		close(dirfd);
 		return err;
 	}
-	snprintf(status_tmp, sizeof status_tmp, "%s.status", tmp);
-	if ((err = write_file(dirfd, status_tmp, "\\Recent\n", 8)) == 0 &&
-	    (err = lock_folder(dirfd, deadline, &lockfd)) == 0) {
-		err = place(dirfd, dir, tmp, status_tmp);
+	if ((err = lock_folder(dirfd, deadline, &lockfd)) == 0) {
+		err = place(dirfd, dir, tmp, &n);
 		if (err == 0 && fsync(dirfd) == -1)
 			err = errno;
+		if (err == 0) {
+			/* the message is delivered: a failure here only leaves it
+			 * looking read, which is better than a second copy */
+			int serr = mark_unseen(lockfd, n);
+			if (serr)
+				log_msg(LOG_WARNING, "%s/.mh_sequences: cannot add %lu to %s: %s", dir, n,
+					MH_UNSEEN, strerror(serr));
+		}
 		close(lockfd);
 	}
 	unlinkat(dirfd, tmp, 0);
-	unlinkat(dirfd, status_tmp, 0);
 	close(dirfd);
 	return err;
 }

@@ -176,8 +176,77 @@ PY
 	done
 }
 
-@test "mh: five messages numbered 1 to 5, each with N.status holding \\Recent" {
+@test "mh: five messages numbered 1 to 5, plain MH: no other file, all five in the unseen sequence" {
 	start_listener --format mh
+	run send_mail --to carol@example.org --count 5
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 5
+	run check_box mh "$SPOOL/carol" --delivered-to carol@example.org --return-path sender@remote.example
+	assert_success
+	assert_line "count 5"
+	assert_line "ok"
+	run ls -A "$SPOOL/carol"
+	assert_output ".mh_sequences
+1
+2
+3
+4
+5"
+	assert_equal "$(cat "$SPOOL/carol/.mh_sequences")" "unseen: 1-5"
+}
+
+@test "mh: the unseen sequence is extended in place, other sequences and gaps kept" {
+	mkdir -m 700 "$SPOOL/carol"
+	for n in 2 4 7; do
+		printf 'From: a@b\nSubject: old\n\nold\n' >"$SPOOL/carol/$n"
+	done
+	printf 'cur: 7\nunseen: 2 4\nflagged: 7\n' >"$SPOOL/carol/.mh_sequences"
+	start_listener --format mh
+	run send_mail --to carol@example.org --count 2
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 2
+	assert_equal "$(cat "$SPOOL/carol/.mh_sequences")" "cur: 7
+unseen: 2 4 8-9
+flagged: 7"
+	# Python's reader sees the same sequences
+	run python3 -c "import mailbox, sys; print(sorted(mailbox.MH(sys.argv[1]).get_sequences().items()))" "$SPOOL/carol"
+	assert_output "[('cur', [7]), ('flagged', [7]), ('unseen', [2, 4, 8, 9])]"
+}
+
+@test "mh: nmh reads it as MH: scan, flist shows the new mail unseen, rmm and folder -pack renumber, rmf removes the folder" {
+	[ -x /usr/bin/mh/scan ] || skip "nmh is not installed"
+	start_listener --format mh
+	run send_mail --to carol@example.org --count 3
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 3
+	export HOME="$MS" MH="$MS/.mh_profile" MHCONTEXT="$MS/context"
+	printf 'Path: %s\nUnseen-Sequence: unseen\n' "$SPOOL" >"$MH"
+	run /usr/bin/mh/scan +carol
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	run /usr/bin/mh/flist -sequence unseen +carol
+	assert_success
+	assert_output --regexp '^carol\+? +has +3 in sequence unseen; out of +3$'
+	run /usr/bin/mh/rmm +carol 2
+	assert_success
+	run /usr/bin/mh/folder -pack +carol
+	assert_success
+	# (rmm keeps the removed message as ",2")
+	run ls "$SPOOL/carol"
+	assert_output ",2
+1
+2"
+	run /usr/bin/mh/flist -sequence unseen +carol
+	assert_output --regexp 'has +2 in sequence unseen; out of +2$'
+	# a delivery after nmh wrote the sequences takes the next number
+	run send_mail --to carol@example.org
+	assert_line --partial "DATA 250 "
+	run /usr/bin/mh/flist -sequence unseen +carol
+	assert_output --regexp 'has +3 in sequence unseen; out of +3$'
+	run /usr/bin/mh/rmf -nointeractive +carol
+	assert_success
+	assert [ ! -e "$SPOOL/carol" ]
+}
+
+@test "numbered: five messages numbered 1 to 5, each with N.status holding \\Recent" {
+	start_listener --format numbered
 	run send_mail --to carol@example.org --count 5
 	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 5
 	run check_box mh "$SPOOL/carol" --delivered-to carol@example.org --return-path sender@remote.example
@@ -203,15 +272,17 @@ PY
 	refute_output --partial ","
 }
 
-@test "mh: temporary files are created exclusively (O_EXCL), never truncated through an existing name" {
+@test "mh, numbered: temporary files are created exclusively (O_EXCL), never truncated through an existing name" {
 	command -v strace >/dev/null || skip "strace is not installed"
-	SMTPD="strace -f -o $MS/trace -e trace=openat $SMTPD" run send_mail_stdin "--format mh" --to carol@example.org
-	assert_line --partial "DATA 250 "
-	run grep -c 'openat([^,]*, ",mailslot\.' "$MS/trace"
-	assert_output 2
-	run grep 'openat([^,]*, ",mailslot\.' "$MS/trace"
-	refute_output --partial O_TRUNC
-	assert_equal "$(grep -c O_EXCL <<<"$output")" 2
+	for f in mh:1 numbered:2; do
+		SMTPD="strace -f -o $MS/trace.${f%:*} -e trace=openat $SMTPD" run send_mail_stdin "--format ${f%:*}" \
+			--to carol@example.org
+		assert_line --partial "DATA 250 "
+		run grep 'openat([^,]*, ",mailslot\.' "$MS/trace.${f%:*}"
+		refute_output --partial O_TRUNC
+		assert_equal "$(grep -c O_EXCL <<<"$output")" "${f#*:}"
+		rm -rf "${SPOOL:?}/carol"
+	done
 }
 
 # --- headers added at delivery -------------------------------------------
@@ -398,8 +469,8 @@ bob"
 	assert_equal "$(files_in "$SPOOL/bob/tmp" | wc -l)" 0
 }
 
-@test "concurrency: 20 sessions of 10 messages to one MH folder leave messages 1 to 200, each with its status" {
-	start_listener --format mh
+@test "concurrency: 20 sessions of 10 messages to one numbered folder leave messages 1 to 200, each with its status" {
+	start_listener --format numbered
 	run parallel_senders 20 10 carol@example.org
 	assert_output 200
 	run check_box mh "$SPOOL/carol" "$BATS_TEST_TMPDIR"/rec.*
@@ -414,6 +485,19 @@ bob"
 	assert_output --regexp '^ *200 \\Recent$'
 	run ls -A "$SPOOL/carol"
 	refute_output --partial ","
+}
+
+@test "concurrency: 20 sessions of 10 messages to one MH folder leave messages 1 to 200, all in unseen" {
+	start_listener --format mh
+	run parallel_senders 20 10 carol@example.org
+	assert_output 200
+	run check_box mh "$SPOOL/carol" "$BATS_TEST_TMPDIR"/rec.*
+	assert_success
+	assert_line "count 200"
+	assert_line "ok"
+	run sh -c "cd '$SPOOL/carol' && ls -A | sort -n | tr '\n' ' '"
+	assert_output ".mh_sequences $(seq 1 200 | tr '\n' ' ')"
+	assert_equal "$(cat "$SPOOL/carol/.mh_sequences")" "unseen: 1-200"
 }
 
 # --- mailboxes the handler must not write ---------------------------------------

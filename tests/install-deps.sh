@@ -75,6 +75,8 @@ group_test() {
 	need cppcheck cppcheck
 	need clang-tidy clang-tidy
 	need strace strace
+	# delivery.bats: nmh reads the MH folders (scan, flist, folder, rmf)
+	need nmh /usr/bin/mh/scan
 }
 
 group_bench() {
