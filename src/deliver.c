@@ -98,14 +98,14 @@ int deliver_write(int fd, const char *buf, size_t len, off_t *offset)
 
 /* The spool file lives elsewhere; the kernel copies it in one call where
  * it can (copy_file_range), without passing the bytes through us. */
-static int copy_plain(const struct delivery *d, int fd, off_t *offset)
+static int copy_plain(int msgfd, off_t size, int fd, off_t *offset)
 {
 	off_t in_off = 0;
 	char buf[65536];
 
-	while (in_off < d->size) {
-		size_t want = (size_t)(d->size - in_off);
-		ssize_t n = offset ? copy_file_range(d->msgfd, &in_off, fd, offset, want, 0) : -1;
+	while (in_off < size) {
+		size_t want = (size_t)(size - in_off);
+		ssize_t n = offset ? copy_file_range(msgfd, &in_off, fd, offset, want, 0) : -1;
 		if (n > 0)
 			continue;
 		if (n == 0) {
@@ -116,9 +116,9 @@ static int copy_plain(const struct delivery *d, int fd, off_t *offset)
 		    errno != EOPNOTSUPP && errno != EBADF)
 			return -1;
 		/* fall back to read and write for the rest */
-		while (in_off < d->size) {
-			size_t chunk = (size_t)(d->size - in_off) < sizeof buf ? (size_t)(d->size - in_off) : sizeof buf;
-			ssize_t r = pread(d->msgfd, buf, chunk, in_off);
+		while (in_off < size) {
+			size_t chunk = (size_t)(size - in_off) < sizeof buf ? (size_t)(size - in_off) : sizeof buf;
+			ssize_t r = pread(msgfd, buf, chunk, in_off);
 			if (r <= 0) {
 				if (r == -1 && errno == EINTR)
 					continue;
@@ -134,93 +134,15 @@ static int copy_plain(const struct delivery *d, int fd, off_t *offset)
 	return 0;
 }
 
-/* mboxrd: ">" in front of every line matching ^>*From .  Lines are at most
- * DATA_LINE_MAX+1 octets (the DATA reader refuses longer ones), so a line
- * split by the buffer end is carried to the next read. */
-static int copy_quoted(const struct delivery *d, int fd, off_t *offset)
-{
-	char in[65536], out[65536 + 65536 / 6 + 16];
-	size_t carry = 0;
-	off_t in_off = 0;
-	int mid_line = 0;	/* the last piece written ended without LF */
-
-	for (;;) {
-		size_t want = sizeof in - carry;
-		if ((off_t)want > d->size - in_off)
-			want = (size_t)(d->size - in_off);
-		ssize_t r = want ? pread(d->msgfd, in + carry, want, in_off) : 0;
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		in_off += r;
-		size_t have = carry + (size_t)r, pos = 0, o = 0;
-		/* at the end, or with a full buffer holding no line end, take all */
-		int at_end = in_off >= d->size;
-		while (pos < have) {
-			char *lf = memchr(in + pos, '\n', have - pos);
-			if (!lf && !at_end && !(pos == 0 && have == sizeof in))
-				break;
-			size_t len = lf ? (size_t)(lf - (in + pos)) + 1 : have - pos;
-			size_t k = 0;
-			while (k < len && in[pos + k] == '>')
-				k++;
-			if (!mid_line && len - k >= 5 && memcmp(in + pos + k, "From ", 5) == 0)
-				out[o++] = '>';
-			mid_line = lf == NULL;
-			memcpy(out + o, in + pos, len);
-			o += len;
-			pos += len;
-		}
-		if (deliver_write(fd, out, o, offset) == -1)
-			return -1;
-		carry = have - pos;
-		memmove(in, in + pos, carry);
-		if (in_off >= d->size && carry == 0)
-			return 0;
-	}
-}
-
+/* The count is the mbox module's: it owns mboxrd quoting. */
 unsigned deliver_count_from_lines(int fd, off_t size)
 {
-	char buf[65536];
-	char head[6];		/* the first octets of the current line after any '>' */
-	size_t have = 0;
-	int in_quote = 1;	/* still inside the leading '>' run */
-	unsigned count = 0;
-	off_t off = 0;
-
-	while (off < size) {
-		ssize_t n = pread(fd, buf, sizeof buf, off);
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n; i++) {
-			char c = buf[i];
-			if (c == '\n') {
-				have = 0;
-				in_quote = 1;
-				continue;
-			}
-			if (in_quote && c == '>')
-				continue;
-			in_quote = 0;
-			if (have < 5) {
-				head[have++] = c;
-				if (have == 5 && memcmp(head, "From ", 5) == 0)
-					count++;
-			}
-		}
-		off += n;
-	}
-	return count;
+	return mbox_count_from_lines(fd, size);
 }
 
-int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quote)
+int deliver_copy(const struct delivery *d, int fd, off_t *offset)
 {
-	if (mboxrd_quote && d->from_lines > 0)
-		return copy_quoted(d, fd, offset);
-	return copy_plain(d, fd, offset);
+	return copy_plain(d->msgfd, d->size, fd, offset);
 }
 
 int deliver_new_file(struct mailbox_job *job, int dirfd, const char *name)
@@ -231,7 +153,7 @@ int deliver_new_file(struct mailbox_job *job, int dirfd, const char *name)
 	if (fd == -1)
 		return errno;
 	if (deliver_write(fd, job->prefix, job->prefix_len, &pos) == -1 ||
-	    deliver_copy(job->msg, fd, &pos, 0) == -1 || fsync(fd) == -1) {
+	    deliver_copy(job->msg, fd, &pos) == -1 || fsync(fd) == -1) {
 		int err = errno;
 		close(fd);
 		unlinkat(dirfd, name, 0);

@@ -21,7 +21,8 @@
 struct delivery {
 	int msgfd;		/* the spooled message (LF line ends) */
 	off_t size;
-	unsigned from_lines;	/* lines mboxrd quoting changes */
+	unsigned from_lines;	/* lines mboxrd quoting changes: advisory only,
+				 * mbox counts and quotes for itself */
 	const char *sender;	/* "" for the null sender */
 	const char *qid;
 	time_t arrived;
@@ -56,10 +57,12 @@ void deliver_local(const struct config *cfg, const struct delivery *d, const str
 		   struct deliver_result *res);
 
 /* Shared by the formats: copy the spooled message to fd at *offset (or the
- * current position when offset is NULL), quoting ">*From " lines when asked. */
-int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quote);
-/* Lines of a stored message that mboxrd quoting changes (^>*From ). */
+ * current position when offset is NULL), as it is. */
+int deliver_copy(const struct delivery *d, int fd, off_t *offset);
+/* Lines of a stored message that mboxrd quoting changes (^>*From ): the
+ * mbox module's count (mbox_count_from_lines), kept for the relay. */
 unsigned deliver_count_from_lines(int fd, off_t size);
+unsigned mbox_count_from_lines(int fd, off_t size);
 /* Write all of buf, at *offset when given. */
 int deliver_write(int fd, const char *buf, size_t len, off_t *offset);
 /* Create name in dirfd, exclusively (an existing name, perhaps a link

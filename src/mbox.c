@@ -54,6 +54,88 @@ struct dotlock {
 	long long start, end;
 };
 
+/* mboxrd: ">" in front of every line matching ^>*From .  Lines are at most
+ * DATA_LINE_MAX+1 octets (the DATA reader refuses longer ones), so a line
+ * split by the buffer end is carried to the next read. */
+static int copy_quoted(int msgfd, off_t size, int fd, off_t *offset)
+{
+	char in[65536], out[65536 + 65536 / 6 + 16];
+	size_t carry = 0;
+	off_t in_off = 0;
+	int mid_line = 0;	/* the last piece written ended without LF */
+
+	for (;;) {
+		size_t want = sizeof in - carry;
+		if ((off_t)want > size - in_off)
+			want = (size_t)(size - in_off);
+		ssize_t r = want ? pread(msgfd, in + carry, want, in_off) : 0;
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		in_off += r;
+		size_t have = carry + (size_t)r, pos = 0, o = 0;
+		/* at the end, or with a full buffer holding no line end, take all */
+		int at_end = in_off >= size;
+		while (pos < have) {
+			char *lf = memchr(in + pos, '\n', have - pos);
+			if (!lf && !at_end && !(pos == 0 && have == sizeof in))
+				break;
+			size_t len = lf ? (size_t)(lf - (in + pos)) + 1 : have - pos;
+			size_t k = 0;
+			while (k < len && in[pos + k] == '>')
+				k++;
+			if (!mid_line && len - k >= 5 && memcmp(in + pos + k, "From ", 5) == 0)
+				out[o++] = '>';
+			mid_line = lf == NULL;
+			memcpy(out + o, in + pos, len);
+			o += len;
+			pos += len;
+		}
+		if (deliver_write(fd, out, o, offset) == -1)
+			return -1;
+		carry = have - pos;
+		memmove(in, in + pos, carry);
+		if (in_off >= size && carry == 0)
+			return 0;
+	}
+}
+
+unsigned mbox_count_from_lines(int fd, off_t size)
+{
+	char buf[65536];
+	char head[6];		/* the first octets of the current line after any '>' */
+	size_t have = 0;
+	int in_quote = 1;	/* still inside the leading '>' run */
+	unsigned count = 0;
+	off_t off = 0;
+
+	while (off < size) {
+		ssize_t n = pread(fd, buf, sizeof buf, off);
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			char c = buf[i];
+			if (c == '\n') {
+				have = 0;
+				in_quote = 1;
+				continue;
+			}
+			if (in_quote && c == '>')
+				continue;
+			in_quote = 0;
+			if (have < 5) {
+				head[have++] = c;
+				if (have == 5 && memcmp(head, "From ", 5) == 0)
+					count++;
+			}
+		}
+		off += n;
+	}
+	return count;
+}
+
 static int pid_is_dead(const char *text)
 {
 	char *end;
@@ -348,7 +430,10 @@ static int append(struct mailbox_job *job, struct dotlock *dl, int fd)
 		return errno;
 	off_t start = st.st_size, pos = start;
 	size_t hlen = build_header(job, fd, start, header, sizeof header);
-	off_t end = start + (off_t)hlen + job->msg->size + job->msg->from_lines + 1;
+	/* counted here, not taken from the caller: the record must be exact,
+	 * and what we write is quoted by the copy itself whatever any count
+	 * said (the count of DATA comes from the network-facing process) */
+	off_t end = start + (off_t)hlen + job->msg->size + mbox_count_from_lines(job->msg->msgfd, job->msg->size) + 1;
 	int mlen = snprintf(marker, sizeof marker, "%llu %lld %lld", (unsigned long long)st.st_ino,
 			    (long long)start, (long long)end);
 
@@ -362,7 +447,7 @@ static int append(struct mailbox_job *job, struct dotlock *dl, int fd)
 		    fdatasync(dl->fd) == -1)
 			return errno;
 	}
-	if (deliver_write(fd, header, hlen, &pos) == -1 || deliver_copy(job->msg, fd, &pos, 1) == -1 ||
+	if (deliver_write(fd, header, hlen, &pos) == -1 || copy_quoted(job->msg->msgfd, job->msg->size, fd, &pos) == -1 ||
 	    deliver_write(fd, "\n", 1, &pos) == -1 || fsync(fd) == -1)
 		goto undo;
 	if (pos != end) {
