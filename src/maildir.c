@@ -20,7 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "deliver.h"
+#include "mailbox.h"
 
 /* '/' and ':' may not appear in the host part of the name */
 static void safe_host(char *out, size_t outsz, const char *host)
@@ -53,7 +53,7 @@ static void sweep_tmp(int tmpfd, const char *shown)
 	}
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.')
-			deliver_drop_stale(tmpfd, shown, e->d_name);
+			mailbox_drop_stale(tmpfd, shown, e->d_name);
 	closedir(d);
 }
 
@@ -65,7 +65,7 @@ static int open_subdirs(struct mailbox_job *job, int userfd, const char *dir, in
 
 	for (int i = 0; i < 3; i++) {
 		snprintf(shown, sizeof shown, "%s/%s", dir, names[i]);
-		fds[i] = deliver_open_dir(job, userfd, names[i], shown);
+		fds[i] = mailbox_open_dir(job, userfd, names[i], shown);
 		if (fds[i] < 0) {
 			int err = -fds[i];
 			for (int j = 0; j < i; j++)
@@ -76,7 +76,7 @@ static int open_subdirs(struct mailbox_job *job, int userfd, const char *dir, in
 	return 0;
 }
 
-int maildir_deliver(struct mailbox_job *job)
+int maildir_append(struct mailbox_job *job)
 {
 	static unsigned count;
 	char dir[PATH_MAX], shown[PATH_MAX], name[256], host[128];
@@ -85,9 +85,9 @@ int maildir_deliver(struct mailbox_job *job)
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
 		return ENAMETOOLONG;
-	if ((spoolfd = deliver_open_spool(job)) < 0)
+	if ((spoolfd = mailbox_open_spool(job)) < 0)
 		return -spoolfd;
-	userfd = deliver_open_dir(job, spoolfd, job->user, dir);
+	userfd = mailbox_open_dir(job, spoolfd, job->user, dir);
 	close(spoolfd);
 	if (userfd < 0)
 		return -userfd;
@@ -105,7 +105,7 @@ int maildir_deliver(struct mailbox_job *job)
 		     (long)getpid(), count++, host,
 		     (long long)job->prefix_len + (long long)job->msg->size) >= (int)sizeof name)
 		err = ENAMETOOLONG;
-	else if ((err = deliver_new_file(job, tmpfd, name)) == 0) {
+	else if ((err = mailbox_new_file(job, tmpfd, name)) == 0) {
 		if (linkat(tmpfd, name, newfd, name, 0) == -1)
 			err = errno;
 		unlinkat(tmpfd, name, 0);

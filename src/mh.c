@@ -27,7 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "deliver.h"
+#include "lock.h"
+#include "mailbox.h"
 #include "log.h"
 
 #define MH_UNSEEN "unseen"
@@ -53,7 +54,7 @@ static int highest_number(int dirfd, const char *shown, unsigned long *max)
 	while ((e = readdir(d))) {
 		char *end;
 		if (strncmp(e->d_name, ",mailslot.", 10) == 0)
-			deliver_drop_stale(dirfd, shown, e->d_name);
+			mailbox_drop_stale(dirfd, shown, e->d_name);
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		unsigned long n = strtoul(e->d_name, &end, 10);
@@ -70,7 +71,7 @@ static int lock_folder(int dirfd, long long deadline, int *lockfd)
 
 	if (fd == -1)
 		return errno;
-	int err = deliver_lock_wait(fd, deadline);
+	int err = lock_wait(fd, deadline);
 	if (err) {
 		close(fd);
 		return err;
@@ -145,7 +146,7 @@ static int mark_unseen(int seqfd, unsigned long n)
 	}
 	/* in place, under the lock: the lock is on this inode, so a new file
 	 * renamed over it would not be covered by it; the text only grows */
-	if (deliver_write(seqfd, buf, out, &(off_t){ 0 }) == -1 || ftruncate(seqfd, (off_t)out) == -1 ||
+	if (mailbox_write(seqfd, buf, out, &(off_t){ 0 }) == -1 || ftruncate(seqfd, (off_t)out) == -1 ||
 	    fsync(seqfd) == -1)
 		return errno;
 	return 0;
@@ -173,19 +174,19 @@ static int place(int dirfd, const char *shown, const char *tmp, unsigned long *p
 	return EEXIST;
 }
 
-int mh_deliver(struct mailbox_job *job)
+int mh_append(struct mailbox_job *job)
 {
 	static unsigned seq;	/* one process may deliver to one folder more than once */
 	char dir[PATH_MAX], tmp[NAME_MAX + 1];
-	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
+	long long deadline = lock_now_ms() + job->lock_timeout * 1000;
 	unsigned long n = 0;
 	int err, lockfd = -1, spoolfd, dirfd;
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
 		return ENAMETOOLONG;
-	if ((spoolfd = deliver_open_spool(job)) < 0)
+	if ((spoolfd = mailbox_open_spool(job)) < 0)
 		return -spoolfd;
-	dirfd = deliver_open_dir(job, spoolfd, job->user, dir);
+	dirfd = mailbox_open_dir(job, spoolfd, job->user, dir);
 	close(spoolfd);
 	if (dirfd < 0)
 		return -dirfd;
@@ -195,7 +196,7 @@ int mh_deliver(struct mailbox_job *job)
 		    (int)sizeof tmp)
 			err = ENAMETOOLONG;
 		else
-			err = deliver_new_file(job, dirfd, tmp);
+			err = mailbox_new_file(job, dirfd, tmp);
 		if (err != EEXIST || tries == 10)
 			break;
 	}

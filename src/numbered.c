@@ -25,7 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "deliver.h"
+#include "lock.h"
+#include "mailbox.h"
 
 /* Highest N among "N" and "N.status" entries; stale temporaries go on the
  * way.  fdopendir takes the descriptor it is given: it reads a duplicate. */
@@ -45,7 +46,7 @@ static int highest_number(int dirfd, const char *shown, unsigned long *max)
 	while ((e = readdir(d))) {
 		char *end;
 		if (strncmp(e->d_name, ",mailslot.", 10) == 0)
-			deliver_drop_stale(dirfd, shown, e->d_name);
+			mailbox_drop_stale(dirfd, shown, e->d_name);
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		unsigned long n = strtoul(e->d_name, &end, 10);
@@ -63,7 +64,7 @@ static int write_file(int dirfd, const char *name, const char *data, size_t len)
 
 	if (fd == -1)
 		return errno;
-	if (deliver_write(fd, data, len, NULL) == -1 || fsync(fd) == -1)
+	if (mailbox_write(fd, data, len, NULL) == -1 || fsync(fd) == -1)
 		err = errno;
 	close(fd);
 	return err;
@@ -75,7 +76,7 @@ static int lock_folder(int dirfd, long long deadline, int *lockfd)
 
 	if (fd == -1)
 		return errno;
-	int err = deliver_lock_wait(fd, deadline);
+	int err = lock_wait(fd, deadline);
 	if (err) {
 		close(fd);
 		return err;
@@ -112,18 +113,18 @@ static int place(int dirfd, const char *shown, const char *tmp, const char *stat
 	return EEXIST;
 }
 
-int numbered_deliver(struct mailbox_job *job)
+int numbered_append(struct mailbox_job *job)
 {
 	static unsigned seq;	/* one process may deliver to one folder more than once */
 	char dir[PATH_MAX], tmp[NAME_MAX + 1], status_tmp[NAME_MAX + 1];
-	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
+	long long deadline = lock_now_ms() + job->lock_timeout * 1000;
 	int err, lockfd = -1, spoolfd, dirfd;
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
 		return ENAMETOOLONG;
-	if ((spoolfd = deliver_open_spool(job)) < 0)
+	if ((spoolfd = mailbox_open_spool(job)) < 0)
 		return -spoolfd;
-	dirfd = deliver_open_dir(job, spoolfd, job->user, dir);
+	dirfd = mailbox_open_dir(job, spoolfd, job->user, dir);
 	close(spoolfd);
 	if (dirfd < 0)
 		return -dirfd;
@@ -134,7 +135,7 @@ int numbered_deliver(struct mailbox_job *job)
 		    (int)sizeof tmp - 7)
 			err = ENAMETOOLONG;
 		else
-			err = deliver_new_file(job, dirfd, tmp);
+			err = mailbox_new_file(job, dirfd, tmp);
 		if (err != EEXIST || tries == 10)
 			break;
 	}
