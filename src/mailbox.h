@@ -11,14 +11,21 @@
  * rename anything in their folder at any moment.  The locks are lock.c's.
  * Nothing here knows SMTP or the caller's idea of the message (a count of
  * its From lines, say): the formats work from the bytes.
+ *
+ * Reading (mailbox_open and the rest, below) is the same formats seen by
+ * a POP3 server: list with sizes and stable unique ids, read one message
+ * byte-exact, mark deleted, apply.
  */
 #ifndef MAILSLOT_MAILBOX_H
 #define MAILSLOT_MAILBOX_H
 
+#include <limits.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include "config.h"
+#include "lock.h"
 
 struct mailbox_msg {
 	int fd;			/* the spooled message, read with pread */
@@ -73,5 +80,69 @@ int mh_append(struct mailbox_job *job);
 int numbered_append(struct mailbox_job *job);
 /* mboxrd: lines of a message that quoting changes (^>*From ). */
 unsigned mbox_count_from_lines(int fd, off_t size);
+
+/* --- reading (the POP3 server's view) -------------------------------------
+ *
+ * mailbox_open takes the mailbox for the reader: an mbox stays locked
+ * (dotlock + lockf, lock.c) until mailbox_close, as RFC 1939 wants the
+ * maildrop exclusive; Maildir needs no lock; an MH or numbered folder is
+ * locked (.mh_sequences) only while mailbox_apply removes files.  The list
+ * is made once, at open.  Each message has a uid that stays the same for
+ * as long as the message is in the mailbox, at most 70 printable octets
+ * (a POP3 UIDL), and the size and line count of what mailbox_read gives:
+ * the message as it was delivered, LF line ends, without mbox's From_ line
+ * or its mboxrd quoting (size + lines is the size with CRLF line ends).
+ * mailbox_delete only marks; mailbox_apply removes what is marked (an
+ * mbox is rewritten to a new file, renamed over the old one under the
+ * lock: it is whole before or after, never between).  All return 0 or an
+ * errno value, with the reason in why. */
+#define MAILBOX_UID_MAX 71
+
+struct mailbox_entry {
+	char uid[MAILBOX_UID_MAX];
+	off_t size;		/* octets mailbox_read gives */
+	off_t lines;		/* LF in them */
+	int deleted;
+	char name[NAME_MAX + 1];	/* Maildir: new/ or cur/ and the file name; MH: its number */
+	off_t from, end;	/* mbox: the From_ line, the end of the message's block */
+	off_t start, len;	/* mbox: the stored (quoted) message after its From_ line */
+};
+
+struct mailbox {
+	enum mail_format format;
+	int dirfd;		/* the folder (Maildir, MH, numbered) or the spool (mbox) */
+	int fd;			/* mbox: the mailbox, locked */
+	struct dotlock dl;	/* mbox: held while open */
+	struct mailbox_entry *entry;
+	size_t count;
+	long long lock_timeout;
+	uid_t owner;
+	char path[PATH_MAX];	/* for messages */
+	char user[NAME_MAX + 1];
+	char *why;
+	size_t why_len;
+};
+
+/* Open <spool>/<user> as a reader acting as owner (the recipient). */
+int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool, const char *user, uid_t owner,
+		 long long lock_timeout, char *why, size_t why_len);
+/* Message i (0-based) to outfd, byte-exact as delivered. */
+int mailbox_read(struct mailbox *mb, size_t i, int outfd);
+int mailbox_delete(struct mailbox *mb, size_t i);
+int mailbox_apply(struct mailbox *mb);
+void mailbox_close(struct mailbox *mb);
+
+/* The formats' readers, behind those. */
+int mbox_scan(struct mailbox *mb);
+int mbox_read(struct mailbox *mb, const struct mailbox_entry *e, int outfd);
+int mbox_apply(struct mailbox *mb);
+/* mboxrd unquoting: copy len octets of fd at start to outfd, one '>' less
+ * on every line matching ^>+From ; counts the LF written in *lines. */
+int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines);
+
+/* For the readers: one more entry in mb (NULL with errno when the list is
+ * full), and a 64-bit FNV-1a hash for uids. */
+struct mailbox_entry *mailbox_add_entry(struct mailbox *mb);
+uint64_t mailbox_hash(const void *data, size_t len, uint64_t h);
 
 #endif

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,5 +299,252 @@ int mbox_append(struct mailbox_job *job)
 		return -dl.dirfd;
 	err = locked_deliver(job, &dl, path, deadline);
 	close(dl.dirfd);
+	return err;
+}
+
+/* --- reading ---------------------------------------------------------------- */
+
+int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines)
+{
+	char in[65536], out[65536];
+	size_t carry = 0;
+	off_t in_off = 0;
+	int mid_line = 0;	/* the last piece ended without LF */
+
+	*written = *lines = 0;
+	for (;;) {
+		size_t want = sizeof in - carry;
+		if ((off_t)want > len - in_off)
+			want = (size_t)(len - in_off);
+		ssize_t r = want ? pread(fd, in + carry, want, start + in_off) : 0;
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (r == 0 && want)
+			return EIO;	/* the mailbox shrank under its lock */
+		in_off += r;
+		size_t have = carry + (size_t)r, pos = 0, o = 0;
+		int at_end = in_off >= len;
+		while (pos < have) {
+			char *lf = memchr(in + pos, '\n', have - pos);
+			if (!lf && !at_end && !(pos == 0 && have == sizeof in))
+				break;
+			size_t l = lf ? (size_t)(lf - (in + pos)) + 1 : have - pos, k = 0;
+			while (k < l && in[pos + k] == '>')
+				k++;
+			/* the inverse of copy_quoted: one '>' less on ^>+From  */
+			size_t skip = !mid_line && k >= 1 && l - k >= 5 && memcmp(in + pos + k, "From ", 5) == 0;
+			memcpy(out + o, in + pos + skip, l - skip);
+			o += l - skip;
+			*lines += lf != NULL;
+			mid_line = lf == NULL;
+			pos += l;
+		}
+		if (outfd != -1 && mailbox_write(outfd, out, o, NULL) == -1)
+			return errno;
+		*written += (off_t)o;
+		carry = have - pos;
+		memmove(in, in + pos, carry);
+		if (in_off >= len && carry == 0)
+			return 0;
+	}
+}
+
+/* A message ends at the next From_ line (or the end of the file); the
+ * empty line that separates it from the next belongs to the mailbox. */
+static int end_message(struct mailbox *mb, off_t from, off_t start, off_t end)
+{
+	struct mailbox_entry *e;
+	char tail[2];
+	off_t len = end > start ? end - start : 0;
+	int err;
+
+	if (len >= 2 && pread(mb->fd, tail, 2, end - 2) == 2 && tail[0] == '\n' && tail[1] == '\n')
+		len--;
+	else if (len == 1 && pread(mb->fd, tail, 1, start) == 1 && tail[0] == '\n')
+		len = 0;
+	if (!(e = mailbox_add_entry(mb)))
+		return errno;
+	e->from = from;
+	e->start = start;
+	e->len = len;
+	e->end = end;
+	if ((err = mbox_unquote_copy(mb->fd, start, len, -1, &e->size, &e->lines)))
+		return err;
+	/* the From_ line (its date to the second) and the header block name a
+	 * message well; identical copies are told apart below */
+	char head[4096];
+	ssize_t n = pread(mb->fd, head, (size_t)(end - from) < sizeof head ? (size_t)(end - from) : sizeof head, from);
+	uint64_t h = mailbox_hash(head, n > 0 ? (size_t)n : 0, 0xcbf29ce484222325ULL);
+	snprintf(e->uid, sizeof e->uid, "m%016llx", (unsigned long long)h);
+	return 0;
+}
+
+static int by_uid(const void *a, const void *b)
+{
+	const struct mailbox_entry *const *x = a, *const *y = b;
+	int c = strcmp((*x)->uid, (*y)->uid);
+
+	return c ? c : (*x)->from < (*y)->from ? -1 : 1;
+}
+
+/* Uids must be unique: the second and later of identical ones get "-N". */
+static int unique_uids(struct mailbox *mb)
+{
+	struct mailbox_entry **idx;
+
+	if (mb->count < 2)
+		return 0;
+	if (!(idx = calloc(mb->count, sizeof *idx)))
+		return errno;
+	for (size_t i = 0; i < mb->count; i++)
+		idx[i] = &mb->entry[i];
+	qsort(idx, mb->count, sizeof *idx, by_uid);
+	for (size_t i = 1, run = 0; i < mb->count; i++) {
+		if (strncmp(idx[i]->uid, idx[i - run - 1]->uid, 17) == 0 && strlen(idx[i - run - 1]->uid) == 17) {
+			run++;
+			snprintf(idx[i]->uid + 17, sizeof idx[i]->uid - 17, "-%zu", run);
+		} else {
+			run = 0;
+		}
+	}
+	free(idx);
+	return 0;
+}
+
+/* At most 5 octets at off: does a From_ line start there? */
+static int from_at(int fd, const char *buf, size_t i, size_t n, off_t off)
+{
+	char five[5];
+
+	if (i + 5 <= n)
+		return memcmp(buf + i, "From ", 5) == 0;
+	return pread(fd, five, 5, off) == 5 && memcmp(five, "From ", 5) == 0;
+}
+
+int mbox_scan(struct mailbox *mb)
+{
+	struct dotlock *dl = &mb->dl;
+	long long deadline = lock_now_ms() + mb->lock_timeout * 1000;
+	struct stat st;
+	char buf[65536], path[PATH_MAX];
+	int err;
+
+	dl->dirfd = mb->dirfd;
+	dl->owner = dl->owner_alt = mb->owner;
+	if (snprintf(path, sizeof path, "%s/%s", mb->path, mb->user) >= (int)sizeof path ||
+	    snprintf(dl->name, sizeof dl->name, "%s.lock", mb->user) >= (int)sizeof dl->name)
+		return ENAMETOOLONG;
+	snprintf(dl->path, sizeof dl->path, "%s.lock", path);
+	if ((err = lock_dotlock_take(dl, deadline))) {
+		dl->fd = -1;
+		return err;
+	}
+	mb->fd = openat(mb->dirfd, mb->user, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (mb->fd == -1)
+		return errno == ENOENT ? 0 : errno;	/* no mailbox yet: empty */
+	if (fstat(mb->fd, &st) == -1)
+		return errno;
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != mb->owner)
+		return EPERM;
+	if ((err = lock_wait(mb->fd, deadline)))
+		return err;
+	repair(dl, mb->fd, path);	/* what a killed delivery left */
+	if (fstat(mb->fd, &st) == -1)
+		return errno;
+
+	off_t cur = 0, from = -1, start = -1;
+	int line_start = 1;
+	while (cur < st.st_size) {
+		size_t want = (size_t)(st.st_size - cur) < sizeof buf ? (size_t)(st.st_size - cur) : sizeof buf;
+		ssize_t n = pread(mb->fd, buf, want, cur);
+		if (n <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			return n == 0 ? EIO : errno;
+		}
+		for (size_t i = 0; i < (size_t)n; i++) {
+			if (line_start && from_at(mb->fd, buf, i, (size_t)n, cur + (off_t)i)) {
+				if (from >= 0 && (err = end_message(mb, from, start, cur + (off_t)i)))
+					return err;
+				from = cur + (off_t)i;
+				start = -1;
+			}
+			line_start = buf[i] == '\n';
+			if (line_start && from >= 0 && start < 0)
+				start = cur + (off_t)i + 1;
+		}
+		cur += n;
+	}
+	if (from >= 0 && (err = end_message(mb, from, start < 0 ? st.st_size : start, st.st_size)))
+		return err;
+	return unique_uids(mb);
+}
+
+int mbox_read(struct mailbox *mb, const struct mailbox_entry *e, int outfd)
+{
+	off_t size, lines;
+	int err = mbox_unquote_copy(mb->fd, e->start, e->len, outfd, &size, &lines);
+
+	return err ? err : size != e->size ? EIO : 0;
+}
+
+/* Raw octets [from, end) of the mailbox to fd. */
+static int copy_range(int in, off_t from, off_t end, int out)
+{
+	char buf[65536];
+
+	while (from < end) {
+		size_t want = (size_t)(end - from) < sizeof buf ? (size_t)(end - from) : sizeof buf;
+		ssize_t n = pread(in, buf, want, from);
+		if (n <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			return n == 0 ? EIO : errno;
+		}
+		if (mailbox_write(out, buf, (size_t)n, NULL) == -1)
+			return errno;
+		from += n;
+	}
+	return 0;
+}
+
+/* The kept messages go to a new file, fsynced, renamed over the mailbox
+ * while we hold its dotlock (every writer takes that first, so none is
+ * left waiting on the old file): the mailbox is whole before or after. */
+int mbox_apply(struct mailbox *mb)
+{
+	char tmp[NAME_MAX + 1];
+	size_t deleted = 0;
+	int fd, err = 0;
+
+	for (size_t i = 0; i < mb->count; i++)
+		deleted += mb->entry[i].deleted != 0;
+	if (!deleted || mb->fd == -1)
+		return 0;
+	/* a leading comma: no user's mailbox has that name */
+	if (snprintf(tmp, sizeof tmp, ",%s.%ld", mb->user, (long)getpid()) >= (int)sizeof tmp)
+		return ENAMETOOLONG;
+	fd = openat(mb->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return errno;
+	for (size_t i = 0; i < mb->count && !err; i++)
+		if (!mb->entry[i].deleted)
+			err = copy_range(mb->fd, mb->entry[i].from, mb->entry[i].end, fd);
+	if (!err && fsync(fd) == -1)
+		err = errno;
+	if (!err && renameat(mb->dirfd, tmp, mb->dirfd, mb->user) == -1)
+		err = errno;
+	if (err) {
+		unlinkat(mb->dirfd, tmp, 0);
+		close(fd);
+		return err;
+	}
+	if (fsync(mb->dirfd) == -1)
+		err = errno;
+	close(mb->fd);
+	mb->fd = fd;
 	return err;
 }

@@ -923,3 +923,76 @@ race_send() {
 old"
 	assert [ "$delivered" -ge 1 ]
 }
+
+# --- the reading side of the mailbox layer (for the POP3 server) ------------
+
+# The layer as the POP3 server will drive it, built against the objects of
+# this build (tests/helpers/deliv_mbread.c).
+build_mbread() {
+	MBREAD="$BATS_TEST_TMPDIR/deliv_mbread"
+	cc -D_GNU_SOURCE -std=c17 -Wall -Wextra -Werror -I"$TESTS_DIR/../src" -o "$MBREAD" \
+		"$TESTS_DIR/helpers/deliv_mbread.c" "$TESTS_DIR"/../src/{mailbox,lock,mbox,maildir,mh,numbered,log}.o
+}
+
+@test "reading: every format lists unique uids and sizes, reads each message byte-exact, deletes and keeps the rest" {
+	build_mbread
+	start_listener --format mbox
+	run send_mail --to alice@example.org --count 4
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 4
+	for box in maildir:bob mh:carol numbered:dave; do
+		stop_listeners
+		start_listener --format "${box%:*}"
+		run send_mail --to "${box#*:}@example.org" --count 4
+		assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 4
+	done
+	for box in mbox:alice maildir:bob mh:carol numbered:dave; do
+		f=${box%:*} user=${box#*:}
+		run "$MBREAD" "$f" "$SPOOL" "$user" list
+		assert_success
+		assert_equal "${#lines[@]}" 4
+		assert_equal "$(cut -d' ' -f1 <<<"$output" | sort -u | wc -l)" 4
+		listed=$output
+		for n in 1 2 3 4; do
+			"$MBREAD" "$f" "$SPOOL" "$user" read "$n" >"$MS/read.$f.$n"
+		done
+		# Python's reader, mboxrd quoting undone for mbox, in the same order
+		run python3 - "$f" "$SPOOL/$user" "$MS/read.$f" "$listed" "$TESTS_DIR/helpers" <<'PY'
+import mailbox, sys
+fmt, path, prefix, listed, helpers = sys.argv[1:6]
+sys.path.insert(0, helpers)
+import deliv_mail
+box = {"mbox": mailbox.mbox, "maildir": mailbox.Maildir, "mh": mailbox.MH, "numbered": mailbox.MH}[fmt](path, create=False)
+keys = list(box.keys())
+if fmt in ("mh", "numbered"):
+    keys.sort(key=int)
+want = [box.get_bytes(k) for k in keys]
+if fmt == "maildir":
+    want.sort(key=lambda b: b)  # compared as a set below
+if fmt == "mbox":
+    want = [deliv_mail.mboxrd_unquote(b) for b in want]
+got = [open("%s.%d" % (prefix, n), "rb").read() for n in range(1, 5)]
+if fmt == "maildir":
+    got_sorted = sorted(got)
+    assert got_sorted == want, "maildir contents differ"
+else:
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g == w, "message %d differs: %r vs %r" % (i + 1, g[:80], w[:80])
+for line, g in zip(listed.splitlines(), got):
+    uid, size, nl = line.split()
+    assert int(size) == len(g) and int(nl) == g.count(b"\n"), line
+print("ok")
+PY
+		assert_output "ok"
+		# delete the second: the others stay, with the same uids
+		run "$MBREAD" "$f" "$SPOOL" "$user" delete 2
+		assert_success
+		run "$MBREAD" "$f" "$SPOOL" "$user" list
+		assert_equal "$(cut -d' ' -f1 <<<"$output")" "$(sed -n '1p;3p;4p' <<<"$listed" | cut -d' ' -f1)"
+		assert_equal "$(count_messages "$f" "$SPOOL/$user")" 3
+	done
+	run ls -A "$SPOOL"
+	refute_output --partial ".lock"
+	refute_output --partial ","
+	run ls "$SPOOL/dave"
+	refute_output --partial "2.status"
+}
