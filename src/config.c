@@ -39,7 +39,7 @@ struct setting {
 static const struct setting settings[] = {
 	{ "config", BOTH, 'c', K_CONFIG, 0, 0, 0, 0, "FILE", "read settings from FILE (same names as the long options)" },
 	{ "spool", BOTH, 's', K_STRING, OFF(spool), 0, 0, 0, "DIR", "mail spool directory (default /var/spool/mail)" },
-	{ "format", BOTH, 'f', K_FORMAT, OFF(format), 0, 0, 0, "FMT", "mailbox format: mbox (default), maildir or mh" },
+	{ "format", BOTH, 'f', K_FORMAT, OFF(format), 0, 0, 0, "FMT", "mailbox format: mbox (default), maildir, mh or numbered" },
 	{ "domain", BOTH, 'd', K_DOMAIN, 0, 0, 0, 0, "DOMAIN", "local domain, repeatable; the first is primary (default: host name)" },
 	{ "users", BOTH, 'u', K_STRING, OFF(users_file), 0, 0, 0, "FILE", "local users, one a line (default: system accounts)" },
 	{ "aliases", BOTH, 'a', K_STRING, OFF(aliases_file), 0, 0, 0, "FILE", "aliases file (name: target, target...)" },
@@ -121,7 +121,7 @@ static int parse_number(const char *value, int with_suffix, long long *out)
 	return 0;
 }
 
-static const char *const format_names[] = { "mbox", "maildir", "mh" };
+static const char *const format_names[] = { "mbox", "maildir", "mh", "numbered" };
 static const char *const relay_names[] = { "auto", "yes", "no" };
 static const char *const log_names[] = { "auto", "journal", "syslog", "stderr" };
 
@@ -200,8 +200,8 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
 		*(long long *)(base + s->offset) = n;
 		return 0;
 	case K_FORMAT:
-		if ((choice = parse_choice(value, format_names, 3)) == -1)
-			return fail(o, s, value, "expected mbox, maildir or mh");
+		if ((choice = parse_choice(value, format_names, 4)) == -1)
+			return fail(o, s, value, "expected mbox, maildir, mh or numbered");
 		cfg->format = (enum mail_format)choice;
 		return 0;
 	case K_RELAY:

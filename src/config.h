@@ -16,7 +16,7 @@
 #define CONFIG_MAX_DOMAINS 32
 #define CONFIG_DONE (-1)	/* --help or --version printed: exit 0 */
 
-enum mail_format { FORMAT_MBOX, FORMAT_MAILDIR, FORMAT_MH };
+enum mail_format { FORMAT_MBOX, FORMAT_MAILDIR, FORMAT_MH, FORMAT_NUMBERED };
 enum relay_mode { RELAY_AUTO, RELAY_YES, RELAY_NO };
 
 struct config {

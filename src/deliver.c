@@ -2,259 +2,24 @@
 #include "deliver.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <signal.h>
-#include <sys/fsuid.h>
-#include <sys/time.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "mailbox.h"
 #include "privs.h"
 
-long long deliver_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* 10 ms growing to 200 ms: quick when a lock is released soon, cheap when not */
-void deliver_pause(int attempt)
-{
-	long ms = attempt < 5 ? 10L << attempt : 200;
-	struct timespec ts = { 0, ms * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* No delivery in progress is 36 hours old, so the age alone makes the file
- * safe to remove, whoever left it. */
-void deliver_drop_stale(int dirfd, const char *dir, const char *name)
-{
-	struct stat st;
-
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-	    time(NULL) - st.st_mtime > DELIVER_STALE_TEMP_SECONDS && unlinkat(dirfd, name, 0) == 0)
-		log_msg(LOG_NOTICE, "removed %s/%s, left by an interrupted delivery", dir, name);
-}
-
-static void on_alarm(int sig)
-{
-	(void)sig;	/* only there to interrupt a blocking lockf() */
-}
-
-int deliver_lock_wait(int fd, long long deadline)
-{
-	struct sigaction sa = { .sa_handler = on_alarm }, old;
-	long long left = deadline - deliver_now_ms();
-	int rc, saved;
-
-	if (lockf(fd, F_TLOCK, 0) == 0)
-		return 0;
-	if (errno != EACCES && errno != EAGAIN)
-		return errno;
-	if (left <= 0)
-		return ETIMEDOUT;
-	/* block in the kernel, woken the moment the holder lets go; a timer
-	 * interrupts the wait at the deadline (no SA_RESTART) */
-	struct itimerval it = { .it_value = { .tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000 } };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, &old);
-	setitimer(ITIMER_REAL, &it, NULL);
-	rc = lockf(fd, F_LOCK, 0);
-	saved = errno;
-	setitimer(ITIMER_REAL, &(struct itimerval){ 0 }, NULL);
-	sigaction(SIGALRM, &old, NULL);
-	if (rc == 0)
-		return 0;
-	return saved == EINTR ? ETIMEDOUT : saved;
-}
-
+/* Kept for session.c and bounce.c. */
 int deliver_write(int fd, const char *buf, size_t len, off_t *offset)
 {
-	while (len > 0) {
-		ssize_t n = offset ? pwrite(fd, buf, len, *offset) : write(fd, buf, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-		if (offset)
-			*offset += n;
-	}
-	return 0;
+	return mailbox_write(fd, buf, len, offset);
 }
 
-/* The spool file lives elsewhere; the kernel copies it in one call where
- * it can (copy_file_range), without passing the bytes through us. */
-static int copy_plain(const struct delivery *d, int fd, off_t *offset)
-{
-	off_t in_off = 0;
-	char buf[65536];
-
-	while (in_off < d->size) {
-		size_t want = (size_t)(d->size - in_off);
-		ssize_t n = offset ? copy_file_range(d->msgfd, &in_off, fd, offset, want, 0) : -1;
-		if (n > 0)
-			continue;
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		if (offset && errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
-		    errno != EOPNOTSUPP && errno != EBADF)
-			return -1;
-		/* fall back to read and write for the rest */
-		while (in_off < d->size) {
-			size_t chunk = (size_t)(d->size - in_off) < sizeof buf ? (size_t)(d->size - in_off) : sizeof buf;
-			ssize_t r = pread(d->msgfd, buf, chunk, in_off);
-			if (r <= 0) {
-				if (r == -1 && errno == EINTR)
-					continue;
-				if (r == 0)
-					errno = EIO;
-				return -1;
-			}
-			if (deliver_write(fd, buf, (size_t)r, offset) == -1)
-				return -1;
-			in_off += r;
-		}
-	}
-	return 0;
-}
-
-/* mboxrd: ">" in front of every line matching ^>*From .  Lines are at most
- * DATA_LINE_MAX+1 octets (the DATA reader refuses longer ones), so a line
- * split by the buffer end is carried to the next read. */
-static int copy_quoted(const struct delivery *d, int fd, off_t *offset)
-{
-	char in[65536], out[65536 + 65536 / 6 + 16];
-	size_t carry = 0;
-	off_t in_off = 0;
-	int mid_line = 0;	/* the last piece written ended without LF */
-
-	for (;;) {
-		size_t want = sizeof in - carry;
-		if ((off_t)want > d->size - in_off)
-			want = (size_t)(d->size - in_off);
-		ssize_t r = want ? pread(d->msgfd, in + carry, want, in_off) : 0;
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		in_off += r;
-		size_t have = carry + (size_t)r, pos = 0, o = 0;
-		/* at the end, or with a full buffer holding no line end, take all */
-		int at_end = in_off >= d->size;
-		while (pos < have) {
-			char *lf = memchr(in + pos, '\n', have - pos);
-			if (!lf && !at_end && !(pos == 0 && have == sizeof in))
-				break;
-			size_t len = lf ? (size_t)(lf - (in + pos)) + 1 : have - pos;
-			size_t k = 0;
-			while (k < len && in[pos + k] == '>')
-				k++;
-			if (!mid_line && len - k >= 5 && memcmp(in + pos + k, "From ", 5) == 0)
-				out[o++] = '>';
-			mid_line = lf == NULL;
-			memcpy(out + o, in + pos, len);
-			o += len;
-			pos += len;
-		}
-		if (deliver_write(fd, out, o, offset) == -1)
-			return -1;
-		carry = have - pos;
-		memmove(in, in + pos, carry);
-		if (in_off >= d->size && carry == 0)
-			return 0;
-	}
-}
-
+/* The count is the mbox module's: it owns mboxrd quoting (the relay asks). */
 unsigned deliver_count_from_lines(int fd, off_t size)
 {
-	char buf[65536];
-	char head[6];		/* the first octets of the current line after any '>' */
-	size_t have = 0;
-	int in_quote = 1;	/* still inside the leading '>' run */
-	unsigned count = 0;
-	off_t off = 0;
-
-	while (off < size) {
-		ssize_t n = pread(fd, buf, sizeof buf, off);
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n; i++) {
-			char c = buf[i];
-			if (c == '\n') {
-				have = 0;
-				in_quote = 1;
-				continue;
-			}
-			if (in_quote && c == '>')
-				continue;
-			in_quote = 0;
-			if (have < 5) {
-				head[have++] = c;
-				if (have == 5 && memcmp(head, "From ", 5) == 0)
-					count++;
-			}
-		}
-		off += n;
-	}
-	return count;
-}
-
-int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quote)
-{
-	if (mboxrd_quote && d->from_lines > 0)
-		return copy_quoted(d, fd, offset);
-	return copy_plain(d, fd, offset);
-}
-
-int deliver_new_file(struct mailbox_job *job, const char *path, int flags)
-{
-	off_t pos = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
-
-	if (fd == -1)
-		return errno;
-	if (deliver_write(fd, job->prefix, job->prefix_len, &pos) == -1 ||
-	    deliver_copy(job->msg, fd, &pos, 0) == -1 || fsync(fd) == -1) {
-		int err = errno;
-		close(fd);
-		unlink(path);
-		return err;
-	}
-	return close(fd) == -1 ? errno : 0;
-}
-
-int deliver_ensure_dir(struct mailbox_job *job, const char *path)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) == 0)
-		return 0;
-	if (errno != EEXIST)
-		return errno;
-	if (lstat(path, &st) == -1)
-		return errno;
-	if (!S_ISDIR(st.st_mode) || (st.st_uid != job->owner && st.st_uid != job->owner_alt)) {
-		snprintf(job->why, job->why_len, "%s is not a directory owned by uid %u", path, (unsigned)job->owner);
-		return EPERM;
-	}
-	return 0;
+	return mbox_count_from_lines(fd, size);
 }
 
 static void fill_failure(struct deliver_result *res, int err, const char *why)
@@ -290,8 +55,12 @@ void deliver_local(const struct config *cfg, const struct delivery *d, const str
 		   struct deliver_result *res)
 {
 	char prefix[2 * ADDR_MAILBOX_MAX + 64], why[160] = "";
+	const struct mailbox_msg msg = {
+		.fd = d->msgfd, .size = d->size, .sender = d->sender, .qid = d->qid,
+		.arrived = d->arrived, .hostname = d->hostname,
+	};
 	struct mailbox_job job = {
-		.spool = cfg->spool, .user = t->user, .msg = d, .prefix = prefix,
+		.spool = cfg->spool, .user = t->user, .msg = &msg, .prefix = prefix,
 		.lock_timeout = cfg->lock_timeout, .why = why, .why_len = sizeof why,
 	};
 	int switched = 0, err;
@@ -311,17 +80,7 @@ void deliver_local(const struct config *cfg, const struct delivery *d, const str
 		switched = 1;
 		job.owner = t->uid;
 	}
-	switch (cfg->format) {
-	case FORMAT_MAILDIR:
-		err = maildir_deliver(&job);
-		break;
-	case FORMAT_MH:
-		err = mh_deliver(&job);
-		break;
-	default:
-		err = mbox_deliver(&job);
-		break;
-	}
+	err = mailbox_append(cfg->format, &job);
 	if (switched)
 		privs_restore();
 	if (err == 0) {

@@ -1,5 +1,6 @@
 /* deliver: local delivery of a spooled message to one mailbox, in the
- * configured format (mbox.c, maildir.c, mh.c behind one interface).
+ * configured format (through mailbox.h: mbox.c, maildir.c, mh.c,
+ * numbered.c).
  *
  * The message is read from the spool file; Return-Path: and Delivered-To:
  * go in front of it.  A delivery either completes durably (fsynced, the
@@ -21,7 +22,8 @@
 struct delivery {
 	int msgfd;		/* the spooled message (LF line ends) */
 	off_t size;
-	unsigned from_lines;	/* lines mboxrd quoting changes */
+	unsigned from_lines;	/* lines mboxrd quoting changes: advisory only,
+				 * mbox counts and quotes for itself */
 	const char *sender;	/* "" for the null sender */
 	const char *qid;
 	time_t arrived;
@@ -38,49 +40,13 @@ struct deliver_result {
 	char detail[200];	/* the reason, for the log and the queue */
 };
 
-/* What each format gets: the mailbox directory entry, the header block to
- * put in front of the message, and who must own what it opens. */
-struct mailbox_job {
-	const char *spool;
-	const char *user;
-	const struct delivery *msg;
-	const char *prefix;	/* Return-Path:, Delivered-To: lines */
-	size_t prefix_len;
-	uid_t owner, owner_alt;	/* who may own the mailbox */
-	long long lock_timeout;
-	char *why;		/* filled on failure */
-	size_t why_len;
-};
-
 void deliver_local(const struct config *cfg, const struct delivery *d, const struct target *t,
 		   struct deliver_result *res);
 
-/* Shared by the formats: copy the spooled message to fd at *offset (or the
- * current position when offset is NULL), quoting ">*From " lines when asked. */
-int deliver_copy(const struct delivery *d, int fd, off_t *offset, int mboxrd_quote);
-/* Lines of a stored message that mboxrd quoting changes (^>*From ). */
-unsigned deliver_count_from_lines(int fd, off_t size);
-/* Write all of buf, at *offset when given. */
+/* Write all of buf, at *offset when given (mailbox_write). */
 int deliver_write(int fd, const char *buf, size_t len, off_t *offset);
-/* Create path (open flags added: O_EXCL or O_TRUNC) holding the header
- * block and the message, fsynced; removed again on failure.  0 or errno. */
-int deliver_new_file(struct mailbox_job *job, const char *path, int flags);
-/* A directory the recipient owns (not a symlink), made 0700 when missing. */
-int deliver_ensure_dir(struct mailbox_job *job, const char *path);
-/* Remove name in dirfd (shown as dir in the log) when it is a regular file
- * untouched for DELIVER_STALE_TEMP_SECONDS: what a killed delivery left. */
-#define DELIVER_STALE_TEMP_SECONDS (36L * 3600)	/* the Maildir rule */
-void deliver_drop_stale(int dirfd, const char *dir, const char *name);
-/* lockf(fd) for writing, waiting until deadline (monotonic ms): 0, or an
- * errno value (ETIMEDOUT when the holder kept it). */
-int deliver_lock_wait(int fd, long long deadline);
-/* Monotonic milliseconds and a short sleep, for lock waits. */
-long long deliver_now_ms(void);
-void deliver_pause(int attempt);
-
-/* The formats; 0 or an errno value (ETIMEDOUT: the lock was not free). */
-int mbox_deliver(struct mailbox_job *job);
-int maildir_deliver(struct mailbox_job *job);
-int mh_deliver(struct mailbox_job *job);
+/* Lines of a stored message that mboxrd quoting changes (^>*From ): the
+ * mbox module's count, for callers that want it in struct delivery. */
+unsigned deliver_count_from_lines(int fd, off_t size);
 
 #endif

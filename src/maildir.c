@@ -4,7 +4,9 @@
  * message appears whole or not at all, and no lock is needed.  The unique
  * name is <seconds>.M<usec>P<pid>Q<count>.<host>,S=<size> (Dovecot reads
  * S= as the size).  Directories are created 0700 when missing; existing ones
- * must be real directories (not symlinks) owned by the recipient.  A file
+ * must be real directories (not symlinks) owned by the recipient, and are
+ * only ever used through the descriptors that checked them (openat,
+ * linkat, unlinkat): the recipient may rename them at any moment.  A file
  * in tmp/ older than 36 hours is what a killed delivery left: each delivery
  * removes those it finds.
  */
@@ -18,7 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "deliver.h"
+#include "mailbox.h"
 
 /* '/' and ':' may not appear in the host part of the name */
 static void safe_host(char *out, size_t outsz, const char *host)
@@ -36,61 +38,83 @@ static void safe_host(char *out, size_t outsz, const char *host)
 	out[n] = '\0';
 }
 
-static void sweep_tmp(const char *tmpdir)
+/* fdopendir takes the descriptor it is given: read a duplicate, so that
+ * the directory stays the one we checked. */
+static void sweep_tmp(int tmpfd, const char *shown)
 {
-	DIR *d = opendir(tmpdir);
+	int fd = dup(tmpfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
 	struct dirent *e;
 
-	if (!d)
+	if (!d) {
+		if (fd != -1)
+			close(fd);
 		return;
+	}
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.')
-			deliver_drop_stale(dirfd(d), tmpdir, e->d_name);
+			mailbox_drop_stale(tmpfd, shown, e->d_name);
 	closedir(d);
 }
 
-int maildir_deliver(struct mailbox_job *job)
+/* tmp/, new/ and cur/ under the folder: descriptors, or -errno. */
+static int open_subdirs(struct mailbox_job *job, int userfd, const char *dir, int fds[3])
+{
+	static const char *const names[3] = { "tmp", "new", "cur" };
+	char shown[PATH_MAX];
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(shown, sizeof shown, "%s/%s", dir, names[i]);
+		fds[i] = mailbox_open_dir(job, userfd, names[i], shown);
+		if (fds[i] < 0) {
+			int err = -fds[i];
+			for (int j = 0; j < i; j++)
+				close(fds[j]);
+			return -err;
+		}
+	}
+	return 0;
+}
+
+int maildir_append(struct mailbox_job *job)
 {
 	static unsigned count;
-	char dir[PATH_MAX], sub[PATH_MAX], name[256], tmp[PATH_MAX], dst[PATH_MAX], host[128];
+	char dir[PATH_MAX], shown[PATH_MAX], name[256], host[128];
 	struct timeval tv;
-	int err, fd;
+	int err = 0, spoolfd, userfd, fds[3];
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
 		return ENAMETOOLONG;
-	if ((err = deliver_ensure_dir(job, dir)))
+	if ((spoolfd = mailbox_open_spool(job)) < 0)
+		return -spoolfd;
+	userfd = mailbox_open_dir(job, spoolfd, job->user, dir);
+	close(spoolfd);
+	if (userfd < 0)
+		return -userfd;
+	err = -open_subdirs(job, userfd, dir, fds);
+	close(userfd);
+	if (err)
 		return err;
-	for (const char *const *s = (const char *const[]){ "tmp", "new", "cur", NULL }; *s; s++) {
-		snprintf(sub, sizeof sub, "%s/%s", dir, *s);
-		if ((err = deliver_ensure_dir(job, sub)))
-			return err;
-	}
-	snprintf(sub, sizeof sub, "%s/tmp", dir);
-	sweep_tmp(sub);
+	int tmpfd = fds[0], newfd = fds[1];
+	close(fds[2]);
+	snprintf(shown, sizeof shown, "%s/tmp", dir);
+	sweep_tmp(tmpfd, shown);
 	gettimeofday(&tv, NULL);
 	safe_host(host, sizeof host, job->msg->hostname);
-	snprintf(name, sizeof name, "%lld.M%ldP%ldQ%u.%s,S=%lld", (long long)tv.tv_sec, (long)tv.tv_usec,
-		 (long)getpid(), count++, host, (long long)job->prefix_len + (long long)job->msg->size);
-	if (snprintf(tmp, sizeof tmp, "%s/tmp/%s", dir, name) >= (int)sizeof tmp ||
-	    snprintf(dst, sizeof dst, "%s/new/%s", dir, name) >= (int)sizeof dst)
-		return ENAMETOOLONG;
-	if ((err = deliver_new_file(job, tmp, O_EXCL)))
-		return err;
-	if (link(tmp, dst) == -1) {
-		err = errno;
-		unlink(tmp);
-		return err;
+	if (snprintf(name, sizeof name, "%lld.M%ldP%ldQ%u.%s,S=%lld", (long long)tv.tv_sec, (long)tv.tv_usec,
+		     (long)getpid(), count++, host,
+		     (long long)job->prefix_len + (long long)job->msg->size) >= (int)sizeof name)
+		err = ENAMETOOLONG;
+	else if ((err = mailbox_new_file(job, tmpfd, name)) == 0) {
+		if (linkat(tmpfd, name, newfd, name, 0) == -1)
+			err = errno;
+		unlinkat(tmpfd, name, 0);
+		if (err == 0 && fsync(newfd) == -1) {
+			err = errno;
+			unlinkat(newfd, name, 0);
+		}
 	}
-	unlink(tmp);
-	snprintf(sub, sizeof sub, "%s/new", dir);
-	fd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 || fsync(fd) == -1) {
-		err = errno;
-		if (fd != -1)
-			close(fd);
-		unlink(dst);
-		return err;
-	}
-	close(fd);
-	return 0;
+	close(tmpfd);
+	close(newfd);
+	return err;
 }

@@ -1,12 +1,11 @@
 /* mbox: append to <spool>/<user> in mboxrd format, so that failure leaves the
- * mailbox as it was.
+ * mailbox as it was; and own mboxrd's quoting and its From_ count.
  *
- * Locking, in this fixed order: the dotlock <mailbox>.lock (created with
- * O_EXCL), then lockf(3) on the mailbox, the pair that Dovecot, mutt and
- * Postfix's local(8) respect on Linux.  Our own dotlock also carries a lockf
- * lock while its holder lives, so a mailslot dotlock whose lockf can be taken
- * is stale for certain; a foreign dotlock is stale when its pid is dead or it
- * is older than STALE_LOCK_SECONDS.
+ * Locking is lock.c's: the dotlock <mailbox>.lock, then lockf(3) on the
+ * mailbox, the pair that Dovecot, mutt and Postfix's local(8) respect on
+ * Linux, with its stale-lock rules.  Every line of the message matching
+ * ^>*From  gets one more '>' as it is copied, whatever the caller thought
+ * the message held.
  *
  * Before appending, the dotlock records where the append starts and ends,
  * "<inode> <start> <end>": if the process dies half-way, the next delivery
@@ -19,48 +18,118 @@
  * a file system without user attributes the dotlock's text becomes
  * "mailslot <pid> <inode> <start> <end>", made durable with fdatasync.
  * Errors truncate back at once.  The mailbox must be a regular file with one link,
- * owned by the recipient, and no symlink is ever followed.
+ * owned by the recipient, and no symlink is ever followed: the mailbox and
+ * its dotlock are looked up in one descriptor of the spool directory.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "deliver.h"
+#include "addr.h"
+#include "lock.h"
 #include "log.h"
+#include "mailbox.h"
 
-#define STALE_LOCK_SECONDS 500	/* Postfix's stale_lock_time */
-#define MARKER_XATTR "user.mailslot.append"
 #define MBOX_HEADER_MAX (ADDR_MAILBOX_MAX * 3 + 160)
 
-struct dotlock {
-	int fd;
-	char path[PATH_MAX];
-	int have_marker;	/* a dead delivery's marker was found */
-	uid_t owner, owner_alt;	/* who our own dotlocks belong to */
+/* What a killed append left: "<inode> <start> <end>", from its dotlock. */
+struct marker {
 	unsigned long long ino;
 	long long start, end;
 };
 
-static int pid_is_dead(const char *text)
+/* mboxrd: ">" in front of every line matching ^>*From .  Lines are at most
+ * DATA_LINE_MAX+1 octets (the DATA reader refuses longer ones), so a line
+ * split by the buffer end is carried to the next read; a longer one is
+ * copied in pieces, and only its first piece can be quoted. */
+static int copy_quoted(int msgfd, off_t size, int fd, off_t *offset)
 {
-	char *end;
-	long pid = strtol(text, &end, 10);
+	char in[65536], out[65536 + 65536 / 6 + 16];
+	size_t carry = 0;
+	off_t in_off = 0;
+	int mid_line = 0;	/* the last piece written ended without LF */
 
-	if (end == text || pid <= 0 || (*end && *end != '\n' && *end != ' '))
-		return 0;
-	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+	for (;;) {
+		size_t want = sizeof in - carry;
+		if ((off_t)want > size - in_off)
+			want = (size_t)(size - in_off);
+		ssize_t r = want ? pread(msgfd, in + carry, want, in_off) : 0;
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		in_off += r;
+		size_t have = carry + (size_t)r, pos = 0, o = 0;
+		/* at the end, or with a full buffer holding no line end, take all */
+		int at_end = in_off >= size;
+		while (pos < have) {
+			char *lf = memchr(in + pos, '\n', have - pos);
+			if (!lf && !at_end && !(pos == 0 && have == sizeof in))
+				break;
+			size_t len = lf ? (size_t)(lf - (in + pos)) + 1 : have - pos;
+			size_t k = 0;
+			while (k < len && in[pos + k] == '>')
+				k++;
+			if (!mid_line && len - k >= 5 && memcmp(in + pos + k, "From ", 5) == 0)
+				out[o++] = '>';
+			mid_line = lf == NULL;
+			memcpy(out + o, in + pos, len);
+			o += len;
+			pos += len;
+		}
+		if (mailbox_write(fd, out, o, offset) == -1)
+			return -1;
+		carry = have - pos;
+		memmove(in, in + pos, carry);
+		if (in_off >= size && carry == 0)
+			return 0;
+	}
+}
+
+unsigned mbox_count_from_lines(int fd, off_t size)
+{
+	char buf[65536];
+	char head[6];		/* the first octets of the current line after any '>' */
+	size_t have = 0;
+	int in_quote = 1;	/* still inside the leading '>' run */
+	unsigned count = 0;
+	off_t off = 0;
+
+	while (off < size) {
+		ssize_t n = pread(fd, buf, sizeof buf, off);
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			char c = buf[i];
+			if (c == '\n') {
+				have = 0;
+				in_quote = 1;
+				continue;
+			}
+			if (in_quote && c == '>')
+				continue;
+			in_quote = 0;
+			if (have < 5) {
+				head[have++] = c;
+				if (have == 5 && memcmp(head, "From ", 5) == 0)
+					count++;
+			}
+		}
+		off += n;
+	}
+	return count;
 }
 
 /* "<inode> <start> <end>", every number checked. */
-static int parse_record(const char *s, struct dotlock *dl)
+static int parse_record(const char *s, struct marker *mk)
 {
 	long long v[3];
 	char *end;
@@ -78,170 +147,23 @@ static int parse_record(const char *s, struct dotlock *dl)
 	}
 	if (*s && *s != '\n')
 		return -1;
-	dl->ino = (unsigned long long)v[0];
-	dl->start = v[1];
-	dl->end = v[2];
+	mk->ino = (unsigned long long)v[0];
+	mk->start = v[1];
+	mk->end = v[2];
 	return 0;
 }
 
-/* Look at an existing dotlock; remove it when stale.  1: gone, try again
- * now; 0: held by a live foreign program, wait; or an errno value. */
-static int clear_stale(struct dotlock *dl, long long deadline)
-{
-	char text[128];
-	struct stat st, now_st;
-	int stale = 0, err;
-	int fd = open(dl->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 1;
-		/* not ours to open: only the age rule applies */
-		if (lstat(dl->path, &st) == 0 && time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
-			log_msg(LOG_WARNING, "removing stale lock %s", dl->path);
-			unlink(dl->path);
-			return 1;
-		}
-		return 0;
-	}
-	/* A live mailslot holds lockf on its dotlock until it is done: wait
-	 * for that in the kernel rather than polling.  Holding it also
-	 * serialises stale-lock removal between waiters. */
-	if ((err = deliver_lock_wait(fd, deadline)) || fstat(fd, &st) == -1) {
-		close(fd);
-		return err ? err : errno;
-	}
-	/* the holder removed it as it finished, or someone made a new one */
-	if (lstat(dl->path, &now_st) == -1 || now_st.st_ino != st.st_ino || now_st.st_dev != st.st_dev) {
-		close(fd);
-		return 1;
-	}
-	ssize_t n = pread(fd, text, sizeof text - 1, 0);
-	text[n > 0 ? n : 0] = '\0';
-	if (strncmp(text, "mailslot ", 9) == 0) {
-		/* we got its lockf, so its holder is gone */
-		char rec[96];
-		ssize_t rlen = fgetxattr(fd, MARKER_XATTR, rec, sizeof rec - 1);
-		stale = 1;
-		rec[rlen > 0 ? rlen : 0] = '\0';
-		/* the attribute, or the text form "mailslot <pid> <record>" */
-		const char *textrec = strchr(text + 9, ' ');
-		/* only a dotlock we could have made may cut the mailbox: in a
-		 * spool others can write to, anyone can leave a "mailslot" lock */
-		int ours = S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-			   (st.st_uid == dl->owner || st.st_uid == dl->owner_alt);
-		if (ours && ((rlen > 0 && parse_record(rec, dl) == 0) ||
-			     (textrec && parse_record(textrec + 1, dl) == 0)))
-			dl->have_marker = 1;
-	} else if (n == 0 && time(NULL) - st.st_mtime < 2) {
-		stale = 0;	/* just created by someone who has not written it yet */
-	} else if (pid_is_dead(text) || time(NULL) - st.st_mtime > STALE_LOCK_SECONDS) {
-		stale = 1;
-	}
-	if (stale) {
-		log_msg(LOG_WARNING, "removing stale lock %s", dl->path);
-		unlink(dl->path);
-	}
-	close(fd);
-	return stale;
-}
-
-/* The dotlock appears whole or not at all: an unnamed file in the spool
- * directory gets its lockf and its text first, then its name (linkat fails
- * with EEXIST, as O_EXCL does).  A process killed before the link leaves
- * nothing, where an open(O_CREAT | O_EXCL) then write() left an empty lock
- * that no rule could call stale for STALE_LOCK_SECONDS.  The unnamed file is
- * made once and only its link retried: with many deliveries waiting on one
- * mailbox, a new inode per attempt was most of the file system's work. */
-static int dotlock_unnamed(const char *path, const char *text, size_t len)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd;
-
-	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return -1;
-	if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1) {
-		int saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/* No unnamed files here (NFS): create, lock and write in place. */
-static int dotlock_named(const char *path, const char *text, size_t len)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-	if (fd == -1)
-		return -1;
-	if (lockf(fd, F_LOCK, 0) == -1 || deliver_write(fd, text, len, NULL) == -1) {
-		int saved = errno;
-		unlink(path);
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-static int dotlock_take(struct dotlock *dl, long long deadline)
-{
-	char text[64], proc[64];
-	int len = snprintf(text, sizeof text, "mailslot %ld\n", (long)getpid());
-	int unnamed = dotlock_unnamed(dl->path, text, (size_t)len);
-
-	if (unnamed == -1 && errno != EOPNOTSUPP && errno != EISDIR)
-		return errno;
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", unnamed);
-	for (int attempt = 0;; attempt++) {
-		int fd = unnamed;
-		if (unnamed == -1)
-			fd = dotlock_named(dl->path, text, (size_t)len);
-		else if (linkat(AT_FDCWD, proc, AT_FDCWD, dl->path, AT_SYMLINK_FOLLOW) == -1)
-			fd = -1;
-		if (fd != -1) {
-			dl->fd = fd;
-			return 0;
-		}
-		int err = errno;
-		if (err == EEXIST) {
-			err = clear_stale(dl, deadline);
-			if (err == 1)
-				continue;
-			if (err == 0 && deliver_now_ms() >= deadline)
-				err = ETIMEDOUT;
-		}
-		if (err) {
-			if (unnamed != -1)
-				close(unnamed);
-			return err;
-		}
-		deliver_pause(attempt);	/* a live foreign lock */
-	}
-}
-
-static void dotlock_release(struct dotlock *dl)
-{
-	unlink(dl->path);
-	close(dl->fd);
-}
-
-static int mailbox_open(struct mailbox_job *job, const char *path)
+static int open_mailbox(struct mailbox_job *job, int dirfd, const char *path)
 {
 	struct stat lst, st;
 	int fd;
 
-	if (lstat(path, &lst) == -1) {
+	if (fstatat(dirfd, job->user, &lst, AT_SYMLINK_NOFOLLOW) == -1) {
 		if (errno != ENOENT)
 			return -1;
-		return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		return openat(dirfd, job->user, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	}
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = openat(dirfd, job->user, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return -1;
 	if (fstat(fd, &st) == -1 || st.st_dev != lst.st_dev || st.st_ino != lst.st_ino ||
@@ -259,18 +181,21 @@ static int mailbox_open(struct mailbox_job *job, const char *path)
 /* Cut off what a killed delivery left, if the marker still describes this file. */
 static void repair(const struct dotlock *dl, int fd, const char *path)
 {
+	struct marker mk;
 	struct stat st;
 	char head[5];
 
-	if (!dl->have_marker || fstat(fd, &st) == -1 || (unsigned long long)st.st_ino != dl->ino)
+	if (!dl->have_record || parse_record(dl->record, &mk) == -1)
 		return;
-	if (st.st_size <= dl->start || st.st_size >= dl->end)
+	if (fstat(fd, &st) == -1 || (unsigned long long)st.st_ino != mk.ino)
 		return;
-	if (pread(fd, head, 5, dl->start) != 5 || memcmp(head, "From ", 5) != 0)
+	if (st.st_size <= mk.start || st.st_size >= mk.end)
 		return;
-	if (ftruncate(fd, dl->start) == 0 && fsync(fd) == 0)
+	if (pread(fd, head, 5, mk.start) != 5 || memcmp(head, "From ", 5) != 0)
+		return;
+	if (ftruncate(fd, mk.start) == 0 && fsync(fd) == 0)
 		log_msg(LOG_WARNING, "%s: removed %lld bytes of an interrupted delivery",
-			path, (long long)(st.st_size - dl->start));
+			path, (long long)(st.st_size - mk.start));
 }
 
 /* From_ line (with a blank line first when the mailbox does not end in one)
@@ -299,29 +224,26 @@ static size_t build_header(struct mailbox_job *job, int fd, off_t size, char *ou
 
 static int append(struct mailbox_job *job, struct dotlock *dl, int fd)
 {
-	char header[MBOX_HEADER_MAX], marker[128];
+	char header[MBOX_HEADER_MAX], marker[LOCK_RECORD_MAX];
 	struct stat st;
 
 	if (fstat(fd, &st) == -1)
 		return errno;
 	off_t start = st.st_size, pos = start;
 	size_t hlen = build_header(job, fd, start, header, sizeof header);
-	off_t end = start + (off_t)hlen + job->msg->size + job->msg->from_lines + 1;
-	int mlen = snprintf(marker, sizeof marker, "%llu %lld %lld", (unsigned long long)st.st_ino,
-			    (long long)start, (long long)end);
+	/* counted here, not taken from the caller: the record must be exact,
+	 * and what we write is quoted by the copy itself whatever any count
+	 * said (the count of DATA comes from the network-facing process) */
+	off_t end = start + (off_t)hlen + job->msg->size + mbox_count_from_lines(job->msg->fd, job->msg->size) + 1;
+	snprintf(marker, sizeof marker, "%llu %lld %lld", (unsigned long long)st.st_ino, (long long)start,
+		 (long long)end);
 
 	/* the record must be durable no later than the first byte of the append */
-	if (fsetxattr(dl->fd, MARKER_XATTR, marker, (size_t)mlen, 0) == -1) {
-		if (errno != ENOTSUP && errno != EPERM)
-			return errno;
-		char text[160];
-		int tlen = snprintf(text, sizeof text, "mailslot %ld %s\n", (long)getpid(), marker);
-		if (ftruncate(dl->fd, 0) == -1 || deliver_write(dl->fd, text, (size_t)tlen, &(off_t){ 0 }) == -1 ||
-		    fdatasync(dl->fd) == -1)
-			return errno;
-	}
-	if (deliver_write(fd, header, hlen, &pos) == -1 || deliver_copy(job->msg, fd, &pos, 1) == -1 ||
-	    deliver_write(fd, "\n", 1, &pos) == -1 || fsync(fd) == -1)
+	int err = lock_dotlock_record(dl, marker);
+	if (err)
+		return err;
+	if (mailbox_write(fd, header, hlen, &pos) == -1 || copy_quoted(job->msg->fd, job->msg->size, fd, &pos) == -1 ||
+	    mailbox_write(fd, "\n", 1, &pos) == -1 || fsync(fd) == -1)
 		goto undo;
 	if (pos != end) {
 		errno = EIO;
@@ -335,34 +257,294 @@ undo:;
 	return saved;
 }
 
-int mbox_deliver(struct mailbox_job *job)
+/* The dotlock, then the mailbox and its lockf, all looked up in dl->dirfd. */
+static int locked_deliver(struct mailbox_job *job, struct dotlock *dl, const char *path, long long deadline)
 {
-	char path[PATH_MAX];
-	struct dotlock dl = { .fd = -1, .owner = job->owner, .owner_alt = job->owner_alt };
-	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
 	int err, fd;
 
-	if (snprintf(path, sizeof path, "%s/%s", job->spool, job->user) >= (int)sizeof path ||
-	    snprintf(dl.path, sizeof dl.path, "%s.lock", path) >= (int)sizeof dl.path)
-		return ENAMETOOLONG;
-	if ((err = dotlock_take(&dl, deadline))) {
+	if ((err = lock_dotlock_take(dl, deadline))) {
 		if (err != ETIMEDOUT)
-			snprintf(job->why, job->why_len, "cannot create %s: %s", dl.path, strerror(err));
+			snprintf(job->why, job->why_len, "cannot create %s: %s", dl->path, strerror(err));
 		return err;
 	}
-	fd = mailbox_open(job, path);
+	fd = open_mailbox(job, dl->dirfd, path);
 	if (fd == -1) {
 		err = errno;
 		if (!job->why[0])
 			snprintf(job->why, job->why_len, "cannot open %s: %s", path, strerror(err));
-		dotlock_release(&dl);
+		lock_dotlock_release(dl);
 		return err;
 	}
-	if ((err = deliver_lock_wait(fd, deadline)) == 0) {
-		repair(&dl, fd, path);
-		err = append(job, &dl, fd);
+	if ((err = lock_wait(fd, deadline)) == 0) {
+		repair(dl, fd, path);
+		err = append(job, dl, fd);
 	}
 	close(fd);
-	dotlock_release(&dl);
+	lock_dotlock_release(dl);
+	return err;
+}
+
+int mbox_append(struct mailbox_job *job)
+{
+	char path[PATH_MAX];
+	struct dotlock dl = { .fd = -1, .owner = job->owner, .owner_alt = job->owner_alt };
+	long long deadline = lock_now_ms() + job->lock_timeout * 1000;
+	int err;
+
+	if (snprintf(path, sizeof path, "%s/%s", job->spool, job->user) >= (int)sizeof path ||
+	    snprintf(dl.path, sizeof dl.path, "%s.lock", path) >= (int)sizeof dl.path ||
+	    snprintf(dl.name, sizeof dl.name, "%s.lock", job->user) >= (int)sizeof dl.name)
+		return ENAMETOOLONG;
+	if ((dl.dirfd = mailbox_open_spool(job)) < 0)
+		return -dl.dirfd;
+	err = locked_deliver(job, &dl, path, deadline);
+	close(dl.dirfd);
+	return err;
+}
+
+/* --- reading ---------------------------------------------------------------- */
+
+int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines)
+{
+	char in[65536], out[65536];
+	size_t carry = 0;
+	off_t in_off = 0;
+	int mid_line = 0;	/* the last piece ended without LF */
+
+	*written = *lines = 0;
+	for (;;) {
+		size_t want = sizeof in - carry;
+		if ((off_t)want > len - in_off)
+			want = (size_t)(len - in_off);
+		ssize_t r = want ? pread(fd, in + carry, want, start + in_off) : 0;
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (r == 0 && want)
+			return EIO;	/* the mailbox shrank under its lock */
+		in_off += r;
+		size_t have = carry + (size_t)r, pos = 0, o = 0;
+		int at_end = in_off >= len;
+		while (pos < have) {
+			char *lf = memchr(in + pos, '\n', have - pos);
+			if (!lf && !at_end && !(pos == 0 && have == sizeof in))
+				break;
+			size_t l = lf ? (size_t)(lf - (in + pos)) + 1 : have - pos, k = 0;
+			while (k < l && in[pos + k] == '>')
+				k++;
+			/* the inverse of copy_quoted: one '>' less on ^>+From  */
+			size_t skip = !mid_line && k >= 1 && l - k >= 5 && memcmp(in + pos + k, "From ", 5) == 0;
+			memcpy(out + o, in + pos + skip, l - skip);
+			o += l - skip;
+			*lines += lf != NULL;
+			mid_line = lf == NULL;
+			pos += l;
+		}
+		if (outfd != -1 && mailbox_write(outfd, out, o, NULL) == -1)
+			return errno;
+		*written += (off_t)o;
+		carry = have - pos;
+		memmove(in, in + pos, carry);
+		if (in_off >= len && carry == 0)
+			return 0;
+	}
+}
+
+/* A message ends at the next From_ line (or the end of the file); the
+ * empty line that separates it from the next belongs to the mailbox. */
+static int end_message(struct mailbox *mb, off_t from, off_t start, off_t end)
+{
+	struct mailbox_entry *e;
+	char tail[2];
+	off_t len = end > start ? end - start : 0;
+	int err;
+
+	if (len >= 2 && pread(mb->fd, tail, 2, end - 2) == 2 && tail[0] == '\n' && tail[1] == '\n')
+		len--;
+	else if (len == 1 && pread(mb->fd, tail, 1, start) == 1 && tail[0] == '\n')
+		len = 0;
+	if (!(e = mailbox_add_entry(mb)))
+		return errno;
+	e->from = from;
+	e->start = start;
+	e->len = len;
+	e->end = end;
+	if ((err = mbox_unquote_copy(mb->fd, start, len, -1, &e->size, &e->lines)))
+		return err;
+	/* the From_ line (its date to the second) and the header block name a
+	 * message well; identical copies are told apart below */
+	char head[4096];
+	ssize_t n = pread(mb->fd, head, (size_t)(end - from) < sizeof head ? (size_t)(end - from) : sizeof head, from);
+	uint64_t h = mailbox_hash(head, n > 0 ? (size_t)n : 0, 0xcbf29ce484222325ULL);
+	snprintf(e->uid, sizeof e->uid, "m%016llx", (unsigned long long)h);
+	return 0;
+}
+
+static int by_uid(const void *a, const void *b)
+{
+	const struct mailbox_entry *const *x = a, *const *y = b;
+	int c = strcmp((*x)->uid, (*y)->uid);
+
+	return c ? c : (*x)->from < (*y)->from ? -1 : 1;
+}
+
+/* Uids must be unique: the second and later of identical ones get "-N". */
+static int unique_uids(struct mailbox *mb)
+{
+	struct mailbox_entry **idx;
+
+	if (mb->count < 2)
+		return 0;
+	if (!(idx = calloc(mb->count, sizeof *idx)))
+		return errno;
+	for (size_t i = 0; i < mb->count; i++)
+		idx[i] = &mb->entry[i];
+	qsort(idx, mb->count, sizeof *idx, by_uid);
+	for (size_t i = 1, run = 0; i < mb->count; i++) {
+		if (strncmp(idx[i]->uid, idx[i - run - 1]->uid, 17) == 0 && strlen(idx[i - run - 1]->uid) == 17) {
+			run++;
+			snprintf(idx[i]->uid + 17, sizeof idx[i]->uid - 17, "-%zu", run);
+		} else {
+			run = 0;
+		}
+	}
+	free(idx);
+	return 0;
+}
+
+/* At most 5 octets at off: does a From_ line start there? */
+static int from_at(int fd, const char *buf, size_t i, size_t n, off_t off)
+{
+	char five[5];
+
+	if (i + 5 <= n)
+		return memcmp(buf + i, "From ", 5) == 0;
+	return pread(fd, five, 5, off) == 5 && memcmp(five, "From ", 5) == 0;
+}
+
+int mbox_scan(struct mailbox *mb)
+{
+	struct dotlock *dl = &mb->dl;
+	long long deadline = lock_now_ms() + mb->lock_timeout * 1000;
+	struct stat st;
+	char buf[65536], path[PATH_MAX];
+	int err;
+
+	dl->dirfd = mb->dirfd;
+	dl->owner = dl->owner_alt = mb->owner;
+	if (snprintf(path, sizeof path, "%s/%s", mb->path, mb->user) >= (int)sizeof path ||
+	    snprintf(dl->name, sizeof dl->name, "%s.lock", mb->user) >= (int)sizeof dl->name)
+		return ENAMETOOLONG;
+	snprintf(dl->path, sizeof dl->path, "%s.lock", path);
+	if ((err = lock_dotlock_take(dl, deadline))) {
+		dl->fd = -1;
+		return err;
+	}
+	mb->fd = openat(mb->dirfd, mb->user, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (mb->fd == -1)
+		return errno == ENOENT ? 0 : errno;	/* no mailbox yet: empty */
+	if (fstat(mb->fd, &st) == -1)
+		return errno;
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != mb->owner)
+		return EPERM;
+	if ((err = lock_wait(mb->fd, deadline)))
+		return err;
+	repair(dl, mb->fd, path);	/* what a killed delivery left */
+	if (fstat(mb->fd, &st) == -1)
+		return errno;
+
+	off_t cur = 0, from = -1, start = -1;
+	int line_start = 1;
+	while (cur < st.st_size) {
+		size_t want = (size_t)(st.st_size - cur) < sizeof buf ? (size_t)(st.st_size - cur) : sizeof buf;
+		ssize_t n = pread(mb->fd, buf, want, cur);
+		if (n <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			return n == 0 ? EIO : errno;
+		}
+		for (size_t i = 0; i < (size_t)n; i++) {
+			if (line_start && from_at(mb->fd, buf, i, (size_t)n, cur + (off_t)i)) {
+				if (from >= 0 && (err = end_message(mb, from, start, cur + (off_t)i)))
+					return err;
+				from = cur + (off_t)i;
+				start = -1;
+			}
+			line_start = buf[i] == '\n';
+			if (line_start && from >= 0 && start < 0)
+				start = cur + (off_t)i + 1;
+		}
+		cur += n;
+	}
+	if (from >= 0 && (err = end_message(mb, from, start < 0 ? st.st_size : start, st.st_size)))
+		return err;
+	return unique_uids(mb);
+}
+
+int mbox_read(struct mailbox *mb, const struct mailbox_entry *e, int outfd)
+{
+	off_t size, lines;
+	int err = mbox_unquote_copy(mb->fd, e->start, e->len, outfd, &size, &lines);
+
+	return err ? err : size != e->size ? EIO : 0;
+}
+
+/* Raw octets [from, end) of the mailbox to fd. */
+static int copy_range(int in, off_t from, off_t end, int out)
+{
+	char buf[65536];
+
+	while (from < end) {
+		size_t want = (size_t)(end - from) < sizeof buf ? (size_t)(end - from) : sizeof buf;
+		ssize_t n = pread(in, buf, want, from);
+		if (n <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			return n == 0 ? EIO : errno;
+		}
+		if (mailbox_write(out, buf, (size_t)n, NULL) == -1)
+			return errno;
+		from += n;
+	}
+	return 0;
+}
+
+/* The kept messages go to a new file, fsynced, renamed over the mailbox
+ * while we hold its dotlock (every writer takes that first, so none is
+ * left waiting on the old file): the mailbox is whole before or after. */
+int mbox_apply(struct mailbox *mb)
+{
+	char tmp[NAME_MAX + 1];
+	size_t deleted = 0;
+	int fd, err = 0;
+
+	for (size_t i = 0; i < mb->count; i++)
+		deleted += mb->entry[i].deleted != 0;
+	if (!deleted || mb->fd == -1)
+		return 0;
+	/* a leading comma: no user's mailbox has that name */
+	if (snprintf(tmp, sizeof tmp, ",%s.%ld", mb->user, (long)getpid()) >= (int)sizeof tmp)
+		return ENAMETOOLONG;
+	fd = openat(mb->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return errno;
+	for (size_t i = 0; i < mb->count && !err; i++)
+		if (!mb->entry[i].deleted)
+			err = copy_range(mb->fd, mb->entry[i].from, mb->entry[i].end, fd);
+	if (!err && fsync(fd) == -1)
+		err = errno;
+	if (!err && renameat(mb->dirfd, tmp, mb->dirfd, mb->user) == -1)
+		err = errno;
+	if (err) {
+		unlinkat(mb->dirfd, tmp, 0);
+		close(fd);
+		return err;
+	}
+	if (fsync(mb->dirfd) == -1)
+		err = errno;
+	close(mb->fd);
+	mb->fd = fd;
 	return err;
 }

@@ -1,14 +1,21 @@
-/* mh: deliver to <spool>/<user>/N, numbered files in arrival order, each
- * with an N.status sidecar holding its IMAP-style flags (\Recent on arrival).
+/* mh: deliver to <spool>/<user>/N as plain MH, the way nmh's inc and
+ * rcvstore do: numbered files in arrival order, each new message added to
+ * the "unseen" sequence of .mh_sequences (nmh's usual Unseen-Sequence,
+ * mutt's mh_seq_unseen), so that nmh, mutt and neomutt show it as new.
+ * Nothing else is put in the folder.
  *
- * .mh_sequences in the user's directory is the lock file (lockf), as
- * Python's mailbox.MH and nmh use it, so simultaneous arrivals get distinct
- * numbers.  The message is written to a temporary name, fsynced, and linked
- * to its number: it appears whole or not at all.  The status file is put in
- * place first, so a message never appears without its flags; an orphan
- * status file left by a crash only makes the next number one higher.  The
- * temporary files of a killed delivery (",mailslot.*": a comma hides a file
- * from MH) are removed by a later delivery once they are 36 hours old.
+ * .mh_sequences is locked with lockf(3) for the whole delivery: nmh's
+ * default datalocking is fcntl (mh-tailor(5)), the same kernel record
+ * lock, and Python's mailbox.MH takes it too.  It serialises numbering
+ * between simultaneous arrivals, and our rewrite of the file with every
+ * reader's and writer's.  The message is written to a temporary name
+ * (",mailslot.*": a comma hides a file from MH), fsynced, linked to its
+ * number (it appears whole or not at all), then the sequence is updated in
+ * place and fsynced; if that fails the message stays, unmarked, rather
+ * than be delivered twice.  Temporaries of a killed delivery are removed
+ * by a later one once 36 hours old.  The folder is used only through one
+ * descriptor, opened without following a symlink and checked to be the
+ * recipient's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,54 +27,51 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "deliver.h"
+#include "lock.h"
+#include "mailbox.h"
+#include "log.h"
 
-/* Highest N among "N" and "N.status" entries; stale temporaries go on the way. */
-static int highest_number(const char *dir, unsigned long *max)
+#define MH_UNSEEN "unseen"
+/* .mh_sequences is a few lines; one larger than this is left alone */
+#define MH_SEQUENCES_MAX (256 * 1024)
+
+/* Highest N among the "N" entries (N.status and other names are not
+ * messages); stale temporaries go on the way.  fdopendir takes the
+ * descriptor it is given: it reads a duplicate. */
+static int highest_number(int dirfd, const char *shown, unsigned long *max)
 {
-	DIR *d = opendir(dir);
+	int fd = dup(dirfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
 	struct dirent *e;
 
-	if (!d)
-		return errno;
+	if (!d) {
+		int err = errno;
+		if (fd != -1)
+			close(fd);
+		return err;
+	}
 	*max = 0;
 	while ((e = readdir(d))) {
 		char *end;
 		if (strncmp(e->d_name, ",mailslot.", 10) == 0)
-			deliver_drop_stale(dirfd(d), dir, e->d_name);
+			mailbox_drop_stale(dirfd, shown, e->d_name);
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		unsigned long n = strtoul(e->d_name, &end, 10);
-		if ((*end == '\0' || strcmp(end, ".status") == 0) && n > *max)
+		if (*end == '\0' && n > *max)
 			*max = n;
 	}
 	closedir(d);
 	return 0;
 }
 
-static int write_file(const char *path, const char *data, size_t len)
+static int lock_folder(int dirfd, long long deadline, int *lockfd)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int err = 0;
+	int fd = openat(dirfd, ".mh_sequences", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd == -1)
 		return errno;
-	if (deliver_write(fd, data, len, NULL) == -1 || fsync(fd) == -1)
-		err = errno;
-	close(fd);
-	return err;
-}
-
-static int lock_folder(const char *dir, long long deadline, int *lockfd)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof path, "%s/.mh_sequences", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return errno;
-	int err = deliver_lock_wait(fd, deadline);
+	int err = lock_wait(fd, deadline);
 	if (err) {
 		close(fd);
 		return err;
@@ -76,61 +80,145 @@ static int lock_folder(const char *dir, long long deadline, int *lockfd)
 	return 0;
 }
 
-static int place(const char *dir, const char *tmp, const char *status_tmp)
+/* The end of the "unseen:" field in buf (after its continuation lines,
+ * before the final newline), or NULL when there is none. */
+static char *find_unseen(char *buf, size_t len, char **value)
 {
-	char num[PATH_MAX], status[PATH_MAX];
+	size_t nlen = strlen(MH_UNSEEN);
+
+	for (size_t pos = 0; pos < len;) {
+		char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
+		size_t llen = nl ? (size_t)(nl - line) : len - pos;
+		if (llen > nlen && memcmp(line, MH_UNSEEN, nlen) == 0 && line[nlen] == ':') {
+			*value = line + nlen + 1;
+			char *end = line + llen;
+			/* RFC 822-style continuation: lines that start with white space */
+			while (end < buf + len && end + 1 < buf + len && (end[1] == ' ' || end[1] == '\t')) {
+				char *next = memchr(end + 1, '\n', (size_t)(buf + len - end - 1));
+				end = next ? next : buf + len;
+			}
+			return end;
+		}
+		pos += llen + 1;
+	}
+	return NULL;
+}
+
+/* Add n to the unseen sequence: "a-(n-1)" or "(n-1)" at the field's end
+ * becomes a range up to n, anything else gets " n".  0 or errno. */
+static int mark_unseen(int seqfd, unsigned long n)
+{
+	static char buf[MH_SEQUENCES_MAX + 64];
+	char add[48];
+	ssize_t got = pread(seqfd, buf, MH_SEQUENCES_MAX + 1, 0);
+	size_t len, out;
+	char *value, *end;
+
+	if (got < 0)
+		return errno;
+	if (got > MH_SEQUENCES_MAX)
+		return EFBIG;
+	len = (size_t)got;
+	end = find_unseen(buf, len, &value);
+	if (!end) {
+		/* a new field, after a last line that may lack its newline */
+		int k = snprintf(add, sizeof add, "%s" MH_UNSEEN ": %lu\n", len && buf[len - 1] != '\n' ? "\n" : "", n);
+		memcpy(buf + len, add, (size_t)k);
+		out = len + (size_t)k;
+	} else {
+		/* the last token of the field: digits, perhaps after '-' */
+		char *t = end;
+		while (t > value && t[-1] >= '0' && t[-1] <= '9')
+			t--;
+		unsigned long last = t < end ? strtoul(t, NULL, 10) : 0;
+		int k;
+		if (t < end && last + 1 == n && t > value && t[-1] == '-') {
+			k = snprintf(add, sizeof add, "%lu", n);
+			memmove(t + k, end, (size_t)(buf + len - end));
+			memcpy(t, add, (size_t)k);
+			out = (size_t)(t - buf) + (size_t)k + (size_t)(buf + len - end);
+		} else {
+			k = snprintf(add, sizeof add, t < end && last + 1 == n ? "-%lu" : " %lu", n);
+			memmove(end + k, end, (size_t)(buf + len - end));
+			memcpy(end, add, (size_t)k);
+			out = len + (size_t)k;
+		}
+	}
+	/* in place, under the lock: the lock is on this inode, so a new file
+	 * renamed over it would not be covered by it; the text only grows */
+	if (mailbox_write(seqfd, buf, out, &(off_t){ 0 }) == -1 || ftruncate(seqfd, (off_t)out) == -1 ||
+	    fsync(seqfd) == -1)
+		return errno;
+	return 0;
+}
+
+static int place(int dirfd, const char *shown, const char *tmp, unsigned long *placed)
+{
+	char num[32];
 	unsigned long n = 0;
 	int err;
 
-	if ((err = highest_number(dir, &n)))
+	if ((err = highest_number(dirfd, shown, &n)))
 		return err;
 	for (int tries = 0; tries < 100; tries++) {
 		n++;
-		snprintf(num, sizeof num, "%s/%lu", dir, n);
-		snprintf(status, sizeof status, "%s/%lu.status", dir, n);
-		if (rename(status_tmp, status) == -1)
-			return errno;
-		if (link(tmp, num) == 0)
+		snprintf(num, sizeof num, "%lu", n);
+		if (linkat(dirfd, tmp, dirfd, num, 0) == 0) {
+			*placed = n;
 			return 0;
-		err = errno;
-		if (err != EEXIST) {
-			unlink(status);
-			return err;
 		}
-		/* a writer that ignores the lock took n: move the flags on */
-		if (rename(status, status_tmp) == -1)
+		/* EEXIST: a writer that ignores the lock took n */
+		if (errno != EEXIST)
 			return errno;
 	}
 	return EEXIST;
 }
 
-int mh_deliver(struct mailbox_job *job)
+int mh_append(struct mailbox_job *job)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX], status_tmp[PATH_MAX];
-	long long deadline = deliver_now_ms() + job->lock_timeout * 1000;
-	int err, lockfd = -1;
+	static unsigned seq;	/* one process may deliver to one folder more than once */
+	char dir[PATH_MAX], tmp[NAME_MAX + 1];
+	long long deadline = lock_now_ms() + job->lock_timeout * 1000;
+	unsigned long n = 0;
+	int err, lockfd = -1, spoolfd, dirfd;
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
 		return ENAMETOOLONG;
-	if ((err = deliver_ensure_dir(job, dir)))
+	if ((spoolfd = mailbox_open_spool(job)) < 0)
+		return -spoolfd;
+	dirfd = mailbox_open_dir(job, spoolfd, job->user, dir);
+	close(spoolfd);
+	if (dirfd < 0)
+		return -dirfd;
+	/* O_EXCL: a name someone else made is never written through */
+	for (int tries = 0;; tries++) {
+		if (snprintf(tmp, sizeof tmp, ",mailslot.%s.%ld.%u", job->msg->qid, (long)getpid(), seq++) >=
+		    (int)sizeof tmp)
+			err = ENAMETOOLONG;
+		else
+			err = mailbox_new_file(job, dirfd, tmp);
+		if (err != EEXIST || tries == 10)
+			break;
+	}
+	if (err) {
+		close(dirfd);
 		return err;
-	snprintf(tmp, sizeof tmp, "%s/,mailslot.%s.%ld", dir, job->msg->qid, (long)getpid());
-	snprintf(status_tmp, sizeof status_tmp, "%s.status", tmp);
-	if ((err = deliver_new_file(job, tmp, O_TRUNC)))
-		return err;
-	if ((err = write_file(status_tmp, "\\Recent\n", 8)) == 0 &&
-	    (err = lock_folder(dir, deadline, &lockfd)) == 0) {
-		err = place(dir, tmp, status_tmp);
+	}
+	if ((err = lock_folder(dirfd, deadline, &lockfd)) == 0) {
+		err = place(dirfd, dir, tmp, &n);
+		if (err == 0 && fsync(dirfd) == -1)
+			err = errno;
 		if (err == 0) {
-			int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dfd == -1 || fsync(dfd) == -1)
-				err = errno;
-			if (dfd != -1)
-				close(dfd);
+			/* the message is delivered: a failure here only leaves it
+			 * looking read, which is better than a second copy */
+			int serr = mark_unseen(lockfd, n);
+			if (serr)
+				log_msg(LOG_WARNING, "%s/.mh_sequences: cannot add %lu to %s: %s", dir, n,
+					MH_UNSEEN, strerror(serr));
 		}
 		close(lockfd);
 	}
-	unlink(tmp);
-	unlink(status_tmp);
+	unlinkat(dirfd, tmp, 0);
+	close(dirfd);
 	return err;
 }

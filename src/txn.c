@@ -298,12 +298,9 @@ void txn_commit(struct txn *t, unsigned long long size, struct status *st)
 		return;
 	}
 	t->spooled = 0;
-	/* counted here, not taken from the network side: a wrong count
-	 * would let a "From " line through unquoted and split the mbox */
+	/* no From_ count from the network side: mbox counts and quotes for itself */
 	struct delivery d = { .msgfd = t->spool_fd, .size = sb.st_size, .sender = t->sender.mailbox,
 			      .qid = t->qid, .arrived = t->arrived, .hostname = t->cfg->hostname };
-	if (t->cfg->format == FORMAT_MBOX)
-		d.from_lines = deliver_count_from_lines(t->spool_fd, sb.st_size);
 	env.rcpt = calloc((size_t)t->ntargets + 1, sizeof *env.rcpt);
 	if (!env.rcpt) {
 		status_set(st, 451, "4.3.0", ENOMEM, "Out of memory");

@@ -170,7 +170,7 @@ message_to() {
 }
 
 @test "bad --format value: 64 naming the choices" {
-	usage_error "mbox, maildir or mh" --format mbx
+	usage_error "mbox, maildir, mh or numbered" --format mbx
 }
 
 @test "bad --relay value: 64 naming the choices" {

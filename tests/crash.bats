@@ -162,12 +162,21 @@ sweep_leftovers() {
 
 @test "SIGKILL while an MH message is written: no partial message ever gets a number; leftovers swept after 36 h" {
 	kill_while_writing mh bob "$SPOOL/bob"
+	# plain MH: numbers and .mh_sequences, every number in unseen
+	run sh -c "cd '$SPOOL/bob' && ls -A | grep -v '^,mailslot\.' | sort -n | tr '\n' ' '"
+	assert_output ".mh_sequences $(seq 1 "$(ls "$SPOOL/bob" | grep -c '^[0-9]*$')" | tr '\n' ' ')"
+	assert_equal "$(cat "$SPOOL/bob/.mh_sequences")" "unseen: 1-$(ls "$SPOOL/bob" | grep -c '^[0-9]*$')"
+	sweep_leftovers bob "$SPOOL/bob" ',mailslot.*' mh
+}
+
+@test "SIGKILL while a numbered message is written: no partial message ever gets a number; leftovers swept after 36 h" {
+	kill_while_writing numbered bob "$SPOOL/bob"
 	# every numbered message has its status file
 	for f in "$SPOOL"/bob/[0-9]*; do
 		case $f in *.status) continue ;; esac
 		assert [ -f "$f.status" ]
 	done
-	sweep_leftovers bob "$SPOOL/bob" ',mailslot.*' mh
+	sweep_leftovers bob "$SPOOL/bob" ',mailslot.*' numbered
 }
 
 # --- the repair rule, on crafted mailboxes -------------------------------------------
@@ -375,7 +384,7 @@ FILL='fill() { dd if=/dev/zero of="$1/.fill" bs=4k 2>/dev/null || true; truncate
 	assert_line --index 2 --regexp '^maildir: \./new/[^ ]+ $'
 	assert_line --index 3 --partial "DATA 250 "
 	assert_line --index 4 --regexp '^DATA 45[12] 4\.3\.[01] '
-	assert_line --index 5 "mh: ./.mh_sequences ./1 ./1.status "
+	assert_line --index 5 "mh: ./.mh_sequences ./1 "
 	assert_equal "$(grep -c '^ok$' <<<"$output")" 2
 }
 

@@ -176,8 +176,77 @@ PY
 	done
 }
 
-@test "mh: five messages numbered 1 to 5, each with N.status holding \\Recent" {
+@test "mh: five messages numbered 1 to 5, plain MH: no other file, all five in the unseen sequence" {
 	start_listener --format mh
+	run send_mail --to carol@example.org --count 5
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 5
+	run check_box mh "$SPOOL/carol" --delivered-to carol@example.org --return-path sender@remote.example
+	assert_success
+	assert_line "count 5"
+	assert_line "ok"
+	run ls -A "$SPOOL/carol"
+	assert_output ".mh_sequences
+1
+2
+3
+4
+5"
+	assert_equal "$(cat "$SPOOL/carol/.mh_sequences")" "unseen: 1-5"
+}
+
+@test "mh: the unseen sequence is extended in place, other sequences and gaps kept" {
+	mkdir -m 700 "$SPOOL/carol"
+	for n in 2 4 7; do
+		printf 'From: a@b\nSubject: old\n\nold\n' >"$SPOOL/carol/$n"
+	done
+	printf 'cur: 7\nunseen: 2 4\nflagged: 7\n' >"$SPOOL/carol/.mh_sequences"
+	start_listener --format mh
+	run send_mail --to carol@example.org --count 2
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 2
+	assert_equal "$(cat "$SPOOL/carol/.mh_sequences")" "cur: 7
+unseen: 2 4 8-9
+flagged: 7"
+	# Python's reader sees the same sequences
+	run python3 -c "import mailbox, sys; print(sorted(mailbox.MH(sys.argv[1]).get_sequences().items()))" "$SPOOL/carol"
+	assert_output "[('cur', [7]), ('flagged', [7]), ('unseen', [2, 4, 8, 9])]"
+}
+
+@test "mh: nmh reads it as MH: scan, flist shows the new mail unseen, rmm and folder -pack renumber, rmf removes the folder" {
+	[ -x /usr/bin/mh/scan ] || skip "nmh is not installed"
+	start_listener --format mh
+	run send_mail --to carol@example.org --count 3
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 3
+	export HOME="$MS" MH="$MS/.mh_profile" MHCONTEXT="$MS/context"
+	printf 'Path: %s\nUnseen-Sequence: unseen\n' "$SPOOL" >"$MH"
+	run /usr/bin/mh/scan +carol
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	run /usr/bin/mh/flist -sequence unseen +carol
+	assert_success
+	assert_output --regexp '^carol\+? +has +3 in sequence unseen; out of +3$'
+	run /usr/bin/mh/rmm +carol 2
+	assert_success
+	run /usr/bin/mh/folder -pack +carol
+	assert_success
+	# (rmm keeps the removed message as ",2")
+	run ls "$SPOOL/carol"
+	assert_output ",2
+1
+2"
+	run /usr/bin/mh/flist -sequence unseen +carol
+	assert_output --regexp 'has +2 in sequence unseen; out of +2$'
+	# a delivery after nmh wrote the sequences takes the next number
+	run send_mail --to carol@example.org
+	assert_line --partial "DATA 250 "
+	run /usr/bin/mh/flist -sequence unseen +carol
+	assert_output --regexp 'has +3 in sequence unseen; out of +3$'
+	run /usr/bin/mh/rmf -nointeractive +carol
+	assert_success
+	assert [ ! -e "$SPOOL/carol" ]
+}
+
+@test "numbered: five messages numbered 1 to 5, each with N.status holding \\Recent" {
+	start_listener --format numbered
 	run send_mail --to carol@example.org --count 5
 	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 5
 	run check_box mh "$SPOOL/carol" --delivered-to carol@example.org --return-path sender@remote.example
@@ -201,6 +270,19 @@ PY
 	# no temporary file is left behind (ls -A shows dot files: .mh_sequences only)
 	run ls -A "$SPOOL/carol"
 	refute_output --partial ","
+}
+
+@test "mh, numbered: temporary files are created exclusively (O_EXCL), never truncated through an existing name" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	for f in mh:1 numbered:2; do
+		SMTPD="strace -f -o $MS/trace.${f%:*} -e trace=openat $SMTPD" run send_mail_stdin "--format ${f%:*}" \
+			--to carol@example.org
+		assert_line --partial "DATA 250 "
+		run grep 'openat([^,]*, ",mailslot\.' "$MS/trace.${f%:*}"
+		refute_output --partial O_TRUNC
+		assert_equal "$(grep -c O_EXCL <<<"$output")" "${f#*:}"
+		rm -rf "${SPOOL:?}/carol"
+	done
 }
 
 # --- headers added at delivery -------------------------------------------
@@ -387,8 +469,8 @@ bob"
 	assert_equal "$(files_in "$SPOOL/bob/tmp" | wc -l)" 0
 }
 
-@test "concurrency: 20 sessions of 10 messages to one MH folder leave messages 1 to 200, each with its status" {
-	start_listener --format mh
+@test "concurrency: 20 sessions of 10 messages to one numbered folder leave messages 1 to 200, each with its status" {
+	start_listener --format numbered
 	run parallel_senders 20 10 carol@example.org
 	assert_output 200
 	run check_box mh "$SPOOL/carol" "$BATS_TEST_TMPDIR"/rec.*
@@ -403,6 +485,19 @@ bob"
 	assert_output --regexp '^ *200 \\Recent$'
 	run ls -A "$SPOOL/carol"
 	refute_output --partial ","
+}
+
+@test "concurrency: 20 sessions of 10 messages to one MH folder leave messages 1 to 200, all in unseen" {
+	start_listener --format mh
+	run parallel_senders 20 10 carol@example.org
+	assert_output 200
+	run check_box mh "$SPOOL/carol" "$BATS_TEST_TMPDIR"/rec.*
+	assert_success
+	assert_line "count 200"
+	assert_line "ok"
+	run sh -c "cd '$SPOOL/carol' && ls -A | sort -n | tr '\n' ' '"
+	assert_output ".mh_sequences $(seq 1 200 | tr '\n' ' ')"
+	assert_equal "$(cat "$SPOOL/carol/.mh_sequences")" "unseen: 1-200"
 }
 
 # --- mailboxes the handler must not write ---------------------------------------
@@ -539,6 +634,77 @@ bob"
 	assert_line "ok"
 }
 
+@test "a dotlock that is a directory cannot be removed: waited for, 451 4.2.0 at --lock-timeout, a bounded log" {
+	mkdir "$SPOOL/alice.lock"
+	# old enough for the age rule to call it stale
+	touch -d '1 hour ago' "$SPOOL/alice.lock"
+	start_listener --lock-timeout 2
+	run timeout 30 python3 "$DELIV_PY" send --port "$PORT" --record "$REC" --to alice@example.org --timeout 25
+	assert_line --regexp '^DATA 451 4\.2\.0 '
+	after=$(sed -n 's/^AFTERDOT //p' <<<"$output")
+	python3 -c "import sys; sys.exit(not 1.5 <= $after < 10)"
+	assert [ -d "$SPOOL/alice.lock" ]
+	# one line about the lock, not one a pass (there were 50,000 a second)
+	assert_equal "$(grep -c 'stale lock' "$LOG")" 1
+	assert [ "$(grep -c '^mailslot-smtpd' "$LOG")" -le 10 ]
+	assert [ ! -e "$SPOOL/alice" ]
+}
+
+@test "a stale dotlock another user owns in a sticky spool: waited for, 451 4.2.0 at --lock-timeout, a bounded log" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root: the lock must belong to another account"
+	getent passwd mail >/dev/null || skip "there is no 'mail' account to run as"
+	PRIV=$(mktemp -d /tmp/mailslot-sticky.XXXXXX)
+	chmod 755 "$PRIV"
+	SPOOL="$PRIV/spool"
+	QUEUE="$PRIV/queue"
+	mkdir "$SPOOL" "$QUEUE"
+	chmod 1777 "$SPOOL"
+	chown mail "$QUEUE"
+	cp "$MS/users" "$MS/aliases" "$PRIV/"
+	chmod 644 "$PRIV/users" "$PRIV/aliases"
+	# a dead foreign holder, long ago: stale by every rule, but not ours to unlink
+	printf '%d\n' "$(dead_pid)" >"$SPOOL/alice.lock"
+	chown nobody "$SPOOL/alice.lock"
+	chmod 644 "$SPOOL/alice.lock"
+	touch -d '1 hour ago' "$SPOOL/alice.lock"
+	run timeout 30 python3 "$DELIV_PY" send --exec "$SMTPD --spool $SPOOL --queue $QUEUE --users $PRIV/users \
+		--aliases $PRIV/aliases --domain example.org --hostname mx.test --log stderr --user mail --lock-timeout 2" \
+		--log "$LOG" --record "$REC" --to alice@example.org --timeout 25
+	lines=$(grep -c '^mailslot-smtpd' "$LOG")
+	lock_lines=$(grep -c 'stale lock' "$LOG" || true)
+	rm -rf "$PRIV"
+	assert_line --regexp '^DATA 451 4\.2\.0 '
+	after=$(sed -n 's/^AFTERDOT //p' <<<"$output")
+	python3 -c "import sys; sys.exit(not 1.5 <= $after < 10)"
+	assert_equal "$lock_lines" 1
+	assert [ "$lines" -le 10 ]
+}
+
+@test "stale dotlock: one replaced by a live lock while it is being removed is put back, not removed" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	printf '%d\n' "$(dead_pid)" >"$SPOOL/alice.lock"
+	background /dev/null sleep 60
+	sleeper=$BG_PID
+	# the removal of alice.lock is held 1.5 s at its system call; in that
+	# time another program takes the stale lock away and makes its own
+	background "$MS/send.out" python3 "$DELIV_PY" send --exec "strace -f -o $MS/trace \
+		-e trace=unlinkat,renameat2 -e inject=unlinkat,renameat2:delay_enter=1500000 \
+		$SMTPD $(smtpd_args) --lock-timeout 4" --log "$LOG" --record "$REC" --to alice@example.org --timeout 30
+	sender=$BG_PID
+	for _ in $(seq 1 200); do
+		grep -qE '(unlinkat|renameat2)\([0-9A-Z_]+, "alice\.lock"' "$MS/trace" 2>/dev/null && break
+		sleep 0.05
+	done
+	printf '%d\n' "$sleeper" >"$SPOOL/fresh"
+	mv "$SPOOL/fresh" "$SPOOL/alice.lock"
+	wait "$sender" || true
+	run cat "$MS/send.out"
+	assert_line --regexp '^DATA 451 4\.2\.0 '
+	assert_equal "$(cat "$SPOOL/alice.lock")" "$sleeper"
+	run ls -A "$SPOOL"
+	assert_output "alice.lock"
+}
+
 @test "a dotlock that is a symlink is never written through: 451 4.2.0, its target untouched" {
 	printf 'precious\n' >"$MS/victim"
 	ln -s "$MS/victim" "$SPOOL/alice.lock"
@@ -672,4 +838,161 @@ EOM
 	assert_line --regexp '^451 4\.3\.0 '
 	refute_output --partial "$SPOOL"
 	grep -q "delivery to carol@example.org (carol) failed: .*$SPOOL/carol" "$LOG"
+}
+
+# --- a local user racing a delivery (started as root) ---------------------
+
+# race_setup: a root-started handler (--user mail) delivering to the system
+# account nobody, the attacker; $PRIV/target is a directory nobody cannot
+# reach but the mail group can, holding a 40-hour-old file "old".
+race_setup() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root: the handler takes the recipient's identity only when started as root"
+	getent passwd mail >/dev/null || skip "there is no 'mail' account to run as"
+	getent passwd nobody >/dev/null || skip "there is no 'nobody' account"
+	PRIV=$(mktemp -d /tmp/mailslot-race.XXXXXX)
+	chmod 755 "$PRIV"
+	SPOOL="$PRIV/spool"
+	QUEUE="$PRIV/queue"
+	mkdir "$SPOOL" "$QUEUE" "$PRIV/target"
+	chown mail:mail "$QUEUE"
+	chmod 0770 "$QUEUE"
+	chown root:mail "$PRIV/target"
+	chmod 0770 "$PRIV/target"
+	echo "not yours" >"$PRIV/target/old"
+	touch -d '40 hours ago' "$PRIV/target/old"
+	NOBODY_UID=$(id -u nobody)
+	NOBODY_GID=$(id -g nobody)
+}
+
+race_teardown() {
+	[ -n "${PRIV:-}" ] && rm -rf "$PRIV"
+	return 0
+}
+
+# race_send FORMAT COUNT PAIRS...: COUNT messages to nobody while nobody
+# swaps each pair of names (renameat2 RENAME_EXCHANGE) in a loop.
+race_send() {
+	local fmt=$1 count=$2
+	shift 2
+	python3 "$BATS_TEST_DIRNAME/helpers/deliv_race.py" "$NOBODY_UID" "$NOBODY_GID" 600 "$@" \
+		>"$PRIV/race.out" 2>&1 3>&- &
+	echo "$!" >>"$BATS_TEST_TMPDIR/pids"
+	python3 "$DELIV_PY" send --exec "$SMTPD --spool $SPOOL --queue $QUEUE --domain example.org \
+		--hostname mx.test --log stderr --user mail --format $fmt --lock-timeout 2" \
+		--log "$LOG" --record "$REC" --to nobody@example.org --count "$count"
+	stop_listeners
+}
+
+@test "race: Maildir tmp/ and new/ swapped for symlinks during deliveries as root: nothing made or removed through them" {
+	race_setup
+	local box="$SPOOL/nobody"
+	mkdir -p "$box/tmp" "$box/new" "$box/cur"
+	ln -s "$PRIV/target" "$box/tmp.swap"
+	ln -s "$PRIV/target" "$box/new.swap"
+	chown -hR nobody:"$NOBODY_GID" "$box"
+	chmod 700 "$box" "$box/tmp" "$box/new" "$box/cur"
+	# an old file in the real tmp/, so that every sweep has work to do
+	echo leftover >"$box/tmp/1.stale"
+	chown nobody "$box/tmp/1.stale"
+	touch -d '40 hours ago' "$box/tmp/1.stale"
+	run race_send maildir 40 "$box/tmp" "$box/tmp.swap" "$box/new" "$box/new.swap"
+	delivered=$(grep -c '^DATA 250 ' <<<"$output" || true)
+	run ls -A "$PRIV/target"
+	race_teardown
+	assert_output "old"
+	# the race was run against deliveries that happened, not only refusals
+	assert [ "$delivered" -ge 1 ]
+}
+
+@test "race: an MH folder swapped for a symlink during deliveries as root (sticky spool): nothing made or removed there" {
+	race_setup
+	chmod 1777 "$SPOOL"
+	local box="$SPOOL/nobody"
+	mkdir "$box"
+	ln -s "$PRIV/target" "$SPOOL/nobody.swap"
+	chown -h nobody:"$NOBODY_GID" "$box" "$SPOOL/nobody.swap"
+	chmod 700 "$box"
+	# what a killed delivery leaves looks like this: a sweep would remove it
+	echo leftover >"$PRIV/target/,mailslot.X.1"
+	touch -d '40 hours ago' "$PRIV/target/,mailslot.X.1"
+	run race_send mh 40 "$box" "$SPOOL/nobody.swap"
+	delivered=$(grep -c '^DATA 250 ' <<<"$output" || true)
+	run ls -A "$PRIV/target"
+	race_teardown
+	assert_output ",mailslot.X.1
+old"
+	assert [ "$delivered" -ge 1 ]
+}
+
+# --- the reading side of the mailbox layer (for the POP3 server) ------------
+
+# The layer as the POP3 server will drive it, built against the objects of
+# this build (tests/helpers/deliv_mbread.c).
+build_mbread() {
+	MBREAD="$BATS_TEST_TMPDIR/deliv_mbread"
+	cc -D_GNU_SOURCE -std=c17 -Wall -Wextra -Werror -I"$TESTS_DIR/../src" -o "$MBREAD" \
+		"$TESTS_DIR/helpers/deliv_mbread.c" "$TESTS_DIR"/../src/{mailbox,lock,mbox,maildir,mh,numbered,log}.o
+}
+
+@test "reading: every format lists unique uids and sizes, reads each message byte-exact, deletes and keeps the rest" {
+	build_mbread
+	start_listener --format mbox
+	run send_mail --to alice@example.org --count 4
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 4
+	for box in maildir:bob mh:carol numbered:dave; do
+		stop_listeners
+		start_listener --format "${box%:*}"
+		run send_mail --to "${box#*:}@example.org" --count 4
+		assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 4
+	done
+	for box in mbox:alice maildir:bob mh:carol numbered:dave; do
+		f=${box%:*} user=${box#*:}
+		run "$MBREAD" "$f" "$SPOOL" "$user" list
+		assert_success
+		assert_equal "${#lines[@]}" 4
+		assert_equal "$(cut -d' ' -f1 <<<"$output" | sort -u | wc -l)" 4
+		listed=$output
+		for n in 1 2 3 4; do
+			"$MBREAD" "$f" "$SPOOL" "$user" read "$n" >"$MS/read.$f.$n"
+		done
+		# Python's reader, mboxrd quoting undone for mbox, in the same order
+		run python3 - "$f" "$SPOOL/$user" "$MS/read.$f" "$listed" "$TESTS_DIR/helpers" <<'PY'
+import mailbox, sys
+fmt, path, prefix, listed, helpers = sys.argv[1:6]
+sys.path.insert(0, helpers)
+import deliv_mail
+box = {"mbox": mailbox.mbox, "maildir": mailbox.Maildir, "mh": mailbox.MH, "numbered": mailbox.MH}[fmt](path, create=False)
+keys = list(box.keys())
+if fmt in ("mh", "numbered"):
+    keys.sort(key=int)
+want = [box.get_bytes(k) for k in keys]
+if fmt == "maildir":
+    want.sort(key=lambda b: b)  # compared as a set below
+if fmt == "mbox":
+    want = [deliv_mail.mboxrd_unquote(b) for b in want]
+got = [open("%s.%d" % (prefix, n), "rb").read() for n in range(1, 5)]
+if fmt == "maildir":
+    got_sorted = sorted(got)
+    assert got_sorted == want, "maildir contents differ"
+else:
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g == w, "message %d differs: %r vs %r" % (i + 1, g[:80], w[:80])
+for line, g in zip(listed.splitlines(), got):
+    uid, size, nl = line.split()
+    assert int(size) == len(g) and int(nl) == g.count(b"\n"), line
+print("ok")
+PY
+		assert_output "ok"
+		# delete the second: the others stay, with the same uids
+		run "$MBREAD" "$f" "$SPOOL" "$user" delete 2
+		assert_success
+		run "$MBREAD" "$f" "$SPOOL" "$user" list
+		assert_equal "$(cut -d' ' -f1 <<<"$output")" "$(sed -n '1p;3p;4p' <<<"$listed" | cut -d' ' -f1)"
+		assert_equal "$(count_messages "$f" "$SPOOL/$user")" 3
+	done
+	run ls -A "$SPOOL"
+	refute_output --partial ".lock"
+	refute_output --partial ","
+	run ls "$SPOOL/dave"
+	refute_output --partial "2.status"
 }

@@ -100,6 +100,8 @@ group_test() {
 	need strace strace
 	# privsep.bats: a forbidden system call made in the session (gdb call)
 	need gdb gdb
+	# delivery.bats: nmh reads the MH folders (scan, flist, folder, rmf)
+	need nmh /usr/bin/mh/scan
 }
 
 group_bench() {

@@ -25,7 +25,7 @@ and privileges.bats.
 
   deliv_mail.py check FORMAT PATH RECORD... [--delivered-to ADDR]
         [--return-path ADDR] [--for RCPT] [--quiet]
-      FORMAT is mbox, maildir or mh.  Every message in the mailbox must
+      FORMAT is mbox, maildir, mh or numbered.  Every message in the mailbox must
       carry an X-Deliv-Id of a record, appear once, start with Return-Path:
       and Delivered-To:, and have exactly the recorded body (mbox: mboxrd-
       quoted on disk, and unquoting gives the sent body back).  Records
@@ -287,7 +287,10 @@ def load_records(paths):
 
 
 def open_box(fmt, path):
-    return {"mbox": mailbox.mbox, "maildir": mailbox.Maildir, "mh": mailbox.MH}[fmt](path, create=False)
+    # numbered is MH with a status file beside each message: the MH reader
+    # skips names that are not numbers
+    readers = {"mbox": mailbox.mbox, "maildir": mailbox.Maildir, "mh": mailbox.MH, "numbered": mailbox.MH}
+    return readers[fmt](path, create=False)
 
 
 def cmd_check(args):

@@ -1,0 +1,478 @@
+/* mailbox: the shared file helpers of the formats, the dispatch, and the
+ * readers of Maildir, MH and numbered folders (mailbox.h). */
+#include "mailbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "log.h"
+
+/* No delivery in progress is 36 hours old, so the age alone makes the file
+ * safe to remove, whoever left it. */
+void mailbox_drop_stale(int dirfd, const char *dir, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    time(NULL) - st.st_mtime > MAILBOX_STALE_TEMP_SECONDS && unlinkat(dirfd, name, 0) == 0)
+		log_msg(LOG_NOTICE, "removed %s/%s, left by an interrupted delivery", dir, name);
+}
+
+int mailbox_write(int fd, const char *buf, size_t len, off_t *offset)
+{
+	while (len > 0) {
+		ssize_t n = offset ? pwrite(fd, buf, len, *offset) : write(fd, buf, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+		if (offset)
+			*offset += n;
+	}
+	return 0;
+}
+
+/* The spool file lives elsewhere; the kernel copies it in one call where
+ * it can (copy_file_range), without passing the bytes through us. */
+static int copy_plain(int msgfd, off_t size, int fd, off_t *offset)
+{
+	off_t in_off = 0;
+	char buf[65536];
+
+	while (in_off < size) {
+		size_t want = (size_t)(size - in_off);
+		ssize_t n = offset ? copy_file_range(msgfd, &in_off, fd, offset, want, 0) : -1;
+		if (n > 0)
+			continue;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		if (offset && errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+		    errno != EOPNOTSUPP && errno != EBADF)
+			return -1;
+		/* fall back to read and write for the rest */
+		while (in_off < size) {
+			size_t chunk = (size_t)(size - in_off) < sizeof buf ? (size_t)(size - in_off) : sizeof buf;
+			ssize_t r = pread(msgfd, buf, chunk, in_off);
+			if (r <= 0) {
+				if (r == -1 && errno == EINTR)
+					continue;
+				if (r == 0)
+					errno = EIO;
+				return -1;
+			}
+			if (mailbox_write(fd, buf, (size_t)r, offset) == -1)
+				return -1;
+			in_off += r;
+		}
+	}
+	return 0;
+}
+
+int mailbox_copy(const struct mailbox_msg *m, int fd, off_t *offset)
+{
+	return copy_plain(m->fd, m->size, fd, offset);
+}
+
+int mailbox_new_file(struct mailbox_job *job, int dirfd, const char *name)
+{
+	off_t pos = 0;
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd == -1)
+		return errno;
+	if (mailbox_write(fd, job->prefix, job->prefix_len, &pos) == -1 ||
+	    mailbox_copy(job->msg, fd, &pos) == -1 || fsync(fd) == -1) {
+		int err = errno;
+		close(fd);
+		unlinkat(dirfd, name, 0);
+		return err;
+	}
+	return close(fd) == -1 ? errno : 0;
+}
+
+int mailbox_open_spool(struct mailbox_job *job)
+{
+	/* the spool itself is the administrator's: its path may hold symlinks */
+	int fd = open(job->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1) {
+		int err = errno;
+		snprintf(job->why, job->why_len, "cannot open %s: %s", job->spool, strerror(err));
+		return -err;
+	}
+	return fd;
+}
+
+/* Everything below the spool is the recipient's to rename at will, so it
+ * is only ever reached through a descriptor of the directory above it and
+ * never through a symlink: a name swapped for a symlink between our checks
+ * and our use (renameat2 RENAME_EXCHANGE in a loop) cannot redirect a
+ * create, a link or an unlink into a directory the user cannot reach. */
+int mailbox_open_dir(struct mailbox_job *job, int parentfd, const char *name, const char *shown)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdirat(parentfd, name, 0700) == -1 && errno != EEXIST)
+		return -errno;
+	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		int err = errno;
+		if (err == ELOOP || err == ENOTDIR) {
+			snprintf(job->why, job->why_len, "%s is not a directory owned by uid %u", shown,
+				 (unsigned)job->owner);
+			return -EPERM;
+		}
+		return -err;
+	}
+	if (fstat(fd, &st) == -1) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	if (st.st_uid != job->owner && st.st_uid != job->owner_alt) {
+		close(fd);
+		snprintf(job->why, job->why_len, "%s is not a directory owned by uid %u", shown,
+			 (unsigned)job->owner);
+		return -EPERM;
+	}
+	return fd;
+}
+
+int mailbox_append(enum mail_format format, struct mailbox_job *job)
+{
+	switch (format) {
+	case FORMAT_MAILDIR:
+		return maildir_append(job);
+	case FORMAT_MH:
+		return mh_append(job);
+	case FORMAT_NUMBERED:
+		return numbered_append(job);
+	case FORMAT_MBOX:
+		break;
+	}
+	return mbox_append(job);
+}
+
+/* --- reading -------------------------------------------------------------- */
+
+#define MAILBOX_MESSAGES_MAX 1000000	/* a list longer than this is refused, not grown */
+
+static int fail_why(struct mailbox *mb, int err, const char *what)
+{
+	if (mb->why && mb->why_len && !mb->why[0])
+		snprintf(mb->why, mb->why_len, "%s/%s: %s: %s", mb->path, mb->user, what, strerror(err));
+	return err;
+}
+
+struct mailbox_entry *mailbox_add_entry(struct mailbox *mb)
+{
+	if (mb->count >= MAILBOX_MESSAGES_MAX) {
+		errno = EFBIG;
+		return NULL;
+	}
+	if (mb->count % 256 == 0) {
+		struct mailbox_entry *grown = realloc(mb->entry, (mb->count + 256) * sizeof *grown);
+		if (!grown)
+			return NULL;
+		mb->entry = grown;
+	}
+	struct mailbox_entry *e = &mb->entry[mb->count++];
+	memset(e, 0, sizeof *e);
+	return e;
+}
+
+/* 64-bit FNV-1a, for uids made from what is too long or not printable */
+uint64_t mailbox_hash(const void *data, size_t len, uint64_t h)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Copy, counting octets and LF; outfd -1 only counts. */
+static int copy_counting(int fd, int outfd, off_t *size, off_t *lines)
+{
+	char buf[65536];
+	off_t pos = 0;
+
+	*size = *lines = 0;
+	for (;;) {
+		ssize_t n = pread(fd, buf, sizeof buf, pos);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (n == 0)
+			return 0;
+		for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + n - p))); p++)
+			(*lines)++;
+		if (outfd != -1 && mailbox_write(outfd, buf, (size_t)n, NULL) == -1)
+			return errno;
+		pos += n;
+		*size += n;
+	}
+}
+
+/* A message file: regular, opened without following a symlink. */
+static int open_message(int dirfd, const char *name)
+{
+	struct stat st;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* An existing directory of the owner's, or -ENOENT. */
+static int open_owned_dir(int parentfd, const char *name, uid_t owner)
+{
+	struct stat st;
+	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1)
+		return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
+	if (fstat(fd, &st) == -1 || st.st_uid != owner) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+static int add_file(struct mailbox *mb, int dirfd, const char *sub, const char *name)
+{
+	struct mailbox_entry *e;
+	struct stat st;
+	int fd = open_message(dirfd, name), err;
+
+	if (fd == -ENOENT)
+		return 0;	/* gone since the listing */
+	if (fd < 0)
+		return -fd;
+	if (!(e = mailbox_add_entry(mb))) {
+		close(fd);
+		return errno;
+	}
+	snprintf(e->name, sizeof e->name, "%s%s", sub, name);
+	if ((err = copy_counting(fd, -1, &e->size, &e->lines)) || fstat(fd, &st) == -1) {
+		close(fd);
+		return err ? err : errno;
+	}
+	close(fd);
+	if (mb->format == FORMAT_MAILDIR) {
+		/* the unique part of the name, before its ":2,flags" */
+		size_t ulen = strcspn(name, ":");
+		int printable = ulen < MAILBOX_UID_MAX;
+		for (size_t i = 0; printable && i < ulen; i++)
+			printable = name[i] > 0x20 && name[i] < 0x7f;
+		if (printable)
+			snprintf(e->uid, sizeof e->uid, "%.*s", (int)ulen, name);
+		else
+			snprintf(e->uid, sizeof e->uid, "h%016llx",
+				 (unsigned long long)mailbox_hash(name, ulen, 0xcbf29ce484222325ULL));
+	} else {
+		/* MH numbers change with folder -pack; the inode stays with the file */
+		snprintf(e->uid, sizeof e->uid, "i%llu", (unsigned long long)st.st_ino);
+	}
+	return 0;
+}
+
+static int scan_dir(struct mailbox *mb, int dirfd, const char *sub)
+{
+	int fd = dup(dirfd), err = 0;
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	struct dirent *e;
+
+	if (!d) {
+		err = errno;
+		if (fd != -1)
+			close(fd);
+		return err;
+	}
+	while (!err && (e = readdir(d))) {
+		char *end;
+		if (e->d_name[0] == '.')
+			continue;
+		if (mb->format != FORMAT_MAILDIR &&
+		    (e->d_name[0] < '1' || e->d_name[0] > '9' || (strtoul(e->d_name, &end, 10), *end != '\0')))
+			continue;
+		err = add_file(mb, dirfd, sub, e->d_name);
+	}
+	closedir(d);
+	return err;
+}
+
+static int by_number(const void *a, const void *b)
+{
+	unsigned long x = strtoul(((const struct mailbox_entry *)a)->name, NULL, 10);
+	unsigned long y = strtoul(((const struct mailbox_entry *)b)->name, NULL, 10);
+
+	return x < y ? -1 : x > y;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	/* Maildir names start with the delivery time: near enough arrival order */
+	const char *x = strchr(((const struct mailbox_entry *)a)->name, '/') + 1;
+	const char *y = strchr(((const struct mailbox_entry *)b)->name, '/') + 1;
+
+	return strcmp(x, y);
+}
+
+int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool, const char *user, uid_t owner,
+		 long long lock_timeout, char *why, size_t why_len)
+{
+	int spoolfd, err = 0;
+
+	*mb = (struct mailbox){ .format = format, .dirfd = -1, .fd = -1, .dl = { .fd = -1, .dirfd = -1 },
+				.lock_timeout = lock_timeout, .owner = owner, .why = why, .why_len = why_len };
+	if (why_len)
+		why[0] = '\0';
+	if (snprintf(mb->path, sizeof mb->path, "%s", spool) >= (int)sizeof mb->path ||
+	    snprintf(mb->user, sizeof mb->user, "%s", user) >= (int)sizeof mb->user || strchr(user, '/') ||
+	    user[0] == '.' || !user[0])
+		return fail_why(mb, ENAMETOOLONG, "bad mailbox name");
+	spoolfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (spoolfd == -1)
+		return fail_why(mb, errno, "cannot open the spool");
+	if (format == FORMAT_MBOX) {
+		mb->dirfd = spoolfd;
+		if ((err = mbox_scan(mb)))
+			mailbox_close(mb);
+		return err ? fail_why(mb, err, "cannot read the mailbox") : 0;
+	}
+	mb->dirfd = open_owned_dir(spoolfd, user, owner);
+	close(spoolfd);
+	if (mb->dirfd == -ENOENT)
+		return 0;	/* nothing delivered yet: an empty mailbox */
+	if (mb->dirfd < 0)
+		return fail_why(mb, -mb->dirfd, "not a directory of the recipient's");
+	if (format == FORMAT_MAILDIR) {
+		for (const char *const *s = (const char *const[]){ "new", "cur", NULL }; *s && !err; s++) {
+			char sub[8];
+			int fd = open_owned_dir(mb->dirfd, *s, owner);
+			if (fd == -ENOENT)
+				continue;
+			if (fd < 0) {
+				err = -fd;
+				break;
+			}
+			snprintf(sub, sizeof sub, "%s/", *s);
+			err = scan_dir(mb, fd, sub);
+			close(fd);
+		}
+		if (!err && mb->count)
+			qsort(mb->entry, mb->count, sizeof *mb->entry, by_name);
+	} else {
+		err = scan_dir(mb, mb->dirfd, "");
+		if (!err && mb->count)
+			qsort(mb->entry, mb->count, sizeof *mb->entry, by_number);
+	}
+	if (err) {
+		mailbox_close(mb);
+		return fail_why(mb, err, "cannot list the messages");
+	}
+	return 0;
+}
+
+int mailbox_read(struct mailbox *mb, size_t i, int outfd)
+{
+	const struct mailbox_entry *e;
+	off_t size, lines;
+	int fd, err;
+
+	if (i >= mb->count)
+		return ENOENT;
+	e = &mb->entry[i];
+	if (mb->format == FORMAT_MBOX)
+		return mbox_read(mb, e, outfd);
+	if ((fd = open_message(mb->dirfd, e->name)) < 0)
+		return -fd;
+	err = copy_counting(fd, outfd, &size, &lines);
+	close(fd);
+	/* a message changed under us is not the one listed */
+	return err ? err : size != e->size ? EIO : 0;
+}
+
+int mailbox_delete(struct mailbox *mb, size_t i)
+{
+	if (i >= mb->count)
+		return ENOENT;
+	mb->entry[i].deleted = 1;
+	return 0;
+}
+
+int mailbox_apply(struct mailbox *mb)
+{
+	int err = 0, lockfd = -1;
+
+	if (mb->format == FORMAT_MBOX)
+		return mbox_apply(mb);
+	if (mb->format != FORMAT_MAILDIR) {
+		/* numbering, and nmh's own rewriting, wait for us */
+		lockfd = openat(mb->dirfd, ".mh_sequences", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (lockfd == -1 || (err = lock_wait(lockfd, lock_now_ms() + mb->lock_timeout * 1000))) {
+			err = err ? err : errno;
+			if (lockfd != -1)
+				close(lockfd);
+			return fail_why(mb, err, "cannot lock .mh_sequences");
+		}
+	}
+	for (size_t i = 0; i < mb->count; i++) {
+		char status[NAME_MAX + 1];
+		if (!mb->entry[i].deleted)
+			continue;
+		if (unlinkat(mb->dirfd, mb->entry[i].name, 0) == -1 && errno != ENOENT && !err)
+			err = errno;
+		if (mb->format == FORMAT_NUMBERED) {
+			snprintf(status, sizeof status, "%s.status", mb->entry[i].name);
+			unlinkat(mb->dirfd, status, 0);
+		}
+	}
+	if (!err && fsync(mb->dirfd) == -1)
+		err = errno;
+	if (lockfd != -1)
+		close(lockfd);
+	return err ? fail_why(mb, err, "cannot remove deleted messages") : 0;
+}
+
+void mailbox_close(struct mailbox *mb)
+{
+	if (mb->format == FORMAT_MBOX && mb->dl.fd != -1)
+		lock_dotlock_release(&mb->dl);
+	if (mb->fd != -1)
+		close(mb->fd);
+	if (mb->dirfd >= 0)
+		close(mb->dirfd);
+	free(mb->entry);
+	mb->entry = NULL;
+	mb->count = 0;
+	mb->fd = mb->dirfd = mb->dl.fd = -1;
+}

@@ -1,0 +1,148 @@
+/* mailbox: one interface over the mailbox formats, in files of their own:
+ * mbox.c (mboxrd, dotlock + lockf), maildir.c, mh.c (plain MH with the
+ * unseen sequence) and numbered.c (MH with a status file per message).
+ *
+ * Appending: a message (a file descriptor and its size, LF line ends) with
+ * a header block in front goes to <spool>/<user> in the format asked for;
+ * it is there whole and fsynced, or the mailbox is as it was, and the
+ * result is 0 or an errno value (ETIMEDOUT: the lock was not free), with
+ * the reason in job->why.  Below the spool every file is reached through
+ * directory descriptors and never through a symlink: the recipient may
+ * rename anything in their folder at any moment.  The locks are lock.c's.
+ * Nothing here knows SMTP or the caller's idea of the message (a count of
+ * its From lines, say): the formats work from the bytes.
+ *
+ * Reading (mailbox_open and the rest, below) is the same formats seen by
+ * a POP3 server: list with sizes and stable unique ids, read one message
+ * byte-exact, mark deleted, apply.
+ */
+#ifndef MAILSLOT_MAILBOX_H
+#define MAILSLOT_MAILBOX_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "config.h"
+#include "lock.h"
+
+struct mailbox_msg {
+	int fd;			/* the spooled message, read with pread */
+	off_t size;
+	const char *sender;	/* "" for the null sender (mbox's From_ line) */
+	const char *qid;	/* for temporary names */
+	time_t arrived;
+	const char *hostname;	/* Maildir names */
+};
+
+/* What each format gets: the mailbox directory entry, the header block to
+ * put in front of the message, and who must own what it opens. */
+struct mailbox_job {
+	const char *spool;
+	const char *user;	/* one file name: no '/', no leading dot */
+	const struct mailbox_msg *msg;
+	const char *prefix;	/* Return-Path:, Delivered-To: lines */
+	size_t prefix_len;
+	uid_t owner, owner_alt;	/* who may own the mailbox */
+	long long lock_timeout;
+	char *why;		/* filled on failure */
+	size_t why_len;
+};
+
+int mailbox_append(enum mail_format format, struct mailbox_job *job);
+
+/* --- for the formats ---------------------------------------------------- */
+
+/* Write all of buf, at *offset when given: 0, or -1 with errno. */
+int mailbox_write(int fd, const char *buf, size_t len, off_t *offset);
+/* The message, as it is, to fd at *offset (or the current position). */
+int mailbox_copy(const struct mailbox_msg *m, int fd, off_t *offset);
+/* Create name in dirfd, exclusively (an existing name, perhaps a link
+ * someone left for us, gives EEXIST), holding the header block and the
+ * message, fsynced; removed again on failure.  0 or errno. */
+int mailbox_new_file(struct mailbox_job *job, int dirfd, const char *name);
+/* The spool directory: a descriptor, or -errno (job->why filled). */
+int mailbox_open_spool(struct mailbox_job *job);
+/* The directory name in parentfd (shown as shown in messages), made 0700
+ * when missing, never through a symlink, owned by the recipient: a
+ * descriptor, or -errno (-EPERM with job->why filled when refused). */
+int mailbox_open_dir(struct mailbox_job *job, int parentfd, const char *name, const char *shown);
+/* Remove name in dirfd (shown as dir in the log) when it is a regular file
+ * untouched for MAILBOX_STALE_TEMP_SECONDS: what a killed delivery left. */
+#define MAILBOX_STALE_TEMP_SECONDS (36L * 3600)	/* the Maildir rule */
+void mailbox_drop_stale(int dirfd, const char *dir, const char *name);
+
+/* The formats. */
+int mbox_append(struct mailbox_job *job);
+int maildir_append(struct mailbox_job *job);
+int mh_append(struct mailbox_job *job);
+int numbered_append(struct mailbox_job *job);
+/* mboxrd: lines of a message that quoting changes (^>*From ). */
+unsigned mbox_count_from_lines(int fd, off_t size);
+
+/* --- reading (the POP3 server's view) -------------------------------------
+ *
+ * mailbox_open takes the mailbox for the reader: an mbox stays locked
+ * (dotlock + lockf, lock.c) until mailbox_close, as RFC 1939 wants the
+ * maildrop exclusive; Maildir needs no lock; an MH or numbered folder is
+ * locked (.mh_sequences) only while mailbox_apply removes files.  The list
+ * is made once, at open.  Each message has a uid that stays the same for
+ * as long as the message is in the mailbox, at most 70 printable octets
+ * (a POP3 UIDL), and the size and line count of what mailbox_read gives:
+ * the message as it was delivered, LF line ends, without mbox's From_ line
+ * or its mboxrd quoting (size + lines is the size with CRLF line ends).
+ * mailbox_delete only marks; mailbox_apply removes what is marked (an
+ * mbox is rewritten to a new file, renamed over the old one under the
+ * lock: it is whole before or after, never between).  All return 0 or an
+ * errno value, with the reason in why. */
+#define MAILBOX_UID_MAX 71
+
+struct mailbox_entry {
+	char uid[MAILBOX_UID_MAX];
+	off_t size;		/* octets mailbox_read gives */
+	off_t lines;		/* LF in them */
+	int deleted;
+	char name[NAME_MAX + 1];	/* Maildir: new/ or cur/ and the file name; MH: its number */
+	off_t from, end;	/* mbox: the From_ line, the end of the message's block */
+	off_t start, len;	/* mbox: the stored (quoted) message after its From_ line */
+};
+
+struct mailbox {
+	enum mail_format format;
+	int dirfd;		/* the folder (Maildir, MH, numbered) or the spool (mbox) */
+	int fd;			/* mbox: the mailbox, locked */
+	struct dotlock dl;	/* mbox: held while open */
+	struct mailbox_entry *entry;
+	size_t count;
+	long long lock_timeout;
+	uid_t owner;
+	char path[PATH_MAX];	/* for messages */
+	char user[NAME_MAX + 1];
+	char *why;
+	size_t why_len;
+};
+
+/* Open <spool>/<user> as a reader acting as owner (the recipient). */
+int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool, const char *user, uid_t owner,
+		 long long lock_timeout, char *why, size_t why_len);
+/* Message i (0-based) to outfd, byte-exact as delivered. */
+int mailbox_read(struct mailbox *mb, size_t i, int outfd);
+int mailbox_delete(struct mailbox *mb, size_t i);
+int mailbox_apply(struct mailbox *mb);
+void mailbox_close(struct mailbox *mb);
+
+/* The formats' readers, behind those. */
+int mbox_scan(struct mailbox *mb);
+int mbox_read(struct mailbox *mb, const struct mailbox_entry *e, int outfd);
+int mbox_apply(struct mailbox *mb);
+/* mboxrd unquoting: copy len octets of fd at start to outfd, one '>' less
+ * on every line matching ^>+From ; counts the LF written in *lines. */
+int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines);
+
+/* For the readers: one more entry in mb (NULL with errno when the list is
+ * full), and a 64-bit FNV-1a hash for uids. */
+struct mailbox_entry *mailbox_add_entry(struct mailbox *mb);
+uint64_t mailbox_hash(const void *data, size_t len, uint64_t h);
+
+#endif

@@ -1,0 +1,158 @@
+/* numbered: deliver to <spool>/<user>/N, numbered files in arrival order,
+ * each with an N.status sidecar holding its IMAP-style flags (\Recent on
+ * arrival).  This is the layout of the original assignment, kept as a
+ * format of its own: MH readers (nmh, mutt) do not know the sidecars, so
+ * --format mh (mh.c) is plain MH instead.
+ *
+ * .mh_sequences in the user's directory is the lock file (lockf), as
+ * Python's mailbox.MH and nmh use it, so simultaneous arrivals get distinct
+ * numbers.  The message is written to a temporary name, fsynced, and linked
+ * to its number: it appears whole or not at all.  The status file is put in
+ * place first, so a message never appears without its flags; an orphan
+ * status file left by a crash only makes the next number one higher.  The
+ * temporary files of a killed delivery (",mailslot.*": a comma hides a file
+ * from MH) are removed by a later delivery once they are 36 hours old.
+ * The folder is used only through one descriptor, opened without following
+ * a symlink and checked to be the recipient's.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "mailbox.h"
+
+/* Highest N among "N" and "N.status" entries; stale temporaries go on the
+ * way.  fdopendir takes the descriptor it is given: it reads a duplicate. */
+static int highest_number(int dirfd, const char *shown, unsigned long *max)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	struct dirent *e;
+
+	if (!d) {
+		int err = errno;
+		if (fd != -1)
+			close(fd);
+		return err;
+	}
+	*max = 0;
+	while ((e = readdir(d))) {
+		char *end;
+		if (strncmp(e->d_name, ",mailslot.", 10) == 0)
+			mailbox_drop_stale(dirfd, shown, e->d_name);
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		unsigned long n = strtoul(e->d_name, &end, 10);
+		if ((*end == '\0' || strcmp(end, ".status") == 0) && n > *max)
+			*max = n;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int write_file(int dirfd, const char *name, const char *data, size_t len)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int err = 0;
+
+	if (fd == -1)
+		return errno;
+	if (mailbox_write(fd, data, len, NULL) == -1 || fsync(fd) == -1)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+static int lock_folder(int dirfd, long long deadline, int *lockfd)
+{
+	int fd = openat(dirfd, ".mh_sequences", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd == -1)
+		return errno;
+	int err = lock_wait(fd, deadline);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	*lockfd = fd;
+	return 0;
+}
+
+static int place(int dirfd, const char *shown, const char *tmp, const char *status_tmp)
+{
+	char num[32], status[48];
+	unsigned long n = 0;
+	int err;
+
+	if ((err = highest_number(dirfd, shown, &n)))
+		return err;
+	for (int tries = 0; tries < 100; tries++) {
+		n++;
+		snprintf(num, sizeof num, "%lu", n);
+		snprintf(status, sizeof status, "%lu.status", n);
+		if (renameat(dirfd, status_tmp, dirfd, status) == -1)
+			return errno;
+		if (linkat(dirfd, tmp, dirfd, num, 0) == 0)
+			return 0;
+		err = errno;
+		if (err != EEXIST) {
+			unlinkat(dirfd, status, 0);
+			return err;
+		}
+		/* a writer that ignores the lock took n: move the flags on */
+		if (renameat(dirfd, status, dirfd, status_tmp) == -1)
+			return errno;
+	}
+	return EEXIST;
+}
+
+int numbered_append(struct mailbox_job *job)
+{
+	static unsigned seq;	/* one process may deliver to one folder more than once */
+	char dir[PATH_MAX], tmp[NAME_MAX + 1], status_tmp[NAME_MAX + 1];
+	long long deadline = lock_now_ms() + job->lock_timeout * 1000;
+	int err, lockfd = -1, spoolfd, dirfd;
+
+	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
+		return ENAMETOOLONG;
+	if ((spoolfd = mailbox_open_spool(job)) < 0)
+		return -spoolfd;
+	dirfd = mailbox_open_dir(job, spoolfd, job->user, dir);
+	close(spoolfd);
+	if (dirfd < 0)
+		return -dirfd;
+	/* O_EXCL: a name someone else made (a link to another file, left
+	 * there for us) is never written through; a fresh name is tried */
+	for (int tries = 0;; tries++) {
+		if (snprintf(tmp, sizeof tmp, ",mailslot.%s.%ld.%u", job->msg->qid, (long)getpid(), seq++) >=
+		    (int)sizeof tmp - 7)
+			err = ENAMETOOLONG;
+		else
+			err = mailbox_new_file(job, dirfd, tmp);
+		if (err != EEXIST || tries == 10)
+			break;
+	}
+	if (err) {
+		close(dirfd);
+		return err;
+	}
+	snprintf(status_tmp, sizeof status_tmp, "%s.status", tmp);
+	if ((err = write_file(dirfd, status_tmp, "\\Recent\n", 8)) == 0 &&
+	    (err = lock_folder(dirfd, deadline, &lockfd)) == 0) {
+		err = place(dirfd, dir, tmp, status_tmp);
+		if (err == 0 && fsync(dirfd) == -1)
+			err = errno;
+		close(lockfd);
+	}
+	unlinkat(dirfd, tmp, 0);
+	unlinkat(dirfd, status_tmp, 0);
+	close(dirfd);
+	return err;
+}
