@@ -116,10 +116,21 @@ static const char *after_keyword(const char *arg, const char *kw)
 	return arg + n;
 }
 
+/* RFC 1870 size-value = 1*20DIGIT: strtoull alone would take "+5", " 5" or "-5". */
+static int all_digits(const char *v)
+{
+	if (!*v)
+		return 0;
+	for (; *v; v++)
+		if (*v < '0' || *v > '9')
+			return 0;
+	return 1;
+}
+
 static int mail_params(struct session *s, const char *params)
 {
 	char key[32], value[64];
-	int rc;
+	int rc, seen_size = 0, seen_body = 0;
 
 	while ((rc = addr_next_param(&params, key, sizeof key, value, sizeof value)) == 1) {
 		if (!s->esmtp) {
@@ -129,9 +140,15 @@ static int mail_params(struct session *s, const char *params)
 		}
 		if (strcasecmp(key, "SIZE") == 0) {
 			char *end;
+			/* RFC 5321 4.1.2: a parameter is given once; two SIZEs
+			 * leave it open which one a later check believes */
+			if (seen_size++) {
+				reply(&s->r, 501, "5.5.4", "Duplicate SIZE parameter");
+				return -1;
+			}
 			errno = 0;
 			unsigned long long n = strtoull(value, &end, 10);
-			if (!value[0] || *end || errno || value[0] == '-') {
+			if (!all_digits(value) || *end || errno) {
 				reply(&s->r, 501, "5.5.4", "Bad SIZE parameter");
 				return -1;
 			}
@@ -141,6 +158,10 @@ static int mail_params(struct session *s, const char *params)
 			}
 			s->declared_size = n;
 		} else if (strcasecmp(key, "BODY") == 0) {
+			if (seen_body++) {
+				reply(&s->r, 501, "5.5.4", "Duplicate BODY parameter");
+				return -1;
+			}
 			if (strcasecmp(value, "7BIT") != 0 && strcasecmp(value, "8BITMIME") != 0) {
 				reply(&s->r, 501, "5.5.4", "BODY must be 7BIT or 8BITMIME");
 				return -1;

@@ -895,6 +895,33 @@ EOF
 EOF
 }
 
+@test "MAIL SIZE= takes digits only, once; BODY= once (RFC 1870, RFC 5321 4.1.2): 501 5.5.4" {
+	start_listener --max-errors 50
+	run raw <<'EOF'
+cmd EHLO client.test
+cmd MAIL FROM:<a@remote.example> SIZE=+5
+cmd MAIL FROM:<a@remote.example> SIZE=-5
+cmd MAIL FROM:<a@remote.example> SIZE=0x10
+cmd MAIL FROM:<a@remote.example> SIZE=5 SIZE=6
+cmd MAIL FROM:<a@remote.example> SIZE=5 BODY=7BIT size=5
+cmd MAIL FROM:<a@remote.example> BODY=7BIT BODY=8BITMIME
+cmd MAIL FROM:<a@remote.example> BODY=8BITMIME SIZE=5
+cmd QUIT
+EOF
+	assert_codes <<'EOF'
+220
+250
+501 5.5.4
+501 5.5.4
+501 5.5.4
+501 5.5.4
+501 5.5.4
+501 5.5.4
+250 2.1.0
+221 2.0.0
+EOF
+}
+
 @test "a message over --max-size: 552 5.3.4 after the dot, nothing delivered, the next one is" {
 	start_listener --max-size 2k
 	big=$(printf '%0900d' 0)
