@@ -191,9 +191,12 @@ static void cmd_mail(struct session *s, const char *arg)
 		reply(&s->r, 501, "5.1.7", "Bad sender address syntax: %s", why);
 		return;
 	}
-	/* an unqualified sender is ours, as Postfix's append_at_myorigin does */
-	if (!a.null && !a.domain[0] && addr_set_domain(&a, s->cfg->domains[0]) == -1) {
-		reply(&s->r, 501, "5.1.7", "Bad sender address syntax: too long");
+	/* RFC 5321 4.1.2: a Mailbox has a domain.  An unqualified sender is
+	 * refused rather than completed: it would go into Return-Path and the
+	 * queue, and a bounce to it could reach nobody.  A person at a
+	 * terminal gets the same rule (one rule for every input). */
+	if (!a.null && !a.domain[0]) {
+		reply(&s->r, 501, "5.1.7", "Bad sender address syntax: no domain (use user@domain)");
 		return;
 	}
 	if (mail_params(s, params) == -1)

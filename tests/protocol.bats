@@ -1160,6 +1160,62 @@ EOF
 	assert_output 'Delivered-To: bob@example.org'
 }
 
+@test "the lab's error transcript: after EHLO user, MAIL FROM: user (no domain) is 501 5.1.7; RCPT TO: bob is still ours" {
+	start_listener
+	run nc_lab <<'EOF'
+EHLO user
+MAIL FROM: user
+MAIL FROM:<user>
+MAIL FROM: user@remote.example
+RCPT TO: bob
+DATA
+Subject: qualified sender
+
+.
+QUIT
+EOF
+	assert_codes <<'EOF'
+220
+250
+501 5.1.7
+501 5.1.7
+250 2.1.0
+250 2.1.5
+354
+250 2.0.0
+221 2.0.0
+EOF
+	run grep '^Return-Path: ' "$SPOOL/bob"
+	assert_output 'Return-Path: <user@remote.example>'
+}
+
+@test "terminal: an unqualified sender is refused there too (501 5.1.7); <> is not unqualified" {
+	run smtpd_stdin <<'EOF'
+HELO terminal.test
+MAIL FROM:<me>
+MAIL FROM:<>
+RCPT TO:<alice>
+DATA
+Subject: from the null sender
+
+.
+QUIT
+EOF
+	assert_success
+	assert_codes <<'EOF'
+220
+250
+501 5.1.7
+250 2.1.0
+250 2.1.5
+354
+250 2.0.0
+221 2.0.0
+EOF
+	run grep '^Return-Path: ' "$SPOOL/alice"
+	assert_output 'Return-Path: <>'
+}
+
 # ------------------------------------------------------------ trace fields
 
 @test "Received: names the HELO, the peer address and the queue id; Return-Path and Delivered-To are added" {
