@@ -493,6 +493,14 @@ static void cmd_data(struct session *s, const char *arg)
 	}
 	reply(&s->r, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	lineio_read_data(&s->io, fd, (unsigned long long)s->cfg->max_size, &dr);
+	if (dr.status == LINE_BARELF) {
+		/* the reader stopped there: what follows is neither text nor
+		 * commands, so the connection ends (session_run drains it) */
+		reply(&s->r, 521, "5.5.2", "%s Error: bare <CR> or <LF> received; lines must end in CRLF",
+		      s->cfg->hostname);
+		s->quit = 1;
+		return;
+	}
 	if (dr.status != LINE_OK) {
 		if (dr.status == LINE_TIMEOUT)
 			reply(&s->r, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
@@ -505,8 +513,6 @@ static void cmd_data(struct session *s, const char *arg)
 		      "%s", dr.write_errno == ENOSPC ? "Insufficient system storage" : "Cannot spool message");
 	else if (dr.too_big)
 		reply(&s->r, 552, "5.3.4", "Message size exceeds fixed limit");
-	else if (dr.bad_line_end)
-		reply(&s->r, 554, "5.5.2", "Message contains bare CR or LF: lines must end in CRLF");
 	else if (dr.long_line)
 		reply(&s->r, 554, "5.5.2", "Message has lines longer than %d characters", DATA_LINE_MAX);
 	else if (dr.received_headers > RECEIVED_MAX)

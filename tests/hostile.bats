@@ -382,9 +382,10 @@ eof
 EOF
 }
 
-# The probe message was refused as a whole after the real end, no reply
-# came for the smuggled commands, the session stayed in step, and only the
-# honest message was delivered.
+# The bare line end of the probe was answered 521 5.5.2 and the connection
+# closed at once (Postfix's smtpd_forbid_bare_newline): no reply came for
+# the smuggled commands, nothing after the probe was read as a command, and
+# nothing at all was delivered or queued.
 assert_smuggling_refused() {
 	assert_codes <<'EOF'
 220
@@ -392,20 +393,11 @@ assert_smuggling_refused() {
 250 2.1.0
 250 2.1.5
 354
-554 5.5.2
-250 2.1.0
-250 2.1.5
-354
-250 2.0.0
-221 2.0.0
+521 5.5.2
 <EOF>
 EOF
-	assert [ ! -e "$SPOOL/alice" ]
-	assert [ ! -e "$SPOOL/bob" ]
-	run read_mailbox mbox "$SPOOL/carol"
-	assert_output "honest|16"
-	run grep -rl -e evil -e smuggled "$SPOOL" "$QUEUE"
-	assert_output ''
+	assert_nothing_stored
+	assert_handlers_gone
 }
 
 @test "smuggling control: the same dialogue with a dot-stuffed CRLF line delivers one message" {
@@ -490,7 +482,7 @@ EOF
 	done
 }
 
-@test "a message with LF-only lines over the network: 554 5.5.2 after the dot, nothing delivered" {
+@test "a message with LF-only lines over the network: 521 5.5.2 at the first one, the connection closes, nothing delivered" {
 	start_listener
 	run raw <<'EOF'
 cmd EHLO client.test
@@ -508,8 +500,34 @@ EOF
 250 2.1.0
 250 2.1.5
 354
-554 5.5.2
-221 2.0.0
+521 5.5.2
+<EOF>
+EOF
+	assert_nothing_stored
+	assert_handlers_gone
+}
+
+@test "a bare CR inside a DATA line over the network: 521 5.5.2, also in a line too long to keep" {
+	start_listener
+	local long
+	long=$(printf '%02000d' 0)
+	run raw <<EOF
+cmd EHLO client.test
+cmd MAIL FROM:<a@remote.example>
+cmd RCPT TO:<alice@example.org>
+cmd DATA
+send Subject: cr\\r\\n\\r\\n${long}\\rNOOP\\r\\n
+read 1
+eof
+EOF
+	assert_codes <<'EOF'
+220
+250
+250 2.1.0
+250 2.1.5
+354
+521 5.5.2
+<EOF>
 EOF
 	assert_nothing_stored
 }
