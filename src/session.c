@@ -357,16 +357,20 @@ static void handoff(const struct session *s)
 	waitpid(pid, NULL, 0);
 }
 
+/* Values that carry client text go through log_value (see LOGGING in
+ * mailslot-smtpd.8): a quoted address cannot forge a field after it. */
 static void log_recipient(const struct session *s, const struct target *t, const char *status, const char *why)
 {
 	char f_id[64], f_rcpt[ADDR_MAILBOX_MAX + 32], f_status[48];
+	char rcpt[2 * ADDR_MAILBOX_MAX + 3], user[2 * sizeof t->user + 3], reason[400];
 	const char *fields[] = { f_id, f_rcpt, f_status, NULL };
 
 	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", s->qid);
 	snprintf(f_rcpt, sizeof f_rcpt, "MAILSLOT_RCPT=%s", t->address);
 	snprintf(f_status, sizeof f_status, "MAILSLOT_STATUS=%s", status);
-	log_fields(LOG_INFO, fields, "%s: to=<%s>%s%s status=%s%s%s", s->qid, t->address,
-		   t->remote ? "" : " mailbox=", t->remote ? "" : t->user, status, why ? " " : "", why ? why : "");
+	log_fields(LOG_INFO, fields, "%s: to=<%s>%s%s status=%s%s%s", s->qid, log_value(rcpt, sizeof rcpt, t->address),
+		   t->remote ? "" : " mailbox=", t->remote ? "" : log_value(user, sizeof user, t->user), status,
+		   why ? " reason=" : "", why ? log_value(reason, sizeof reason, why) : "");
 }
 
 static void log_message(const struct session *s, unsigned long long size)
@@ -380,8 +384,11 @@ static void log_message(const struct session *s, unsigned long long size)
 	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", s->peer->addr);
 	snprintf(f_class, sizeof f_class, "MAILSLOT_CLASS=%s", class);
 	snprintf(f_size, sizeof f_size, "MAILSLOT_SIZE=%llu", size);
+	char from[2 * ADDR_MAILBOX_MAX + 3], peer[2 * PEER_ADDR_MAX + 3], helo[2 * HELO_MAX + 3];
+
 	log_fields(LOG_INFO, fields, "%s: from=<%s> size=%llu nrcpt=%lld peer=%s class=%s helo=%s", s->qid,
-		   s->sender.mailbox, size, s->nrcpt, s->peer->addr, class, s->helo);
+		   log_value(from, sizeof from, s->sender.mailbox), size, s->nrcpt,
+		   log_value(peer, sizeof peer, s->peer->addr), class, log_value(helo, sizeof helo, s->helo));
 }
 
 /* After the final dot: deliver locally, queue the rest, then answer once. */
@@ -667,9 +674,11 @@ static void log_connection(const struct session *s, const char *what)
 	const char *fields[] = { f_peer, f_class, NULL };
 	const char *class = s->peer->local_class ? "local" : "network";
 
+	char peer[2 * PEER_ADDR_MAX + 3];
+
 	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", s->peer->addr);
 	snprintf(f_class, sizeof f_class, "MAILSLOT_CLASS=%s", class);
-	log_fields(LOG_INFO, fields, "%s from %s class=%s", what, s->peer->addr, class);
+	log_fields(LOG_INFO, fields, "%s from %s class=%s", what, log_value(peer, sizeof peer, s->peer->addr), class);
 }
 
 int session_run(const struct config *cfg, const struct peer *peer)

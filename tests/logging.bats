@@ -136,3 +136,79 @@ PY
 	grep -q '^MAILSLOT_STATUS=delivered$' "$BATS_TEST_TMPDIR/journal"
 	grep -q '^SYSLOG_IDENTIFIER=mailslot-smtpd$' "$BATS_TEST_TMPDIR/journal"
 }
+
+# log_fields FILE PATTERN: for each line of FILE matching PATTERN, the
+# "key=value" fields after the queue id, parsed as mailslot-smtpd(8)'s
+# LOGGING section says (blank-separated; a double-quoted value with \" and
+# \\ escapes), one "key value" per line, then "--".
+log_record_fields() {
+	grep -e "$2" "$1" | python3 -c '
+import shlex, sys
+for line in sys.stdin:
+    text = line.rstrip("\n").split(": ", 2)[-1]
+    for tok in shlex.split(text):
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            print(k, v)
+    print("--")'
+}
+
+@test "a quoted sender cannot forge log fields: each key once, the real peer, the address intact" {
+	run smtpd_stdin <<'EOF2'
+HELO a=b"c\d
+MAIL FROM:<"x> size=1 nrcpt=1 peer=203.0.113.9 class=network"@evil.test>
+RCPT TO:<alice@example.org>
+DATA
+Subject: forged fields
+
+.
+QUIT
+EOF2
+	assert_line --partial "250 2.0.0 Ok: queued as"
+	run log_record_fields "$LOG" ' from=<'
+	assert_output - <<'EOF2'
+from <"x> size=1 nrcpt=1 peer=203.0.113.9 class=network"@evil.test>
+size 26
+nrcpt 1
+peer terminal
+class local
+helo a=b"c\d
+--
+EOF2
+	# the raw line: the sender is one quoted string inside the brackets
+	run grep -c ' from=<"\\"x> size=1 nrcpt=1 peer=203.0.113.9 class=network\\"@evil.test"> size=' "$LOG"
+	assert_output 1
+	run grep -c ' helo="a=b\\"c\\\\d"$' "$LOG"
+	assert_output 1
+}
+
+@test "a quoted recipient cannot forge log fields either" {
+	run smtpd_stdin <<'EOF2'
+HELO client.test
+MAIL FROM:<a@remote.example>
+RCPT TO:<"q status=delivered"@remote.example>
+DATA
+Subject: quoted rcpt
+
+.
+QUIT
+EOF2
+	assert_line --partial "250 2.0.0 Ok: queued as"
+	run log_record_fields "$LOG" ' to=<'
+	assert_output - <<'EOF2'
+to <"q status=delivered"@remote.example>
+status queued
+--
+EOF2
+}
+
+@test "journal: structured fields are made printable too, a newline cannot add a field" {
+	[ "$(id -u)" = 0 ] || skip "needs root for a mount namespace"
+	# the peer address of a UCSPI program, with a newline in it
+	TCPREMOTEIP=$'192.0.2.7\nMAILSLOT_STATUS=forged' run_with_journal --log journal 2>"$LOG"
+	local j=$BATS_TEST_TMPDIR/journal
+	grep -q '^MAILSLOT_PEER=192.0.2.7?MAILSLOT_STATUS=forged$' "$j"
+	run grep -c '^MAILSLOT_STATUS=forged' "$j"
+	assert_output 0
+	grep -q '^MESSAGE=connect from "192.0.2.7?MAILSLOT_STATUS=forged" class=network$' "$j"
+}
