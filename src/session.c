@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -470,6 +471,27 @@ static void finish_message(struct session *s, int fd, const struct data_result *
 	reply(&s->r, 250, "2.0.0", "Ok: queued as %s", s->qid);
 }
 
+/* A message refused at its end leaves no other trace: the queue id ties
+ * the log to what the client was told. */
+static void log_refusal(const struct session *s, int priority, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void log_refusal(const struct session *s, int priority, const char *fmt, ...)
+{
+	char f_id[64], f_peer[PEER_ADDR_MAX + 32];
+	char why[256], reason[2 * sizeof why + 3], from[2 * ADDR_MAILBOX_MAX + 3], peer[2 * PEER_ADDR_MAX + 3];
+	const char *fields[] = { f_id, f_peer, "MAILSLOT_STATUS=refused", NULL };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", s->qid);
+	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", s->peer->addr);
+	log_fields(priority, fields, "%s: refused from=<%s> nrcpt=%lld peer=%s reason=%s", s->qid,
+		   log_value(from, sizeof from, s->sender.mailbox), s->nrcpt,
+		   log_value(peer, sizeof peer, s->peer->addr), log_value(reason, sizeof reason, why));
+}
+
 static void cmd_data(struct session *s, const char *arg)
 {
 	struct data_result dr;
@@ -491,7 +513,7 @@ static void cmd_data(struct session *s, const char *arg)
 		s->spool_fd = queue_spool_open(s->cfg->queue);
 	fd = s->spool_fd;
 	if (fd == -1 || write_received(s, fd, now) == -1) {
-		log_msg(LOG_ERR, "cannot spool a message in %s/tmp: %s", s->cfg->queue, strerror(errno));
+		log_msg(LOG_ERR, "%s: cannot spool a message in %s/tmp: %s", s->qid, s->cfg->queue, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		s->spool_fd = -1;
@@ -505,27 +527,34 @@ static void cmd_data(struct session *s, const char *arg)
 		 * commands, so the connection ends (session_run drains it) */
 		reply(&s->r, 521, "5.5.2", "%s Error: bare <CR> or <LF> received; lines must end in CRLF",
 		      s->cfg->hostname);
+		log_refusal(s, LOG_NOTICE, "bare CR or LF in the message, connection closed");
 		s->quit = 1;
 		return;
 	}
 	if (dr.status != LINE_OK) {
 		if (dr.status == LINE_TIMEOUT)
 			reply(&s->r, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-		log_msg(LOG_INFO, "connection lost during DATA from %s", s->peer->addr);
+		log_msg(LOG_INFO, "%s: connection lost during DATA from %s", s->qid, s->peer->addr);
 		s->quit = 1;
 		return;
 	}
-	if (dr.write_errno)
+	if (dr.write_errno) {
 		reply(&s->r, dr.write_errno == ENOSPC ? 452 : 451, dr.write_errno == ENOSPC ? "4.3.1" : "4.3.0",
 		      "%s", dr.write_errno == ENOSPC ? "Insufficient system storage" : "Cannot spool message");
-	else if (dr.too_big)
+		log_refusal(s, LOG_ERR, "cannot write the spool file in %s/tmp: %s", s->cfg->queue,
+			    strerror(dr.write_errno));
+	} else if (dr.too_big) {
 		reply(&s->r, 552, "5.3.4", "Message size exceeds fixed limit");
-	else if (dr.long_line)
+		log_refusal(s, LOG_NOTICE, "message over the size limit of %lld bytes", s->cfg->max_size);
+	} else if (dr.long_line) {
 		reply(&s->r, 554, "5.5.2", "Message has lines longer than %d characters", DATA_LINE_MAX);
-	else if (dr.received_headers > RECEIVED_MAX)
+		log_refusal(s, LOG_NOTICE, "line longer than %d characters", DATA_LINE_MAX);
+	} else if (dr.received_headers > RECEIVED_MAX) {
 		reply(&s->r, 554, "5.4.6", "Too many Received: headers: mail loop");
-	else
+		log_refusal(s, LOG_NOTICE, "mail loop: %u Received: fields", dr.received_headers);
+	} else {
 		finish_message(s, fd, &dr, now);
+	}
 	reset_transaction(s);
 }
 
