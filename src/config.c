@@ -376,6 +376,26 @@ static const struct setting *by_short(int opt, unsigned program)
 	return NULL;
 }
 
+/* getopt_long takes any unambiguous prefix of a long option, so that a typo
+ * such as --max-size's "--max" once reached --max-recipients when the other
+ * option did not exist yet, and turns into another option whenever one is
+ * added.  Only the whole name is accepted.  The option just returned is
+ * argv[optind-1], or argv[optind-2] when its value was the next argument. */
+static int check_exact_name(char **argv, const struct option *lo)
+{
+	const char *text = argv[optind - 1];
+
+	if (optarg && optarg == argv[optind - 1] && optind >= 2)
+		text = argv[optind - 2];
+	if (strncmp(text, "--", 2) != 0)
+		return 0;
+	size_t len = strcspn(text + 2, "=");
+	if (len == strlen(lo->name) && strncmp(text + 2, lo->name, len) == 0)
+		return 0;
+	error("unknown option '%.*s' (see --help)", (int)len + 2, text);
+	return 64;
+}
+
 int config_load(struct config *cfg, int argc, char **argv, unsigned program, const char *progname)
 {
 	struct option longopts[NSETTINGS + 1];
@@ -401,7 +421,11 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 
 	/* First pass: only --config, --help, --version and option errors. */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+	int li = -1;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, &li)) != -1) {
+		if (li >= 0 && (rc = check_exact_name(argv, &longopts[li])))
+			return rc;
+		li = -1;
 		if (opt == '?' || opt == ':') {
 			const char *what = argv[optind - 1];
 			if (opt == '?' && strncmp(what, "--", 2) == 0 && strchr(what, '='))

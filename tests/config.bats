@@ -110,6 +110,26 @@ message_to() {
 	usage_error "--bogus" --bogus
 }
 
+@test "a prefix of a long option is refused, not taken for the option: 64 naming it" {
+	usage_error "'--spo'" --spo "$SPOOL"
+	usage_error "'--verb'" --verb
+	usage_error "'--max-si'" --max-si=2k
+	usage_error "'--help2'" --help2
+	# the whole name, with its value either way, is still fine
+	run --separate-stderr "$SMTPD" $(smtpd_args) --max-size=2k --max-size 2k <<<"QUIT"
+	assert_success
+	assert_line --index 0 --regexp '^220 '
+}
+
+@test "mailslot-relay: a prefix of a long option is refused too" {
+	local relay=$BATS_TEST_DIRNAME/../mailslot-relay
+	[ -x "$relay" ] || fail "mailslot-relay is not built"
+	run --separate-stderr "$relay" --queue "$QUEUE" --lis </dev/null
+	assert_equal "$status" 64
+	assert_equal "$stderr" "mailslot-relay: unknown option '--lis' (see --help)"
+	assert_output ''
+}
+
 @test "unknown short option: 64 naming it" {
 	usage_error "-Z" -Z
 }
