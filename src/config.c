@@ -50,7 +50,19 @@ static const struct setting settings[] = {
 	{ "max-recipients", SMTPD, 'R', K_NUMBER, OFF(max_recipients), 100, 1, 10000, "N", "recipients per message" },
 	{ "timeout", BOTH, 't', K_NUMBER, OFF(timeout), 300, 1, 3600, "SECONDS", "idle timeout for each command or text line (relay: every reply)" },
 	{ "max-errors", SMTPD, 'e', K_NUMBER, OFF(max_errors), 10, 1, 1000, "N", "error replies before 421 and disconnect" },
+	/* Postfix's smtpd_soft_error_limit and smtpd_error_sleep_time (1s);
+	 * the soft limit is half of --max-errors, as Postfix's 10 is of 20 */
+	{ "soft-errors", SMTPD, 0, K_NUMBER, OFF(soft_errors), 5, 1, 1000, "N", "errors after which every reply waits --error-delay" },
+	{ "error-delay", SMTPD, 0, K_NUMBER, OFF(error_delay), 1000, 0, 60000, "MS", "milliseconds each reply waits past --soft-errors" },
+	/* Postfix's smtpd_junk_command_limit */
+	{ "junk-commands", SMTPD, 0, K_NUMBER, OFF(junk_limit), 100, 0, 10000, "N", "NOOP, RSET, VRFY, HELP, HELO, EHLO before each counts as an error" },
+	/* Postfix's smtpd_recipient_overshoot_limit */
+	{ "recipient-overshoot", SMTPD, 0, K_NUMBER, OFF(rcpt_overshoot), 1000, 0, 100000, "N", "RCPTs past --max-recipients before each counts as an error" },
+	/* Postfix's hopcount_limit is 50; ours counts the sender's fields only */
+	{ "max-received", SMTPD, 0, K_NUMBER, OFF(max_received), 100, 1, 1000, "N", "Received: fields a message may have (more: a mail loop)" },
 	{ "lock-timeout", BOTH, 'l', K_NUMBER, OFF(lock_timeout), 30, 1, 3600, "SECONDS", "how long to wait for a mailbox lock" },
+	/* Postfix's stale_lock_time */
+	{ "stale-lock-time", BOTH, 0, K_NUMBER, OFF(stale_lock_time), 500, 1, 86400, "SECONDS", "age at which another program's dot-lock is stale" },
 	{ "handoff", SMTPD, 'x', K_STRING, OFF(handoff), 0, 0, 0, "COMMAND", "run (sh -c) after a queue entry is written" },
 	{ "user", BOTH, 'U', K_STRING, OFF(run_user), 0, 0, 0, "NAME", "account to run as when started as root (default mail)" },
 	{ "log", BOTH, 'L', K_LOG, OFF(log), 0, 0, 0, "DEST", "auto, journal, syslog or stderr" },
@@ -331,8 +343,11 @@ static void usage(FILE *out, unsigned program, const char *progname)
 		char left[48];
 		if (!(s->programs & program))
 			continue;
-		snprintf(left, sizeof left, "-%c, --%s%s%s", s->short_opt, s->name,
-			 s->arg ? " " : "", s->arg ? s->arg : "");
+		if (s->short_opt)
+			snprintf(left, sizeof left, "-%c, --%s%s%s", s->short_opt, s->name,
+				 s->arg ? " " : "", s->arg ? s->arg : "");
+		else
+			snprintf(left, sizeof left, "    --%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
 		fprintf(out, "  %-30s %s", left, s->help);
 		if (s->kind == K_NUMBER || s->kind == K_SIZE)
 			fprintf(out, " [%lld]", s->def);
@@ -366,10 +381,16 @@ static int default_hostname(struct config *cfg)
 	return 0;
 }
 
+/* getopt_long's value for a setting without a short letter: its index,
+ * past every character. */
+#define LONG_ONLY 0x100
+
 /* The settings one program takes on its command line; short letters are
  * unique within a program, not across both. */
 static const struct setting *by_short(int opt, unsigned program)
 {
+	if (opt >= LONG_ONLY && (size_t)(opt - LONG_ONLY) < NSETTINGS)
+		return &settings[opt - LONG_ONLY];
 	for (size_t i = 0; i < NSETTINGS; i++)
 		if (settings[i].short_opt == opt && (settings[i].programs & program))
 			return &settings[i];
@@ -410,8 +431,11 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 		int takes_arg = settings[i].arg != NULL;
 		if (!(settings[i].programs & program))
 			continue;
+		int val = settings[i].short_opt ? settings[i].short_opt : LONG_ONLY + (int)i;
 		longopts[nl++] = (struct option){ settings[i].name, takes_arg ? required_argument : no_argument,
-						  NULL, settings[i].short_opt };
+						  NULL, val };
+		if (!settings[i].short_opt)
+			continue;
 		shortopts[ns++] = (char)settings[i].short_opt;
 		if (takes_arg)
 			shortopts[ns++] = ':';

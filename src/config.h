@@ -36,7 +36,13 @@ struct config {
 	long long max_recipients;
 	long long timeout;
 	long long max_errors;
+	long long soft_errors;		/* errors before every reply waits error_delay */
+	long long error_delay;		/* milliseconds */
+	long long junk_limit;		/* NOOP, RSET, VRFY... before each is an error */
+	long long rcpt_overshoot;	/* RCPTs past max_recipients before they are errors */
+	long long max_received;		/* Received: fields above this: a mail loop */
 	long long lock_timeout;
+	long long stale_lock_time;	/* a foreign dotlock older than this is stale */
 	int verbose;
 	/* mailslot-relay */
 	const char *smarthost;

@@ -26,9 +26,7 @@
 
 #define COMMAND_LINE_MAX 512	/* RFC 5321 4.5.3.1.4, CRLF included */
 #define HELO_MAX 255
-#define RECEIVED_MAX 100	/* more Received: fields than this is a loop */
 #define TARGETS_MAX 10000	/* recipients after alias expansion */
-#define RCPT_OVERSHOOT_MAX 1000	/* RCPTs past the limit before they count as errors */
 
 enum state { S_GREET = 1, S_HELO = 2, S_MAIL = 4, S_RCPT = 8 };
 #define S_ANY (S_GREET | S_HELO | S_MAIL | S_RCPT)
@@ -47,6 +45,7 @@ struct session {
 	unsigned long long declared_size;
 	long long nrcpt;		/* accepted RCPT commands */
 	long long overshoot;		/* RCPTs refused for the limit */
+	long long junk;			/* junk commands since the last accepted message */
 	int rcpt_tried;			/* some RCPT was given, accepted or not */
 	char first_rcpt[ADDR_MAILBOX_MAX + 1];
 	struct target *targets;
@@ -60,6 +59,7 @@ struct command {
 	const char *verb;
 	void (*handler)(struct session *s, const char *arg);
 	int states;
+	int junk;		/* moves no mail: past --junk-commands, an error */
 };
 
 static void reset_transaction(struct session *s)
@@ -250,7 +250,7 @@ static void cmd_rcpt(struct session *s, const char *arg)
 	if (s->nrcpt >= s->cfg->max_recipients) {
 		/* Postfix's recipient overshoot: a client sending a big list
 		 * is not misbehaving until it overshoots by far */
-		if (++s->overshoot > RCPT_OVERSHOOT_MAX)
+		if (++s->overshoot > s->cfg->rcpt_overshoot)
 			reply(&s->r, 452, "4.5.3", "Too many recipients");
 		else
 			reply_uncounted(&s->r, 452, "4.5.3", "Too many recipients");
@@ -549,11 +549,16 @@ static void cmd_data(struct session *s, const char *arg)
 	} else if (dr.long_line) {
 		reply(&s->r, 554, "5.5.2", "Message has lines longer than %d characters", DATA_LINE_MAX);
 		log_refusal(s, LOG_NOTICE, "line longer than %d characters", DATA_LINE_MAX);
-	} else if (dr.received_headers > RECEIVED_MAX) {
+	} else if (dr.received_headers > s->cfg->max_received) {
 		reply(&s->r, 554, "5.4.6", "Too many Received: headers: mail loop");
 		log_refusal(s, LOG_NOTICE, "mail loop: %u Received: fields", dr.received_headers);
 	} else {
+		long long errors = s->r.errors;
 		finish_message(s, fd, &dr, now);
+		/* Postfix resets the junk count once mail is accepted: a client
+		 * that delivers is not flooding (every refusal is an error) */
+		if (s->r.errors == errors)
+			s->junk = 0;
 	}
 	reset_transaction(s);
 }
@@ -613,28 +618,30 @@ static void cmd_not_implemented(struct session *s, const char *arg)
 	reply(&s->r, 502, "5.5.1", "Command not implemented");
 }
 
+/* The junk column follows Postfix (HELO, EHLO, RSET, NOOP, VRFY, ETRN),
+ * plus HELP; EXPN and the verbs not offered are errors anyway. */
 static const struct command commands[] = {
-	{ "HELO", cmd_helo, S_ANY },
-	{ "EHLO", cmd_ehlo, S_ANY },
-	{ "MAIL", cmd_mail, S_HELO },
-	{ "RCPT", cmd_rcpt, S_MAIL | S_RCPT },
-	{ "DATA", cmd_data, S_RCPT },
-	{ "RSET", cmd_rset, S_ANY },
-	{ "NOOP", cmd_noop, S_ANY },
-	{ "QUIT", cmd_quit, S_ANY },
-	{ "VRFY", cmd_vrfy, S_ANY },
-	{ "EXPN", cmd_expn, S_ANY },
-	{ "HELP", cmd_help, S_ANY },
+	{ "HELO", cmd_helo, S_ANY, 1 },
+	{ "EHLO", cmd_ehlo, S_ANY, 1 },
+	{ "MAIL", cmd_mail, S_HELO, 0 },
+	{ "RCPT", cmd_rcpt, S_MAIL | S_RCPT, 0 },
+	{ "DATA", cmd_data, S_RCPT, 0 },
+	{ "RSET", cmd_rset, S_ANY, 1 },
+	{ "NOOP", cmd_noop, S_ANY, 1 },
+	{ "QUIT", cmd_quit, S_ANY, 0 },
+	{ "VRFY", cmd_vrfy, S_ANY, 1 },
+	{ "EXPN", cmd_expn, S_ANY, 0 },
+	{ "HELP", cmd_help, S_ANY, 1 },
 	/* known verbs this server does not offer */
-	{ "TURN", cmd_not_implemented, S_ANY },
-	{ "ETRN", cmd_not_implemented, S_ANY },
-	{ "ATRN", cmd_not_implemented, S_ANY },
-	{ "SEND", cmd_not_implemented, S_ANY },
-	{ "SOML", cmd_not_implemented, S_ANY },
-	{ "SAML", cmd_not_implemented, S_ANY },
-	{ "BDAT", cmd_not_implemented, S_ANY },
-	{ "AUTH", cmd_not_implemented, S_ANY },
-	{ "STARTTLS", cmd_not_implemented, S_ANY },
+	{ "TURN", cmd_not_implemented, S_ANY, 0 },
+	{ "ETRN", cmd_not_implemented, S_ANY, 0 },
+	{ "ATRN", cmd_not_implemented, S_ANY, 0 },
+	{ "SEND", cmd_not_implemented, S_ANY, 0 },
+	{ "SOML", cmd_not_implemented, S_ANY, 0 },
+	{ "SAML", cmd_not_implemented, S_ANY, 0 },
+	{ "BDAT", cmd_not_implemented, S_ANY, 0 },
+	{ "AUTH", cmd_not_implemented, S_ANY, 0 },
+	{ "STARTTLS", cmd_not_implemented, S_ANY, 0 },
 };
 
 static void out_of_sequence(struct session *s, const struct command *c)
@@ -688,6 +695,10 @@ static void dispatch(struct session *s, char *line, size_t len)
 		const struct command *c = &commands[i];
 		if (strlen(c->verb) != vlen || strncasecmp(line, c->verb, vlen) != 0)
 			continue;
+		/* Postfix's smtpd_junk_command_limit: a NOOP or VRFY flood
+		 * costs its sender an error each, so it ends in 421 */
+		if (c->junk && ++s->junk > s->cfg->junk_limit)
+			reply_count_error(&s->r);
 		if (!(c->states & (int)s->state))
 			out_of_sequence(s, c);
 		else
@@ -727,7 +738,8 @@ int session_run(const struct config *cfg, const struct peer *peer)
 	s.spool_fd = -1;
 	s.may_relay = cfg->relay == RELAY_YES || (cfg->relay == RELAY_AUTO && peer->local_class);
 	lineio_init(&s.io, 0, 1, peer->network, cfg->timeout);
-	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors };
+	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors, .soft_errors = cfg->soft_errors,
+				.delay_ms = cfg->error_delay };
 	log_connection(&s, "connect");
 
 	/* RFC 2920 clients wait for the greeting; bytes before it mean a bot */

@@ -189,6 +189,38 @@ message_to() {
 	done
 }
 
+@test "the limits of the settings table: long options without a letter, their ranges, the config file" {
+	usage_error "out of range (1 to 1000)" --soft-errors 0
+	usage_error "out of range (0 to 60000)" --error-delay 60001
+	usage_error "out of range (0 to 10000)" --junk-commands 10001
+	usage_error "out of range (0 to 100000)" --recipient-overshoot 100001
+	usage_error "out of range (1 to 1000)" --max-received 0
+	usage_error "out of range (1 to 86400)" --stale-lock-time 86401
+	local args
+	for args in "--soft-errors 1" "--soft-errors 1000" "--error-delay 0" "--error-delay 60000" \
+		"--junk-commands 0" "--junk-commands 10000" "--recipient-overshoot 0" \
+		"--recipient-overshoot 100000" "--max-received 1" "--max-received 1000" \
+		"--stale-lock-time 1" "--stale-lock-time 86400"; do
+		run --separate-stderr session $args <<<"QUIT"
+		assert_success
+		assert_line --index 0 --regexp '^220 '
+	done
+	printf 'hostname = mx.test\njunk-commands = 1\nmax-errors = 1\n' >"$CONF"
+	run --separate-stderr session -c "$CONF" <<<$'EHLO a.test\nNOOP\nNOOP'
+	assert_output - <<'EOF'
+220 mx.test ESMTP mailslot
+250-mx.test Hello a.test [terminal]
+250-PIPELINING
+250-SIZE 26214400
+250-8BITMIME
+250 ENHANCEDSTATUSCODES
+250 2.0.0 Ok
+421 4.7.0 mx.test Error: too many errors
+EOF
+	printf 'stale-lock-time = 0\n' >"$CONF"
+	config_error "$CONF:1: stale-lock-time '0': out of range" -c "$CONF"
+}
+
 @test "bad --format value: 64 naming the choices" {
 	usage_error "mbox, maildir or mh" --format mbx
 }

@@ -1477,6 +1477,18 @@ EOF
 	assert_output 101
 }
 
+@test "mail loop: --max-received 2 refuses 3 Received: fields and takes 2" {
+	start_listener --max-received 2
+	received_script 3 >"$BATS_TEST_TMPDIR/loop.chat"
+	run chat <"$BATS_TEST_TMPDIR/loop.chat"
+	assert_line --regexp '^554 5\.4\.6 '
+	received_script 2 >"$BATS_TEST_TMPDIR/ok.chat"
+	run chat <"$BATS_TEST_TMPDIR/ok.chat"
+	assert_line --regexp '^250 2\.0\.0 '
+	run read_mailbox mbox "$SPOOL/alice"
+	assert_output "hops 2|6"
+}
+
 @test "mail loop: Received: in the body does not count" {
 	start_listener
 	{
