@@ -1,10 +1,15 @@
-/* config: the settings of mailslot-smtpd, from the command line and a config file.
+/* config: the settings of mailslot-smtpd and mailslot-relay, from the
+ * command line and a config file.
  *
- * One table (config.c) names every setting once: its long and short option,
- * its kind, and for numbers the default, minimum and maximum beside the name.
- * The command line wins over the config file whatever their order.  Errors
- * are one line on stderr naming the problem; config_load() returns the
- * sysexits status to exit with (64 usage, 78 configuration) or 0.
+ * One table (config.c) names every setting once: its long option (taken by
+ * its whole name only, never a prefix), its short letter if it has one, the
+ * programs whose command line takes it, its kind, and for numbers the
+ * default, minimum and maximum beside the name.  The config file may hold
+ * the settings of both programs; the command line wins over it whatever
+ * their order.  config_load() prints only --help and --version (on stdout);
+ * on failure it leaves a one-line reason in config_error, without the
+ * program name, for the caller to report, and returns the sysexits status
+ * to exit with (64 usage, 78 configuration).
  */
 #ifndef MAILSLOT_CONFIG_H
 #define MAILSLOT_CONFIG_H

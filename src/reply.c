@@ -1,4 +1,4 @@
-/* reply: formatting, sending, logging and counting of SMTP replies. */
+/* reply: formatting, sending, logging, counting and pacing (error delay) of SMTP replies. */
 #include "reply.h"
 
 #include <errno.h>
