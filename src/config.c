@@ -1,6 +1,7 @@
 /* config: one table of settings; getopt_long, the config file and --help all read it. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -248,14 +249,14 @@ static const struct setting *find_setting(const char *name)
 	return NULL;
 }
 
-static char *trim(char *s)
+char *config_trim(char *s)
 {
 	char *end;
 
 	while (*s == ' ' || *s == '\t')
 		s++;
 	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+	while (end > s && isspace((unsigned char)end[-1]))
 		*--end = '\0';
 	return s;
 }
@@ -290,7 +291,7 @@ static int load_file(struct config *cfg, const char *path)
 			fclose(f);
 			return 78;
 		}
-		char *p = trim(line);
+		char *p = config_trim(line);
 		if (*p == '\0' || *p == '#')
 			continue;
 		size_t namelen = strcspn(p, " \t=");
@@ -306,9 +307,9 @@ static int load_file(struct config *cfg, const char *path)
 		}
 		if (saved) {
 			value++;
-			value = trim(value);
+			value = config_trim(value);
 			if (*value == '=' && saved != '=')
-				value = trim(value + 1);
+				value = config_trim(value + 1);
 		}
 		if (!*value) {
 			error("%s:%d: setting '%s' has no value", path, o.line, p);

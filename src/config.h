@@ -76,6 +76,9 @@ extern char config_error[CONFIG_ERROR_MAX];
  * config file may hold the settings of both programs. */
 int config_load(struct config *cfg, int argc, char **argv, unsigned program, const char *progname);
 const char *config_format_name(enum mail_format f);
+/* s without leading blanks (space, tab) and trailing white space, cut in
+ * place: one rule for the lines of the config, users and aliases files. */
+char *config_trim(char *s);
 /* A file opened for reading is a regular file (not a directory or a FIFO). */
 int file_is_regular(FILE *f);
 
