@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 void lineio_init(struct lineio *io, int in_fd, int out_fd, int strict, long long timeout_s)
 {
 	io->in_fd = in_fd;
@@ -21,14 +23,6 @@ void lineio_init(struct lineio *io, int in_fd, int out_fd, int strict, long long
 	io->out_error = 0;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 size_t lineio_pending(const struct lineio *io)
 {
 	return io->in_end - io->in_start;
@@ -37,11 +31,11 @@ size_t lineio_pending(const struct lineio *io)
 int lineio_flush(struct lineio *io)
 {
 	size_t done = 0;
-	long long deadline = now_ms() + io->timeout_ms;
+	long long deadline = clock_ms() + io->timeout_ms;
 
 	while (done < io->out_len && !io->out_error) {
 		struct pollfd pfd = { .fd = io->out_fd, .events = POLLOUT };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
 			io->out_error = ETIMEDOUT;	/* a peer that never reads */
 			break;
@@ -79,7 +73,7 @@ static enum line_status fill(struct lineio *io, long long deadline)
 	io->in_start = io->in_end = 0;
 	for (;;) {
 		struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		if (left <= 0)
 			return LINE_TIMEOUT;
 		int pr = poll(&pfd, 1, (int)left);
@@ -107,7 +101,7 @@ static enum line_status fill(struct lineio *io, long long deadline)
 
 void lineio_finish(struct lineio *io)
 {
-	long long deadline = now_ms() + DRAIN_MS;
+	long long deadline = clock_ms() + DRAIN_MS;
 	size_t drained = 0;
 
 	lineio_flush(io);
@@ -115,7 +109,7 @@ void lineio_finish(struct lineio *io)
 		return;		/* not a socket: nothing to drain */
 	while (drained < DRAIN_MAX) {
 		struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			break;
 		ssize_t n = read(io->in_fd, io->in, sizeof io->in);
@@ -138,7 +132,7 @@ int lineio_peer_spoke(struct lineio *io)
 
 enum line_status lineio_getline(struct lineio *io, char *buf, size_t bufsz, size_t *len)
 {
-	long long deadline = now_ms() + io->timeout_ms;
+	long long deadline = clock_ms() + io->timeout_ms;
 	size_t used = 0;
 	int overflow = 0;
 
@@ -303,7 +297,7 @@ void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size
 	size_t used = 0;
 	int overflow = 0, bare_cr = 0, rc = DATA_MORE;
 	char last = '\0';	/* last octet of the line so far, for long lines */
-	long long deadline = now_ms() + io->timeout_ms;
+	long long deadline = clock_ms() + io->timeout_ms;
 
 	memset(res, 0, sizeof *res);
 	w.fd = out_fd;
@@ -342,7 +336,7 @@ void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size
 		overflow = 0;
 		bare_cr = 0;
 		last = '\0';
-		deadline = now_ms() + io->timeout_ms;
+		deadline = clock_ms() + io->timeout_ms;
 	}
 	sw_flush(&w);
 	res->write_errno = w.err;
