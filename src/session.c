@@ -377,6 +377,7 @@ static void log_recipient(const struct session *s, const struct target *t, const
 static void log_message(const struct session *s, unsigned long long size)
 {
 	char f_id[64], f_from[ADDR_MAILBOX_MAX + 32], f_peer[PEER_ADDR_MAX + 32], f_class[40], f_size[48];
+	char from[2 * ADDR_MAILBOX_MAX + 3], peer[2 * PEER_ADDR_MAX + 3], helo[2 * HELO_MAX + 3];
 	const char *fields[] = { f_id, f_from, f_peer, f_class, f_size, NULL };
 	const char *class = s->peer->local_class ? "local" : "network";
 
@@ -385,8 +386,6 @@ static void log_message(const struct session *s, unsigned long long size)
 	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", s->peer->addr);
 	snprintf(f_class, sizeof f_class, "MAILSLOT_CLASS=%s", class);
 	snprintf(f_size, sizeof f_size, "MAILSLOT_SIZE=%llu", size);
-	char from[2 * ADDR_MAILBOX_MAX + 3], peer[2 * PEER_ADDR_MAX + 3], helo[2 * HELO_MAX + 3];
-
 	log_fields(LOG_INFO, fields, "%s: from=<%s> size=%llu nrcpt=%lld peer=%s class=%s helo=%s", s->qid,
 		   log_value(from, sizeof from, s->sender.mailbox), size, s->nrcpt,
 		   log_value(peer, sizeof peer, s->peer->addr), class, log_value(helo, sizeof helo, s->helo));
@@ -534,7 +533,9 @@ static void cmd_data(struct session *s, const char *arg)
 	if (dr.status != LINE_OK) {
 		if (dr.status == LINE_TIMEOUT)
 			reply(&s->r, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-		log_msg(LOG_INFO, "%s: connection lost during DATA from %s", s->qid, s->peer->addr);
+		char peer[2 * PEER_ADDR_MAX + 3];
+		log_msg(LOG_INFO, "%s: connection lost during DATA from %s", s->qid,
+			log_value(peer, sizeof peer, s->peer->addr));
 		s->quit = 1;
 		return;
 	}
@@ -710,11 +711,9 @@ static void dispatch(struct session *s, char *line, size_t len)
 
 static void log_connection(const struct session *s, const char *what)
 {
-	char f_peer[PEER_ADDR_MAX + 32], f_class[40];
+	char f_peer[PEER_ADDR_MAX + 32], f_class[40], peer[2 * PEER_ADDR_MAX + 3];
 	const char *fields[] = { f_peer, f_class, NULL };
 	const char *class = s->peer->local_class ? "local" : "network";
-
-	char peer[2 * PEER_ADDR_MAX + 3];
 
 	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", s->peer->addr);
 	snprintf(f_class, sizeof f_class, "MAILSLOT_CLASS=%s", class);
