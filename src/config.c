@@ -1,6 +1,7 @@
 /* config: one table of settings; getopt_long, the config file and --help all read it. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -50,7 +51,19 @@ static const struct setting settings[] = {
 	{ "max-recipients", SMTPD, 'R', K_NUMBER, OFF(max_recipients), 100, 1, 10000, "N", "recipients per message" },
 	{ "timeout", BOTH, 't', K_NUMBER, OFF(timeout), 300, 1, 3600, "SECONDS", "idle timeout for each command or text line (relay: every reply)" },
 	{ "max-errors", SMTPD, 'e', K_NUMBER, OFF(max_errors), 10, 1, 1000, "N", "error replies before 421 and disconnect" },
+	/* Postfix's smtpd_soft_error_limit and smtpd_error_sleep_time (1s);
+	 * the soft limit is half of --max-errors, as Postfix's 10 is of 20 */
+	{ "soft-errors", SMTPD, 0, K_NUMBER, OFF(soft_errors), 5, 1, 1000, "N", "errors after which every reply waits --error-delay" },
+	{ "error-delay", SMTPD, 0, K_NUMBER, OFF(error_delay), 1000, 0, 60000, "MS", "milliseconds each reply waits past --soft-errors" },
+	/* Postfix's smtpd_junk_command_limit */
+	{ "junk-commands", SMTPD, 0, K_NUMBER, OFF(junk_limit), 100, 0, 10000, "N", "NOOP, RSET, VRFY, HELP, HELO, EHLO before each counts as an error" },
+	/* Postfix's smtpd_recipient_overshoot_limit */
+	{ "recipient-overshoot", SMTPD, 0, K_NUMBER, OFF(rcpt_overshoot), 1000, 0, 100000, "N", "RCPTs past --max-recipients before each counts as an error" },
+	/* Postfix's hopcount_limit is 50; ours counts the sender's fields only */
+	{ "max-received", SMTPD, 0, K_NUMBER, OFF(max_received), 100, 1, 1000, "N", "Received: fields a message may have (more: a mail loop)" },
 	{ "lock-timeout", BOTH, 'l', K_NUMBER, OFF(lock_timeout), 30, 1, 3600, "SECONDS", "how long to wait for a mailbox lock" },
+	/* Postfix's stale_lock_time */
+	{ "stale-lock-time", BOTH, 0, K_NUMBER, OFF(stale_lock_time), 500, 1, 86400, "SECONDS", "age at which another program's dot-lock is stale" },
 	{ "handoff", SMTPD, 'x', K_STRING, OFF(handoff), 0, 0, 0, "COMMAND", "run (sh -c) after a queue entry is written" },
 	{ "user", BOTH, 'U', K_STRING, OFF(run_user), 0, 0, 0, "NAME", "account to run as when started as root (default mail)" },
 	{ "log", BOTH, 'L', K_LOG, OFF(log), 0, 0, 0, "DEST", "auto, journal, syslog or stderr" },
@@ -236,14 +249,14 @@ static const struct setting *find_setting(const char *name)
 	return NULL;
 }
 
-static char *trim(char *s)
+char *config_trim(char *s)
 {
 	char *end;
 
 	while (*s == ' ' || *s == '\t')
 		s++;
 	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+	while (end > s && isspace((unsigned char)end[-1]))
 		*--end = '\0';
 	return s;
 }
@@ -278,7 +291,7 @@ static int load_file(struct config *cfg, const char *path)
 			fclose(f);
 			return 78;
 		}
-		char *p = trim(line);
+		char *p = config_trim(line);
 		if (*p == '\0' || *p == '#')
 			continue;
 		size_t namelen = strcspn(p, " \t=");
@@ -294,9 +307,9 @@ static int load_file(struct config *cfg, const char *path)
 		}
 		if (saved) {
 			value++;
-			value = trim(value);
+			value = config_trim(value);
 			if (*value == '=' && saved != '=')
-				value = trim(value + 1);
+				value = config_trim(value + 1);
 		}
 		if (!*value) {
 			error("%s:%d: setting '%s' has no value", path, o.line, p);
@@ -331,8 +344,11 @@ static void usage(FILE *out, unsigned program, const char *progname)
 		char left[48];
 		if (!(s->programs & program))
 			continue;
-		snprintf(left, sizeof left, "-%c, --%s%s%s", s->short_opt, s->name,
-			 s->arg ? " " : "", s->arg ? s->arg : "");
+		if (s->short_opt)
+			snprintf(left, sizeof left, "-%c, --%s%s%s", s->short_opt, s->name,
+				 s->arg ? " " : "", s->arg ? s->arg : "");
+		else
+			snprintf(left, sizeof left, "    --%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
 		fprintf(out, "  %-30s %s", left, s->help);
 		if (s->kind == K_NUMBER || s->kind == K_SIZE)
 			fprintf(out, " [%lld]", s->def);
@@ -366,14 +382,40 @@ static int default_hostname(struct config *cfg)
 	return 0;
 }
 
+/* getopt_long's value for a setting without a short letter: its index,
+ * past every character. */
+#define LONG_ONLY 0x100
+
 /* The settings one program takes on its command line; short letters are
  * unique within a program, not across both. */
 static const struct setting *by_short(int opt, unsigned program)
 {
+	if (opt >= LONG_ONLY && (size_t)(opt - LONG_ONLY) < NSETTINGS)
+		return &settings[opt - LONG_ONLY];
 	for (size_t i = 0; i < NSETTINGS; i++)
 		if (settings[i].short_opt == opt && (settings[i].programs & program))
 			return &settings[i];
 	return NULL;
+}
+
+/* getopt_long takes any unambiguous prefix of a long option, so that a typo
+ * such as --max-size's "--max" once reached --max-recipients when the other
+ * option did not exist yet, and turns into another option whenever one is
+ * added.  Only the whole name is accepted.  The option just returned is
+ * argv[optind-1], or argv[optind-2] when its value was the next argument. */
+static int check_exact_name(char **argv, const struct option *lo)
+{
+	const char *text = argv[optind - 1];
+
+	if (optarg && optarg == argv[optind - 1] && optind >= 2)
+		text = argv[optind - 2];
+	if (strncmp(text, "--", 2) != 0)
+		return 0;
+	size_t len = strcspn(text + 2, "=");
+	if (len == strlen(lo->name) && strncmp(text + 2, lo->name, len) == 0)
+		return 0;
+	error("unknown option '%.*s' (see --help)", (int)len + 2, text);
+	return 64;
 }
 
 int config_load(struct config *cfg, int argc, char **argv, unsigned program, const char *progname)
@@ -390,8 +432,11 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 		int takes_arg = settings[i].arg != NULL;
 		if (!(settings[i].programs & program))
 			continue;
+		int val = settings[i].short_opt ? settings[i].short_opt : LONG_ONLY + (int)i;
 		longopts[nl++] = (struct option){ settings[i].name, takes_arg ? required_argument : no_argument,
-						  NULL, settings[i].short_opt };
+						  NULL, val };
+		if (!settings[i].short_opt)
+			continue;
 		shortopts[ns++] = (char)settings[i].short_opt;
 		if (takes_arg)
 			shortopts[ns++] = ':';
@@ -401,7 +446,11 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 
 	/* First pass: only --config, --help, --version and option errors. */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+	int li = -1;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, &li)) != -1) {
+		if (li >= 0 && (rc = check_exact_name(argv, &longopts[li])))
+			return rc;
+		li = -1;
 		if (opt == '?' || opt == ':') {
 			const char *what = argv[optind - 1];
 			if (opt == '?' && strncmp(what, "--", 2) == 0 && strchr(what, '='))

@@ -1,10 +1,15 @@
-/* config: the settings of mailslot-smtpd, from the command line and a config file.
+/* config: the settings of mailslot-smtpd and mailslot-relay, from the
+ * command line and a config file.
  *
- * One table (config.c) names every setting once: its long and short option,
- * its kind, and for numbers the default, minimum and maximum beside the name.
- * The command line wins over the config file whatever their order.  Errors
- * are one line on stderr naming the problem; config_load() returns the
- * sysexits status to exit with (64 usage, 78 configuration) or 0.
+ * One table (config.c) names every setting once: its long option (taken by
+ * its whole name only, never a prefix), its short letter if it has one, the
+ * programs whose command line takes it, its kind, and for numbers the
+ * default, minimum and maximum beside the name.  The config file may hold
+ * the settings of both programs; the command line wins over it whatever
+ * their order.  config_load() prints only --help and --version (on stdout);
+ * on failure it leaves a one-line reason in config_error, without the
+ * program name, for the caller to report, and returns the sysexits status
+ * to exit with (64 usage, 78 configuration).
  */
 #ifndef MAILSLOT_CONFIG_H
 #define MAILSLOT_CONFIG_H
@@ -36,7 +41,13 @@ struct config {
 	long long max_recipients;
 	long long timeout;
 	long long max_errors;
+	long long soft_errors;		/* errors before every reply waits error_delay */
+	long long error_delay;		/* milliseconds */
+	long long junk_limit;		/* NOOP, RSET, VRFY... before each is an error */
+	long long rcpt_overshoot;	/* RCPTs past max_recipients before they are errors */
+	long long max_received;		/* Received: fields above this: a mail loop */
 	long long lock_timeout;
+	long long stale_lock_time;	/* a foreign dotlock older than this is stale */
 	int verbose;
 	/* mailslot-relay */
 	const char *smarthost;
@@ -65,6 +76,9 @@ extern char config_error[CONFIG_ERROR_MAX];
  * config file may hold the settings of both programs. */
 int config_load(struct config *cfg, int argc, char **argv, unsigned program, const char *progname);
 const char *config_format_name(enum mail_format f);
+/* s without leading blanks (space, tab) and trailing white space, cut in
+ * place: one rule for the lines of the config, users and aliases files. */
+char *config_trim(char *s);
 /* A file opened for reading is a regular file (not a directory or a FIFO). */
 int file_is_regular(FILE *f);
 

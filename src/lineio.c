@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 void lineio_init(struct lineio *io, int in_fd, int out_fd, int strict, long long timeout_s)
 {
 	io->in_fd = in_fd;
@@ -21,14 +23,6 @@ void lineio_init(struct lineio *io, int in_fd, int out_fd, int strict, long long
 	io->out_error = 0;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 size_t lineio_pending(const struct lineio *io)
 {
 	return io->in_end - io->in_start;
@@ -37,11 +31,11 @@ size_t lineio_pending(const struct lineio *io)
 int lineio_flush(struct lineio *io)
 {
 	size_t done = 0;
-	long long deadline = now_ms() + io->timeout_ms;
+	long long deadline = clock_ms() + io->timeout_ms;
 
 	while (done < io->out_len && !io->out_error) {
 		struct pollfd pfd = { .fd = io->out_fd, .events = POLLOUT };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
 			io->out_error = ETIMEDOUT;	/* a peer that never reads */
 			break;
@@ -79,7 +73,7 @@ static enum line_status fill(struct lineio *io, long long deadline)
 	io->in_start = io->in_end = 0;
 	for (;;) {
 		struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		if (left <= 0)
 			return LINE_TIMEOUT;
 		int pr = poll(&pfd, 1, (int)left);
@@ -107,7 +101,7 @@ static enum line_status fill(struct lineio *io, long long deadline)
 
 void lineio_finish(struct lineio *io)
 {
-	long long deadline = now_ms() + DRAIN_MS;
+	long long deadline = clock_ms() + DRAIN_MS;
 	size_t drained = 0;
 
 	lineio_flush(io);
@@ -115,7 +109,7 @@ void lineio_finish(struct lineio *io)
 		return;		/* not a socket: nothing to drain */
 	while (drained < DRAIN_MAX) {
 		struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			break;
 		ssize_t n = read(io->in_fd, io->in, sizeof io->in);
@@ -138,7 +132,7 @@ int lineio_peer_spoke(struct lineio *io)
 
 enum line_status lineio_getline(struct lineio *io, char *buf, size_t bufsz, size_t *len)
 {
-	long long deadline = now_ms() + io->timeout_ms;
+	long long deadline = clock_ms() + io->timeout_ms;
 	size_t used = 0;
 	int overflow = 0;
 
@@ -225,32 +219,38 @@ struct data_state {
 	struct spool_writer *w;
 	unsigned long long max_size;
 	int strict;
-	int prev_crlf;		/* the line before ended with CRLF (or it was DATA) */
 	int in_headers;
 };
 
-/* One whole line (ending in LF).  Returns 1 when it was the final dot. */
-static int data_line(struct data_state *ds, const char *line, size_t len, int overflow, int crlf)
+#define DATA_MORE 0
+#define DATA_END 1		/* the final dot */
+#define DATA_STOP 2		/* a bare CR or LF on a network connection */
+
+/* One whole line (ending in LF); bare_cr: it holds a CR not followed by LF. */
+static int data_line(struct data_state *ds, const char *line, size_t len, int overflow, int crlf,
+		     int bare_cr)
 {
 	struct data_result *res = ds->res;
-	int prev_crlf = ds->prev_crlf;
 
+	/* Postfix's smtpd_forbid_bare_newline: a client or proxy that sends
+	 * a bare line end may see a message end where we do not, and read
+	 * our next replies against commands we would take as text.  Stop at
+	 * once, so that nothing after it is read at all. */
+	if (ds->strict && (!crlf || bare_cr)) {
+		res->bad_line_end = 1;
+		res->long_line |= overflow;
+		return DATA_STOP;
+	}
 	if (overflow) {
 		/* too long to keep: the message is refused, only its end matters */
 		res->long_line = 1;
-		ds->prev_crlf = crlf;
-		if (ds->strict && !crlf)
-			res->bad_line_end = 1;
-		return 0;
+		return DATA_MORE;
 	}
 	size_t content = len - (crlf ? 2 : 1);
-	int bare_cr = memchr(line, '\r', content) != NULL;
 
-	ds->prev_crlf = crlf;
-	if (ds->strict && (!crlf || bare_cr))
-		res->bad_line_end = 1;
-	if (content == 1 && line[0] == '.' && (!ds->strict || (crlf && prev_crlf)))
-		return 1;
+	/* strict: every line so far ended in CRLF, so this is <CRLF>.<CRLF> */
+	if (content == 1 && line[0] == '.')
+		return DATA_END;
 	if (line[0] == '.') {	/* RFC 5321 4.5.2: remove the stuffed dot */
 		line++;
 		content--;
@@ -266,12 +266,23 @@ static int data_line(struct data_state *ds, const char *line, size_t len, int ov
 	res->size += content + 2;
 	if (res->size > ds->max_size)
 		res->too_big = 1;
-	if (res->too_big || res->bad_line_end || res->long_line)
-		return 0;	/* rejected anyway: stop storing, keep reading */
+	if (res->too_big || res->long_line)
+		return DATA_MORE;	/* rejected anyway: stop storing, keep reading */
 	if (is_from_line(line, content))
 		res->from_lines++;
 	sw_put(ds->w, line, content);
 	sw_put(ds->w, "\n", 1);
+	return DATA_MORE;
+}
+
+/* A CR in p[0..n) that is not right before an LF; prev is the octet before p. */
+static int has_bare_cr(const char *p, size_t n, char prev)
+{
+	if (prev == '\r' && n > 0 && p[0] != '\n')
+		return 1;
+	for (size_t i = 0; i + 1 < n; i++)
+		if (p[i] == '\r' && p[i + 1] != '\n')
+			return 1;
 	return 0;
 }
 
@@ -282,11 +293,11 @@ void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size
 	/* a stuffed dot and CRLF on top of the longest allowed line */
 	char line[DATA_LINE_MAX + 4];
 	struct data_state ds = { .res = res, .w = &w, .max_size = max_size,
-				 .strict = io->strict, .prev_crlf = 1, .in_headers = 1 };
+				 .strict = io->strict, .in_headers = 1 };
 	size_t used = 0;
-	int overflow = 0;
+	int overflow = 0, bare_cr = 0, rc = DATA_MORE;
 	char last = '\0';	/* last octet of the line so far, for long lines */
-	long long deadline = now_ms() + io->timeout_ms;
+	long long deadline = clock_ms() + io->timeout_ms;
 
 	memset(res, 0, sizeof *res);
 	w.fd = out_fd;
@@ -313,18 +324,21 @@ void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size
 			overflow = 1;
 		}
 		char before_lf = take >= 2 ? p[take - 2] : last;
+		/* seen on every piece, kept or not: a long line is checked too */
+		bare_cr |= has_bare_cr(p, take, last);
 		last = p[take - 1];
 		if (!lf)
 			continue;
 		int crlf = overflow ? before_lf == '\r' : (used >= 2 && line[used - 2] == '\r');
-		if (data_line(&ds, line, used, overflow, crlf))
+		if ((rc = data_line(&ds, line, used, overflow, crlf, bare_cr)) != DATA_MORE)
 			break;
 		used = 0;
 		overflow = 0;
+		bare_cr = 0;
 		last = '\0';
-		deadline = now_ms() + io->timeout_ms;
+		deadline = clock_ms() + io->timeout_ms;
 	}
 	sw_flush(&w);
 	res->write_errno = w.err;
-	res->status = LINE_OK;
+	res->status = rc == DATA_STOP ? LINE_BARELF : LINE_OK;
 }

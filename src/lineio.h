@@ -8,8 +8,11 @@
  *
  * The DATA reader streams the message to a file descriptor: dot-unstuffing,
  * CRLF to LF, the size cap, and the checks that stop SMTP smuggling: on a
- * network connection only <CRLF>.<CRLF> ends the data, and any bare CR or LF
- * marks the message for rejection (it is read to its real end, never split).
+ * network connection only <CRLF>.<CRLF> ends the data, and the reader stops
+ * at the end of the first line holding a bare CR or LF (LINE_BARELF), so
+ * the caller can refuse and close before anything after it is read, as
+ * Postfix's smtpd_forbid_bare_newline does.  From a terminal or a file a
+ * bare LF ends a line.
  */
 #ifndef MAILSLOT_LINEIO_H
 #define MAILSLOT_LINEIO_H
@@ -21,7 +24,8 @@
 #define LINEIO_OUTBUF 4096
 #define DATA_LINE_MAX 998	/* RFC 5322 2.1.1: characters per line, without CRLF */
 
-enum line_status { LINE_OK, LINE_TOOLONG, LINE_EOF, LINE_TIMEOUT, LINE_ERROR };
+/* LINE_BARELF: only from the DATA reader, on a network connection. */
+enum line_status { LINE_OK, LINE_TOOLONG, LINE_EOF, LINE_TIMEOUT, LINE_ERROR, LINE_BARELF };
 
 struct lineio {
 	int in_fd, out_fd;
@@ -35,7 +39,7 @@ struct lineio {
 };
 
 struct data_result {
-	enum line_status status;	/* LINE_OK: ended by the dot */
+	enum line_status status;	/* LINE_OK: ended by the dot; LINE_BARELF: stopped */
 	unsigned long long size;	/* message octets as sent, CRLF counted as two */
 	unsigned received_headers;	/* Received: fields in the header section */
 	unsigned from_lines;		/* lines mboxrd quoting has to change (>*From ) */
@@ -59,7 +63,9 @@ int lineio_flush(struct lineio *io);
  * the last reply. */
 void lineio_finish(struct lineio *io);
 /* Read a message after 354 into out_fd (LF line ends).  Stops storing, but
- * keeps reading to the end, once the message is over max_size or malformed. */
+ * keeps reading to the end, once the message is over max_size or has a long
+ * line; stops reading after a bare CR or LF in strict mode (LINE_BARELF,
+ * bad_line_end set: the rest of the input is unread). */
 void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size,
 		      struct data_result *res);
 

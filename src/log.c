@@ -94,11 +94,51 @@ void log_printable(char *out, size_t outsz, const char *in, size_t inlen)
 	out[n] = '\0';
 }
 
+/* Octets that would let a bare value end early or look like another field. */
+static int needs_quotes(unsigned char c)
+{
+	return c <= ' ' || c >= 0x7f || c == '=' || c == '"' || c == '<' || c == '>' || c == '\\';
+}
+
+const char *log_value(char *out, size_t outsz, const char *in)
+{
+	const char *p = in;
+	size_t n = 0;
+
+	if (outsz == 0)
+		return out;
+	while (*p && !needs_quotes((unsigned char)*p))
+		p++;
+	if (!*p) {
+		log_printable(out, outsz, in, strlen(in));
+		return out;
+	}
+	if (outsz < 3) {
+		out[0] = '\0';
+		return out;
+	}
+	out[n++] = '"';
+	for (p = in; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		int escaped = c == '"' || c == '\\';
+		/* keep room for this octet, its escape, the closing quote and NUL */
+		if (n + (size_t)escaped + 3 > outsz)
+			break;
+		if (escaped)
+			out[n++] = '\\';
+		out[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return out;
+}
+
 #ifndef WITH_LIBSYSTEMD
 static int journal_fd = -1;
 
 /* The journal's native protocol: one datagram of "KEY=value\n" lines.  Values
- * here never hold a newline (all text went through log_printable). */
+ * here never hold a newline (the message and every field went through
+ * log_printable). */
 static int journal_send(int priority, const char *const *fields, const char *msg)
 {
 	static const char sock_path[] = "/run/systemd/journal/socket";
@@ -172,9 +212,33 @@ static void stderr_line(const char *text)
 	}
 }
 
+/* The fields made printable, packed into store: a field value holding a
+ * newline would end the field early in the journal's native protocol and
+ * start one of the client's choosing. */
+static const char *const *printable_fields(const char *const *fields, const char **out, char *store,
+					   size_t storesz)
+{
+	size_t used = 0;
+	int n = 0;
+
+	if (!fields)
+		return NULL;
+	for (int i = 0; fields[i] && n < LOG_FIELDS_MAX && used < storesz; i++) {
+		size_t len = strlen(fields[i]);
+		if (len + 1 > storesz - used)
+			break;	/* a cut field would be a wrong one: leave it out */
+		log_printable(store + used, storesz - used, fields[i], len);
+		out[n++] = store + used;
+		used += len + 1;
+	}
+	out[n] = NULL;
+	return out;
+}
+
 static void log_emit(int priority, const char *const *fields, const char *fmt, va_list ap)
 {
-	char raw[LOG_LINE_MAX], text[LOG_LINE_MAX];
+	char raw[LOG_LINE_MAX], text[LOG_LINE_MAX], store[LOG_LINE_MAX * 2];
+	const char *clean[LOG_FIELDS_MAX + 1];
 	int len;
 
 	if (priority == LOG_DEBUG && !log_is_verbose)
@@ -185,7 +249,7 @@ static void log_emit(int priority, const char *const *fields, const char *fmt, v
 	log_printable(text, sizeof text, raw, (size_t)len < sizeof raw ? (size_t)len : sizeof raw - 1);
 	switch (log_dest) {
 	case LOG_DEST_JOURNAL:
-		if (journal_send(priority, fields, text) == 0)
+		if (journal_send(priority, printable_fields(fields, clean, store, sizeof store), text) == 0)
 			break;
 		/* no journal after all: syslog keeps the record */
 		/* fall through */

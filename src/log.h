@@ -1,10 +1,13 @@
 /* log: one place that records what happened, to journald, syslog or stderr.
  *
  * Every caller passes already-formatted text; log.c makes it printable
- * (client bytes never reach a log raw) and bounds its length.  Journald gets
- * the message plus structured fields ("KEY=value" strings) over its native
- * datagram protocol, written here so that the per-connection handler does not
- * pay for loading libsystemd (see README, performance).  Syslog uses facility
+ * (client bytes never reach a log raw) and bounds its length, and the same
+ * goes for every structured field.  A value that carries client text is
+ * first passed through log_value(), so that it cannot forge another
+ * "key=value" field of the record.  Journald gets the message plus
+ * structured fields ("KEY=value" strings) over its native datagram
+ * protocol, written here so that the per-connection handler does not pay
+ * for loading libsystemd (see README, performance).  Syslog uses facility
  * mail; stderr is for a person at a terminal.
  */
 #ifndef MAILSLOT_LOG_H
@@ -23,6 +26,13 @@ void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2
 /* Copy at most outsz-1 bytes of untrusted text, replacing anything that is not
  * printable ASCII with '?', so that it may be logged or echoed safely. */
 void log_printable(char *out, size_t outsz, const char *in, size_t inlen);
+/* One value of a "key=value" log record, written into out (outsz bytes):
+ * as is when it is printable ASCII without space, '=', '"', '<', '>' or
+ * '\\' (the empty string too); otherwise as a double-quoted string in which
+ * '"' and '\\' are escaped by '\\' and anything not printable is '?'.  A
+ * value cut to fit keeps its closing quote.  Returns out, for printf.  Room
+ * for the worst case: 2 * strlen(in) + 3. */
+const char *log_value(char *out, size_t outsz, const char *in);
 int log_verbose(void);
 
 #endif

@@ -1,9 +1,11 @@
-/* reply: formatting, sending, logging and counting of SMTP replies. */
+/* reply: formatting, sending, logging, counting and pacing (error delay) of SMTP replies. */
 #include "reply.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -35,14 +37,27 @@ static void count(struct replier *r, int code)
 		r->errors++;
 }
 
+/* Sleep-on-anything past the soft limit, as Postfix does: the error that
+ * reaches the limit already waits, and so does every reply after it. */
+static void pace(const struct replier *r)
+{
+	if (r->delay_ms <= 0 || r->errors < r->soft_errors)
+		return;
+	struct timespec ts = { .tv_sec = (time_t)(r->delay_ms / 1000),
+			       .tv_nsec = (long)(r->delay_ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
 static void vreply(struct replier *r, int counted, int code, const char *enhanced, const char *fmt, va_list ap)
 {
 	char text[REPLY_TEXT_MAX];
 
 	vsnprintf(text, sizeof text, fmt, ap);
-	send_line(r, code, ' ', enhanced, text);
 	if (counted)
 		count(r, code);
+	pace(r);
+	send_line(r, code, ' ', enhanced, text);
 }
 
 void reply(struct replier *r, int code, const char *enhanced, const char *fmt, ...)
@@ -65,9 +80,15 @@ void reply_uncounted(struct replier *r, int code, const char *enhanced, const ch
 
 void reply_lines(struct replier *r, int code, const char *enhanced, const char *const *lines, int n)
 {
+	count(r, code);
+	pace(r);
 	for (int i = 0; i < n; i++)
 		send_line(r, code, i + 1 < n ? '-' : ' ', enhanced, lines[i]);
-	count(r, code);
+}
+
+void reply_count_error(struct replier *r)
+{
+	r->errors++;
 }
 
 int reply_errors_exhausted(const struct replier *r)

@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,8 +21,6 @@
 
 #define COMMAND_LINE_MAX 512	/* RFC 5321 4.5.3.1.4, CRLF included */
 #define HELO_MAX 255
-#define RECEIVED_MAX 100	/* more Received: fields than this is a loop */
-#define RCPT_OVERSHOOT_MAX 1000	/* RCPTs past the limit before they count as errors */
 
 enum state { S_GREET = 1, S_HELO = 2, S_MAIL = 4, S_RCPT = 8 };
 #define S_ANY (S_GREET | S_HELO | S_MAIL | S_RCPT)
@@ -39,7 +38,9 @@ struct session {
 	unsigned long long declared_size;
 	long long nrcpt;		/* accepted RCPT commands */
 	long long overshoot;		/* RCPTs refused for the limit */
+	long long junk;			/* junk commands since the last accepted message */
 	int rcpt_tried;			/* some RCPT was given, accepted or not */
+	char sender[ADDR_MAILBOX_MAX + 1];	/* for the log of a refused message */
 	char qid[QUEUE_ID_MAX];
 	int spool_fd;			/* the monitor's spool file for this message */
 	struct lineio io;		/* last: its buffers are not cleared (see session_run) */
@@ -49,6 +50,7 @@ struct command {
 	const char *verb;
 	void (*handler)(struct session *s, const char *arg);
 	int states;
+	int junk;		/* moves no mail: past --junk-commands, an error */
 };
 
 static void reset_transaction(struct session *s)
@@ -57,6 +59,7 @@ static void reset_transaction(struct session *s)
 	s->nrcpt = 0;
 	s->overshoot = 0;
 	s->rcpt_tried = 0;
+	s->sender[0] = '\0';
 	if (s->state != S_GREET)
 		s->state = S_HELO;
 }
@@ -111,10 +114,21 @@ static const char *after_keyword(const char *arg, const char *kw)
 	return arg + n;
 }
 
+/* RFC 1870 size-value = 1*20DIGIT: strtoull alone would take "+5", " 5" or "-5". */
+static int all_digits(const char *v)
+{
+	if (!*v)
+		return 0;
+	for (; *v; v++)
+		if (*v < '0' || *v > '9')
+			return 0;
+	return 1;
+}
+
 static int mail_params(struct session *s, const char *params)
 {
 	char key[32], value[64];
-	int rc;
+	int rc, seen_size = 0, seen_body = 0;
 
 	while ((rc = addr_next_param(&params, key, sizeof key, value, sizeof value)) == 1) {
 		if (!s->esmtp) {
@@ -124,9 +138,15 @@ static int mail_params(struct session *s, const char *params)
 		}
 		if (strcasecmp(key, "SIZE") == 0) {
 			char *end;
+			/* RFC 5321 4.1.2: a parameter is given once; two SIZEs
+			 * leave it open which one a later check believes */
+			if (seen_size++) {
+				reply(&s->r, 501, "5.5.4", "Duplicate SIZE parameter");
+				return -1;
+			}
 			errno = 0;
 			unsigned long long n = strtoull(value, &end, 10);
-			if (!value[0] || *end || errno || value[0] == '-') {
+			if (!all_digits(value) || *end || errno) {
 				reply(&s->r, 501, "5.5.4", "Bad SIZE parameter");
 				return -1;
 			}
@@ -136,6 +156,10 @@ static int mail_params(struct session *s, const char *params)
 			}
 			s->declared_size = n;
 		} else if (strcasecmp(key, "BODY") == 0) {
+			if (seen_body++) {
+				reply(&s->r, 501, "5.5.4", "Duplicate BODY parameter");
+				return -1;
+			}
 			if (strcasecmp(value, "7BIT") != 0 && strcasecmp(value, "8BITMIME") != 0) {
 				reply(&s->r, 501, "5.5.4", "BODY must be 7BIT or 8BITMIME");
 				return -1;
@@ -165,9 +189,12 @@ static void cmd_mail(struct session *s, const char *arg)
 		reply(&s->r, 501, "5.1.7", "Bad sender address syntax: %s", why);
 		return;
 	}
-	/* an unqualified sender is ours, as Postfix's append_at_myorigin does */
-	if (!a.null && !a.domain[0] && addr_set_domain(&a, s->cfg->domains[0]) == -1) {
-		reply(&s->r, 501, "5.1.7", "Bad sender address syntax: too long");
+	/* RFC 5321 4.1.2: a Mailbox has a domain.  An unqualified sender is
+	 * refused rather than completed: it would go into Return-Path and the
+	 * queue, and a bounce to it could reach nobody.  A person at a
+	 * terminal gets the same rule (one rule for every input). */
+	if (!a.null && !a.domain[0]) {
+		reply(&s->r, 501, "5.1.7", "Bad sender address syntax: no domain (use user@domain)");
 		return;
 	}
 	if (mail_params(s, params) == -1)
@@ -178,8 +205,10 @@ static void cmd_mail(struct session *s, const char *arg)
 	snprintf(req.helo, sizeof req.helo, "%s", s->helo);
 	ps_call(&s->link, &req, &rep, NULL);
 	reply_status(s, &rep.st);
-	if (rep.st.kind == STATUS_OK)
+	if (rep.st.kind == STATUS_OK) {
+		snprintf(s->sender, sizeof s->sender, "%s", a.mailbox);
 		s->state = S_MAIL;
+	}
 }
 
 static void cmd_rcpt(struct session *s, const char *arg)
@@ -205,7 +234,7 @@ static void cmd_rcpt(struct session *s, const char *arg)
 	if (s->nrcpt >= s->cfg->max_recipients) {
 		/* Postfix's recipient overshoot: a client sending a big list
 		 * is not misbehaving until it overshoots by far */
-		if (++s->overshoot > RCPT_OVERSHOOT_MAX)
+		if (++s->overshoot > s->cfg->rcpt_overshoot)
 			reply(&s->r, 452, "4.5.3", "Too many recipients");
 		else
 			reply_uncounted(&s->r, 452, "4.5.3", "Too many recipients");
@@ -229,6 +258,27 @@ static void finish_message(struct session *s, const struct data_result *dr)
 
 	ps_call(&s->link, &req, &rep, NULL);
 	reply_status(s, &rep.st);
+}
+
+/* A message refused at its end leaves no other trace: the queue id ties
+ * the log to what the client was told. */
+static void log_refusal(const struct session *s, int priority, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void log_refusal(const struct session *s, int priority, const char *fmt, ...)
+{
+	char f_id[64], f_peer[PEER_ADDR_MAX + 32];
+	char why[256], reason[2 * sizeof why + 3], from[2 * ADDR_MAILBOX_MAX + 3], peer[2 * PEER_ADDR_MAX + 3];
+	const char *fields[] = { f_id, f_peer, "MAILSLOT_STATUS=refused", NULL };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", s->qid);
+	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", s->peer->addr);
+	log_fields(priority, fields, "%s: refused from=<%s> nrcpt=%lld peer=%s reason=%s", s->qid,
+		   log_value(from, sizeof from, s->sender), s->nrcpt,
+		   log_value(peer, sizeof peer, s->peer->addr), log_value(reason, sizeof reason, why));
 }
 
 static void cmd_data(struct session *s, const char *arg)
@@ -255,26 +305,46 @@ static void cmd_data(struct session *s, const char *arg)
 	}
 	reply_status(s, &rep.st);
 	lineio_read_data(&s->io, fd, (unsigned long long)s->cfg->max_size, &dr);
-	if (dr.status != LINE_OK) {
-		if (dr.status == LINE_TIMEOUT)
-			reply(&s->r, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
-		log_msg(LOG_INFO, "connection lost during DATA from %s", s->peer->addr);
+	if (dr.status == LINE_BARELF) {
+		/* the reader stopped there: what follows is neither text nor
+		 * commands, so the connection ends (session_run drains it) */
+		reply(&s->r, 521, "5.5.2", "%s Error: bare <CR> or <LF> received; lines must end in CRLF",
+		      s->cfg->hostname);
+		log_refusal(s, LOG_NOTICE, "bare CR or LF in the message, connection closed");
 		s->quit = 1;
 		return;
 	}
-	if (dr.write_errno)
+	if (dr.status != LINE_OK) {
+		if (dr.status == LINE_TIMEOUT)
+			reply(&s->r, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
+		char peer[2 * PEER_ADDR_MAX + 3];
+		log_msg(LOG_INFO, "%s: connection lost during DATA from %s", s->qid,
+			log_value(peer, sizeof peer, s->peer->addr));
+		s->quit = 1;
+		return;
+	}
+	if (dr.write_errno) {
 		reply(&s->r, dr.write_errno == ENOSPC ? 452 : 451, dr.write_errno == ENOSPC ? "4.3.1" : "4.3.0",
 		      "%s", dr.write_errno == ENOSPC ? "Insufficient system storage" : "Cannot spool message");
-	else if (dr.too_big)
+		log_refusal(s, LOG_ERR, "cannot write the spool file in %s/tmp: %s", s->cfg->queue,
+			    strerror(dr.write_errno));
+	} else if (dr.too_big) {
 		reply(&s->r, 552, "5.3.4", "Message size exceeds fixed limit");
-	else if (dr.bad_line_end)
-		reply(&s->r, 554, "5.5.2", "Message contains bare CR or LF: lines must end in CRLF");
-	else if (dr.long_line)
+		log_refusal(s, LOG_NOTICE, "message over the size limit of %lld bytes", s->cfg->max_size);
+	} else if (dr.long_line) {
 		reply(&s->r, 554, "5.5.2", "Message has lines longer than %d characters", DATA_LINE_MAX);
-	else if (dr.received_headers > RECEIVED_MAX)
+		log_refusal(s, LOG_NOTICE, "line longer than %d characters", DATA_LINE_MAX);
+	} else if (dr.received_headers > s->cfg->max_received) {
 		reply(&s->r, 554, "5.4.6", "Too many Received: headers: mail loop");
-	else
+		log_refusal(s, LOG_NOTICE, "mail loop: %u Received: fields", dr.received_headers);
+	} else {
+		long long errors = s->r.errors;
 		finish_message(s, &dr);
+		/* Postfix resets the junk count once mail is accepted: a client
+		 * that delivers is not flooding (every refusal is an error) */
+		if (s->r.errors == errors)
+			s->junk = 0;
+	}
 	reset_transaction(s);
 }
 
@@ -333,28 +403,30 @@ static void cmd_not_implemented(struct session *s, const char *arg)
 	reply(&s->r, 502, "5.5.1", "Command not implemented");
 }
 
+/* The junk column follows Postfix (HELO, EHLO, RSET, NOOP, VRFY, ETRN),
+ * plus HELP; EXPN and the verbs not offered are errors anyway. */
 static const struct command commands[] = {
-	{ "HELO", cmd_helo, S_ANY },
-	{ "EHLO", cmd_ehlo, S_ANY },
-	{ "MAIL", cmd_mail, S_HELO },
-	{ "RCPT", cmd_rcpt, S_MAIL | S_RCPT },
-	{ "DATA", cmd_data, S_RCPT },
-	{ "RSET", cmd_rset, S_ANY },
-	{ "NOOP", cmd_noop, S_ANY },
-	{ "QUIT", cmd_quit, S_ANY },
-	{ "VRFY", cmd_vrfy, S_ANY },
-	{ "EXPN", cmd_expn, S_ANY },
-	{ "HELP", cmd_help, S_ANY },
+	{ "HELO", cmd_helo, S_ANY, 1 },
+	{ "EHLO", cmd_ehlo, S_ANY, 1 },
+	{ "MAIL", cmd_mail, S_HELO, 0 },
+	{ "RCPT", cmd_rcpt, S_MAIL | S_RCPT, 0 },
+	{ "DATA", cmd_data, S_RCPT, 0 },
+	{ "RSET", cmd_rset, S_ANY, 1 },
+	{ "NOOP", cmd_noop, S_ANY, 1 },
+	{ "QUIT", cmd_quit, S_ANY, 0 },
+	{ "VRFY", cmd_vrfy, S_ANY, 1 },
+	{ "EXPN", cmd_expn, S_ANY, 0 },
+	{ "HELP", cmd_help, S_ANY, 1 },
 	/* known verbs this server does not offer */
-	{ "TURN", cmd_not_implemented, S_ANY },
-	{ "ETRN", cmd_not_implemented, S_ANY },
-	{ "ATRN", cmd_not_implemented, S_ANY },
-	{ "SEND", cmd_not_implemented, S_ANY },
-	{ "SOML", cmd_not_implemented, S_ANY },
-	{ "SAML", cmd_not_implemented, S_ANY },
-	{ "BDAT", cmd_not_implemented, S_ANY },
-	{ "AUTH", cmd_not_implemented, S_ANY },
-	{ "STARTTLS", cmd_not_implemented, S_ANY },
+	{ "TURN", cmd_not_implemented, S_ANY, 0 },
+	{ "ETRN", cmd_not_implemented, S_ANY, 0 },
+	{ "ATRN", cmd_not_implemented, S_ANY, 0 },
+	{ "SEND", cmd_not_implemented, S_ANY, 0 },
+	{ "SOML", cmd_not_implemented, S_ANY, 0 },
+	{ "SAML", cmd_not_implemented, S_ANY, 0 },
+	{ "BDAT", cmd_not_implemented, S_ANY, 0 },
+	{ "AUTH", cmd_not_implemented, S_ANY, 0 },
+	{ "STARTTLS", cmd_not_implemented, S_ANY, 0 },
 };
 
 static void out_of_sequence(struct session *s, const struct command *c)
@@ -408,6 +480,10 @@ static void dispatch(struct session *s, char *line, size_t len)
 		const struct command *c = &commands[i];
 		if (strlen(c->verb) != vlen || strncasecmp(line, c->verb, vlen) != 0)
 			continue;
+		/* Postfix's smtpd_junk_command_limit: a NOOP or VRFY flood
+		 * costs its sender an error each, so it ends in 421 */
+		if (c->junk && ++s->junk > s->cfg->junk_limit)
+			reply_count_error(&s->r);
 		if (!(c->states & (int)s->state))
 			out_of_sequence(s, c);
 		else
@@ -419,13 +495,13 @@ static void dispatch(struct session *s, char *line, size_t len)
 
 static void log_connection(const struct session *s, const char *what)
 {
-	char f_peer[PEER_ADDR_MAX + 32], f_class[40];
+	char f_peer[PEER_ADDR_MAX + 32], f_class[40], peer[2 * PEER_ADDR_MAX + 3];
 	const char *fields[] = { f_peer, f_class, NULL };
 	const char *class = s->peer->local_class ? "local" : "network";
 
 	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", s->peer->addr);
 	snprintf(f_class, sizeof f_class, "MAILSLOT_CLASS=%s", class);
-	log_fields(LOG_INFO, fields, "%s from %s class=%s", what, s->peer->addr, class);
+	log_fields(LOG_INFO, fields, "%s from %s class=%s", what, log_value(peer, sizeof peer, s->peer->addr), class);
 }
 
 int session_run(const struct config *cfg, const struct peer *peer, int monitor_fd)
@@ -448,7 +524,8 @@ int session_run(const struct config *cfg, const struct peer *peer, int monitor_f
 		s.link.local = &local;
 	}
 	lineio_init(&s.io, 0, 1, peer->network, cfg->timeout);
-	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors };
+	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors, .soft_errors = cfg->soft_errors,
+				.delay_ms = cfg->error_delay };
 	log_connection(&s, "connect");
 
 	/* RFC 2920 clients wait for the greeting; bytes before it mean a bot */

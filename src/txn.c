@@ -60,6 +60,11 @@ void txn_mail(struct txn *t, const char *sender, struct status *st)
 		status_set(st, 501, "5.1.7", 0, "Bad sender address syntax: %s", why);
 		return;
 	}
+	/* RFC 5321 4.1.2: a Mailbox has a domain (the session says so too) */
+	if (sender[0] && !t->sender.domain[0]) {
+		status_set(st, 501, "5.1.7", 0, "Bad sender address syntax: no domain (use user@domain)");
+		return;
+	}
 	t->sender.null = !sender[0];
 	t->active = 1;
 	status_set(st, 250, "2.1.0", 0, "Ok");
@@ -187,7 +192,7 @@ int txn_data(struct txn *t, struct status *st)
 		t->spool_fd = queue_spool_open(t->cfg->queue);
 	if (t->spool_fd == -1 || write_received(t, t->spool_fd) == -1) {
 		int err = errno;
-		log_msg(LOG_ERR, "cannot spool a message in %s/tmp: %s", t->cfg->queue, strerror(err));
+		log_msg(LOG_ERR, "%s: cannot spool a message in %s/tmp: %s", t->qid, t->cfg->queue, strerror(err));
 		if (t->spool_fd != -1)
 			close(t->spool_fd);
 		t->spool_fd = -1;
@@ -230,21 +235,26 @@ static void handoff(const struct txn *t)
 	waitpid(pid, NULL, 0);
 }
 
+/* Values that carry client text go through log_value (see LOGGING in
+ * mailslot-smtpd.8): a quoted address cannot forge a field after it. */
 static void log_recipient(const struct txn *t, const struct target *r, const char *status, const char *why)
 {
 	char f_id[64], f_rcpt[ADDR_MAILBOX_MAX + 32], f_status[48];
+	char rcpt[2 * ADDR_MAILBOX_MAX + 3], user[2 * sizeof r->user + 3], reason[400];
 	const char *fields[] = { f_id, f_rcpt, f_status, NULL };
 
 	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", t->qid);
 	snprintf(f_rcpt, sizeof f_rcpt, "MAILSLOT_RCPT=%s", r->address);
 	snprintf(f_status, sizeof f_status, "MAILSLOT_STATUS=%s", status);
-	log_fields(LOG_INFO, fields, "%s: to=<%s>%s%s status=%s%s%s", t->qid, r->address,
-		   r->remote ? "" : " mailbox=", r->remote ? "" : r->user, status, why ? " " : "", why ? why : "");
+	log_fields(LOG_INFO, fields, "%s: to=<%s>%s%s status=%s%s%s", t->qid, log_value(rcpt, sizeof rcpt, r->address),
+		   r->remote ? "" : " mailbox=", r->remote ? "" : log_value(user, sizeof user, r->user), status,
+		   why ? " reason=" : "", why ? log_value(reason, sizeof reason, why) : "");
 }
 
 static void log_message(const struct txn *t, unsigned long long size)
 {
 	char f_id[64], f_from[ADDR_MAILBOX_MAX + 32], f_peer[PEER_ADDR_MAX + 32], f_class[40], f_size[48];
+	char from[2 * ADDR_MAILBOX_MAX + 3], peer[2 * PEER_ADDR_MAX + 3], helo[2 * TXN_HELO_MAX + 3];
 	const char *fields[] = { f_id, f_from, f_peer, f_class, f_size, NULL };
 	const char *class = t->peer->local_class ? "local" : "network";
 
@@ -254,7 +264,8 @@ static void log_message(const struct txn *t, unsigned long long size)
 	snprintf(f_class, sizeof f_class, "MAILSLOT_CLASS=%s", class);
 	snprintf(f_size, sizeof f_size, "MAILSLOT_SIZE=%llu", size);
 	log_fields(LOG_INFO, fields, "%s: from=<%s> size=%llu nrcpt=%lld peer=%s class=%s helo=%s", t->qid,
-		   t->sender.mailbox, size, t->nrcpt, t->peer->addr, class, t->helo);
+		   log_value(from, sizeof from, t->sender.mailbox), size, t->nrcpt,
+		   log_value(peer, sizeof peer, t->peer->addr), class, log_value(helo, sizeof helo, t->helo));
 }
 
 /* Queue what was not delivered; st is the answer for the whole message. */
@@ -295,6 +306,8 @@ void txn_commit(struct txn *t, unsigned long long size, struct status *st)
 
 	if (!t->spooled || t->spool_fd == -1 || fstat(t->spool_fd, &sb) == -1) {
 		status_set(st, 451, "4.3.0", errno, "Cannot read spooled message");
+		log_msg(LOG_ERR, "%s: refused: no spooled message to deliver%s%s", t->qid,
+			t->spooled ? ": " : " (the session skipped DATA)", t->spooled ? strerror(st->err) : "");
 		return;
 	}
 	t->spooled = 0;
@@ -304,6 +317,7 @@ void txn_commit(struct txn *t, unsigned long long size, struct status *st)
 	env.rcpt = calloc((size_t)t->ntargets + 1, sizeof *env.rcpt);
 	if (!env.rcpt) {
 		status_set(st, 451, "4.3.0", ENOMEM, "Out of memory");
+		log_msg(LOG_ERR, "%s: refused: out of memory for %d recipients", t->qid, t->ntargets);
 		return;
 	}
 	log_message(t, size);

@@ -45,18 +45,6 @@ int users_name_ok(const char *name)
 	return 1;
 }
 
-static char *strip(char *s)
-{
-	char *end;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
 static int load_users(const char *path, char *err, size_t errlen)
 {
 	char line[USERS_LINE_MAX];
@@ -76,7 +64,7 @@ static int load_users(const char *path, char *err, size_t errlen)
 	}
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
-		char *name = strip(line);
+		char *name = config_trim(line);
 		if (!*name || *name == '#')
 			continue;
 		char low[USER_NAME_MAX + 2];
@@ -129,7 +117,7 @@ static int parse_alias(char *entry, const char *path, int lineno, char *err, siz
 	}
 	*colon = '\0';
 	char name[ADDR_LOCAL_MAX + 2];
-	lower(name, sizeof name, strip(entry));
+	lower(name, sizeof name, config_trim(entry));
 	if (!*name || strlen(name) > ADDR_LOCAL_MAX || strchr(name, ' ')) {
 		snprintf(err, errlen, "%s:%d: bad alias name", path, lineno);
 		return -1;
@@ -143,7 +131,7 @@ static int parse_alias(char *entry, const char *path, int lineno, char *err, siz
 	if (!a->name)
 		goto nomem;
 	for (char *save = NULL, *t = strtok_r(colon + 1, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		t = strip(t);
+		t = config_trim(t);
 		if (!*t)
 			continue;
 		if (*t == '|' || *t == '/' || strncmp(t, ":include:", 9) == 0) {
@@ -211,7 +199,7 @@ static int load_aliases(const char *path, char *err, size_t errlen)
 			return -1;
 		}
 		entry[0] = '\0';
-		char *s = strip(line);
+		char *s = config_trim(line);
 		if (*s) {
 			snprintf(entry, sizeof entry, "%s", s);
 			entry_line = lineno;

@@ -110,6 +110,26 @@ message_to() {
 	usage_error "--bogus" --bogus
 }
 
+@test "a prefix of a long option is refused, not taken for the option: 64 naming it" {
+	usage_error "'--spo'" --spo "$SPOOL"
+	usage_error "'--verb'" --verb
+	usage_error "'--max-si'" --max-si=2k
+	usage_error "'--help2'" --help2
+	# the whole name, with its value either way, is still fine
+	run --separate-stderr "$SMTPD" $(smtpd_args) --max-size=2k --max-size 2k <<<"QUIT"
+	assert_success
+	assert_line --index 0 --regexp '^220 '
+}
+
+@test "mailslot-relay: a prefix of a long option is refused too" {
+	local relay=$BATS_TEST_DIRNAME/../mailslot-relay
+	[ -x "$relay" ] || fail "mailslot-relay is not built"
+	run --separate-stderr "$relay" --queue "$QUEUE" --lis </dev/null
+	assert_equal "$status" 64
+	assert_equal "$stderr" "mailslot-relay: unknown option '--lis' (see --help)"
+	assert_output ''
+}
+
 @test "unknown short option: 64 naming it" {
 	usage_error "-Z" -Z
 }
@@ -167,6 +187,38 @@ message_to() {
 		assert_success
 		assert_line --index 0 --regexp '^220 '
 	done
+}
+
+@test "the limits of the settings table: long options without a letter, their ranges, the config file" {
+	usage_error "out of range (1 to 1000)" --soft-errors 0
+	usage_error "out of range (0 to 60000)" --error-delay 60001
+	usage_error "out of range (0 to 10000)" --junk-commands 10001
+	usage_error "out of range (0 to 100000)" --recipient-overshoot 100001
+	usage_error "out of range (1 to 1000)" --max-received 0
+	usage_error "out of range (1 to 86400)" --stale-lock-time 86401
+	local args
+	for args in "--soft-errors 1" "--soft-errors 1000" "--error-delay 0" "--error-delay 60000" \
+		"--junk-commands 0" "--junk-commands 10000" "--recipient-overshoot 0" \
+		"--recipient-overshoot 100000" "--max-received 1" "--max-received 1000" \
+		"--stale-lock-time 1" "--stale-lock-time 86400"; do
+		run --separate-stderr session $args <<<"QUIT"
+		assert_success
+		assert_line --index 0 --regexp '^220 '
+	done
+	printf 'hostname = mx.test\njunk-commands = 1\nmax-errors = 1\n' >"$CONF"
+	run --separate-stderr session -c "$CONF" <<<$'EHLO a.test\nNOOP\nNOOP'
+	assert_output - <<'EOF'
+220 mx.test ESMTP mailslot
+250-mx.test Hello a.test [terminal]
+250-PIPELINING
+250-SIZE 26214400
+250-8BITMIME
+250 ENHANCEDSTATUSCODES
+250 2.0.0 Ok
+421 4.7.0 mx.test Error: too many errors
+EOF
+	printf 'stale-lock-time = 0\n' >"$CONF"
+	config_error "$CONF:1: stale-lock-time '0': out of range" -c "$CONF"
 }
 
 @test "bad --format value: 64 naming the choices" {

@@ -382,9 +382,10 @@ eof
 EOF
 }
 
-# The probe message was refused as a whole after the real end, no reply
-# came for the smuggled commands, the session stayed in step, and only the
-# honest message was delivered.
+# The bare line end of the probe was answered 521 5.5.2 and the connection
+# closed at once (Postfix's smtpd_forbid_bare_newline): no reply came for
+# the smuggled commands, nothing after the probe was read as a command, and
+# nothing at all was delivered or queued.
 assert_smuggling_refused() {
 	assert_codes <<'EOF'
 220
@@ -392,20 +393,11 @@ assert_smuggling_refused() {
 250 2.1.0
 250 2.1.5
 354
-554 5.5.2
-250 2.1.0
-250 2.1.5
-354
-250 2.0.0
-221 2.0.0
+521 5.5.2
 <EOF>
 EOF
-	assert [ ! -e "$SPOOL/alice" ]
-	assert [ ! -e "$SPOOL/bob" ]
-	run read_mailbox mbox "$SPOOL/carol"
-	assert_output "honest|16"
-	run grep -rl -e evil -e smuggled "$SPOOL" "$QUEUE"
-	assert_output ''
+	assert_nothing_stored
+	assert_handlers_gone
 }
 
 @test "smuggling control: the same dialogue with a dot-stuffed CRLF line delivers one message" {
@@ -490,7 +482,7 @@ EOF
 	done
 }
 
-@test "a message with LF-only lines over the network: 554 5.5.2 after the dot, nothing delivered" {
+@test "a message with LF-only lines over the network: 521 5.5.2 at the first one, the connection closes, nothing delivered" {
 	start_listener
 	run raw <<'EOF'
 cmd EHLO client.test
@@ -508,8 +500,34 @@ EOF
 250 2.1.0
 250 2.1.5
 354
-554 5.5.2
-221 2.0.0
+521 5.5.2
+<EOF>
+EOF
+	assert_nothing_stored
+	assert_handlers_gone
+}
+
+@test "a bare CR inside a DATA line over the network: 521 5.5.2, also in a line too long to keep" {
+	start_listener
+	local long
+	long=$(printf '%02000d' 0)
+	run raw <<EOF
+cmd EHLO client.test
+cmd MAIL FROM:<a@remote.example>
+cmd RCPT TO:<alice@example.org>
+cmd DATA
+send Subject: cr\\r\\n\\r\\n${long}\\rNOOP\\r\\n
+read 1
+eof
+EOF
+	assert_codes <<'EOF'
+220
+250
+250 2.1.0
+250 2.1.5
+354
+521 5.5.2
+<EOF>
 EOF
 	assert_nothing_stored
 }
@@ -668,4 +686,145 @@ EOF
 EOF
 )"
 	[ ! -e "$SPOOL/alice" ] || fail "a message was delivered from a session that ended with 421"
+}
+
+# ------------------------------------------------ junk commands, error delay
+
+@test "a NOOP flood under the default limits: 100 junk commands are free, then each is an error, then 421" {
+	start_listener
+	run raw --timeout 20 <<'EOF2'
+cmd EHLO client.test
+repeat 300 NOOP
+eof
+EOF2
+	# EHLO is the first junk command, so 99 NOOPs are free and 10 more
+	# reach --max-errors
+	local summary
+	summary=$(codes | uniq -c | awk '{ $1 = $1; print }')
+	assert_equal "$summary" "$(cat <<'EOF2'
+1 220
+1 250
+109 250 2.0.0
+1 421 4.7.0
+1 <EOF>
+EOF2
+)"
+	assert_handlers_gone
+}
+
+@test "a VRFY flood: past --junk-commands each VRFY is an error, and the session ends with 421" {
+	start_listener --junk-commands 5 --max-errors 3
+	run raw <<'EOF2'
+cmd EHLO client.test
+repeat 20 VRFY alice
+eof
+EOF2
+	local summary
+	summary=$(codes | uniq -c | awk '{ $1 = $1; print }')
+	assert_equal "$summary" "$(cat <<'EOF2'
+1 220
+1 250
+7 252 2.0.0
+1 421 4.7.0
+1 <EOF>
+EOF2
+)"
+	assert_handlers_gone
+}
+
+@test "an accepted message resets the junk count; RSET and HELP are junk too" {
+	start_listener --junk-commands 3 --max-errors 2
+	run raw <<'EOF2'
+cmd EHLO client.test
+cmd RSET
+cmd HELP
+cmd MAIL FROM:<a@remote.example>
+cmd RCPT TO:<alice@example.org>
+cmd DATA
+send Subject: resets\r\n\r\n.\r\n
+read 1
+cmd NOOP
+cmd RSET
+cmd HELP
+cmd NOOP
+cmd NOOP
+eof
+EOF2
+	assert_codes <<'EOF2'
+220
+250
+250 2.0.0
+214 2.0.0
+250 2.1.0
+250 2.1.5
+354
+250 2.0.0
+250 2.0.0
+250 2.0.0
+214 2.0.0
+250 2.0.0
+250 2.0.0
+421 4.7.0
+<EOF>
+EOF2
+}
+
+# timed_raw < script: raw, with the time it took in $ELAPSED_MS.
+timed_raw() {
+	local t0
+	t0=$(date +%s%N)
+	run raw
+	ELAPSED_MS=$((($(date +%s%N) - t0) / 1000000))
+}
+
+@test "--error-delay: from --soft-errors on, every reply waits; before it, none does" {
+	local script='cmd EHLO client.test
+cmd FOO
+cmd FOO
+cmd FOO
+cmd FOO
+cmd NOOP
+cmd QUIT'
+	start_listener --soft-errors 2 --error-delay 400
+	timed_raw <<<"$script"
+	assert_codes <<'EOF2'
+220
+250
+500 5.5.2
+500 5.5.2
+500 5.5.2
+500 5.5.2
+250 2.0.0
+221 2.0.0
+EOF2
+	# errors 2, 3 and 4, the NOOP and the QUIT wait 400 ms each
+	[ "$ELAPSED_MS" -ge 2000 ] || fail "5 replies past the soft limit took only $ELAPSED_MS ms"
+	[ "$ELAPSED_MS" -lt 6000 ] || fail "took $ELAPSED_MS ms"
+	stop_listeners
+	start_listener --soft-errors 5 --error-delay 400
+	timed_raw <<<"$script"
+	assert_line '221 2.0.0 mx.test closing connection'
+	[ "$ELAPSED_MS" -lt 1500 ] || fail "4 errors under a soft limit of 5 took $ELAPSED_MS ms"
+}
+
+@test "--recipient-overshoot 3: the fourth RCPT past the limit is an error" {
+	start_listener --max-recipients 1 --recipient-overshoot 3 --max-errors 2
+	run raw <<'EOF2'
+cmd EHLO client.test
+cmd MAIL FROM:<a@remote.example>
+repeat 10 RCPT TO:<alice@example.org>
+eof
+EOF2
+	local summary
+	summary=$(codes | uniq -c | awk '{ $1 = $1; print }')
+	assert_equal "$summary" "$(cat <<'EOF2'
+1 220
+1 250
+1 250 2.1.0
+1 250 2.1.5
+5 452 4.5.3
+1 421 4.7.0
+1 <EOF>
+EOF2
+)"
 }

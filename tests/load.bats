@@ -65,11 +65,13 @@ sanitized() {
 # Every process of every connection: the monitor (the listener's child)
 # and its session child (privsep.h).
 connection_pids() {
-	local p
-	for p in $(handlers); do
-		echo "$p"
-		pgrep -P "$p" || true
-	done
+	ps -e -o pid=,ppid= | awk -v top="$LISTENER_PID" '
+		{ parent[$1] = $2 }
+		END {
+			for (p in parent)
+				if (parent[p] == top || parent[parent[p]] == top)
+					print p
+		}'
 }
 
 pss_sum_kib() { # Pss of every connection's processes, in KiB; prints "SUM COUNT"

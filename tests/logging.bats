@@ -136,3 +136,150 @@ PY
 	grep -q '^MAILSLOT_STATUS=delivered$' "$BATS_TEST_TMPDIR/journal"
 	grep -q '^SYSLOG_IDENTIFIER=mailslot-smtpd$' "$BATS_TEST_TMPDIR/journal"
 }
+
+# log_fields FILE PATTERN: for each line of FILE matching PATTERN, the
+# "key=value" fields after the queue id, parsed as mailslot-smtpd(8)'s
+# LOGGING section says (blank-separated; a double-quoted value with \" and
+# \\ escapes), one "key value" per line, then "--".
+log_record_fields() {
+	grep -e "$2" "$1" | python3 -c '
+import shlex, sys
+for line in sys.stdin:
+    text = line.rstrip("\n").split(": ", 2)[-1]
+    for tok in shlex.split(text):
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            print(k, v)
+    print("--")'
+}
+
+@test "a quoted sender cannot forge log fields: each key once, the real peer, the address intact" {
+	run smtpd_stdin <<'EOF2'
+HELO a=b"c\d
+MAIL FROM:<"x> size=1 nrcpt=1 peer=203.0.113.9 class=network"@evil.test>
+RCPT TO:<alice@example.org>
+DATA
+Subject: forged fields
+
+.
+QUIT
+EOF2
+	assert_line --partial "250 2.0.0 Ok: queued as"
+	run log_record_fields "$LOG" ' from=<'
+	assert_output - <<'EOF2'
+from <"x> size=1 nrcpt=1 peer=203.0.113.9 class=network"@evil.test>
+size 26
+nrcpt 1
+peer terminal
+class local
+helo a=b"c\d
+--
+EOF2
+	# the raw line: the sender is one quoted string inside the brackets
+	run grep -c ' from=<"\\"x> size=1 nrcpt=1 peer=203.0.113.9 class=network\\"@evil.test"> size=' "$LOG"
+	assert_output 1
+	run grep -c ' helo="a=b\\"c\\\\d"$' "$LOG"
+	assert_output 1
+}
+
+@test "a quoted recipient cannot forge log fields either" {
+	run smtpd_stdin <<'EOF2'
+HELO client.test
+MAIL FROM:<a@remote.example>
+RCPT TO:<"q status=delivered"@remote.example>
+DATA
+Subject: quoted rcpt
+
+.
+QUIT
+EOF2
+	assert_line --partial "250 2.0.0 Ok: queued as"
+	run log_record_fields "$LOG" ' to=<'
+	assert_output - <<'EOF2'
+to <"q status=delivered"@remote.example>
+status queued
+--
+EOF2
+}
+
+@test "journal: structured fields are made printable too, a newline cannot add a field" {
+	[ "$(id -u)" = 0 ] || skip "needs root for a mount namespace"
+	# the peer address of a UCSPI program, with a newline in it
+	TCPREMOTEIP=$'192.0.2.7\nMAILSLOT_STATUS=forged' run_with_journal --log journal 2>"$LOG"
+	local j=$BATS_TEST_TMPDIR/journal
+	grep -q '^MAILSLOT_PEER=192.0.2.7?MAILSLOT_STATUS=forged$' "$j"
+	run grep -c '^MAILSLOT_STATUS=forged' "$j"
+	assert_output 0
+	grep -q '^MESSAGE=connect from "192.0.2.7?MAILSLOT_STATUS=forged" class=network$' "$j"
+}
+
+# refused_reason: the terminal session's one refusal after the
+# dot is logged with the queue id the client was not given, the peer and a
+# reason; prints the record's reason.
+refused_reason() {
+	run grep -E '^mailslot-smtpd\[[0-9]+\]: [0-9A-F]{21}: refused from=<a@remote\.example> nrcpt=1 peer=terminal reason="[^"]+"$' "$LOG"
+	assert_success
+	assert_equal "${#lines[@]}" 1
+	sed -n 's/.* reason="\(.*\)"$/\1/p' <<<"$output"
+}
+
+@test "refusals after the dot are logged: size, long line, mail loop" {
+	local big long
+	big=$(printf '%0500d\n%0500d\n%0500d' 1 2 3)
+	long=$(printf '%01000d' 0)
+	printf 'HELO c.test\nMAIL FROM:<a@remote.example>\nRCPT TO:<alice@example.org>\nDATA\n\n%s\n.\nQUIT\n' "$big" |
+		smtpd_stdin --max-size 1k >/dev/null
+	run refused_reason
+	assert_output "message over the size limit of 1024 bytes"
+
+	: >"$LOG"
+	printf 'HELO c.test\nMAIL FROM:<a@remote.example>\nRCPT TO:<alice@example.org>\nDATA\n\n%s\n.\nQUIT\n' "$long" |
+		smtpd_stdin >/dev/null
+	run refused_reason
+	assert_output "line longer than 998 characters"
+
+	: >"$LOG"
+	{
+		printf 'HELO c.test\nMAIL FROM:<a@remote.example>\nRCPT TO:<alice@example.org>\nDATA\n'
+		for i in $(seq 1 101); do printf 'Received: from hop%d.example\n' "$i"; done
+		printf '\nloop\n.\nQUIT\n'
+	} | smtpd_stdin >/dev/null
+	run refused_reason
+	assert_output "mail loop: 101 Received: fields"
+	[ ! -e "$SPOOL/alice" ]
+}
+
+@test "a full spool while receiving: 452 and a log record with the queue id and the reason" {
+	[ "$(id -u)" = 0 ] || skip "needs root for a mount namespace"
+	local input=$BATS_TEST_TMPDIR/big.txt
+	{
+		printf 'HELO c.test\nMAIL FROM:<a@remote.example>\nRCPT TO:<alice@example.org>\nDATA\n\n'
+		printf '%0900d\n' $(seq 1 200)
+		printf '.\nQUIT\n'
+	} >"$input"
+	run unshare -m --propagation private bash -c '
+		mount -t tmpfs -o size=64k tmpfs "$1" || exit 99
+		"${@:3}" <"$2" 2>>"'"$LOG"'" | tr -d "\r"' _ "$QUEUE" "$input" "$SMTPD" $(smtpd_args)
+	assert_line --regexp '^452 4\.3\.1 '
+	run refused_reason
+	assert_output --regexp "^cannot write the spool file in .*/tmp: No space left on device$"
+}
+
+@test "a bare LF refused on the network is logged with the queue id, the peer and the reason" {
+	load helpers/proto_codes
+	start_listener
+	run raw <<'EOF2'
+cmd EHLO client.test
+cmd MAIL FROM:<a@remote.example>
+cmd RCPT TO:<alice@example.org>
+cmd DATA
+send Subject: bare\n\n.\r\n
+read 1
+eof
+EOF2
+	assert_line --regexp '^521 5\.5\.2 '
+	# the handler logs after the reply: give it a moment
+	for _ in $(seq 1 40); do grep -q ' refused ' "$LOG" && break; sleep 0.05; done
+	run grep -cE ': [0-9A-F]{21}: refused from=<a@remote\.example> nrcpt=1 peer=127\.0\.0\.1 reason="bare CR or LF in the message, connection closed"$' "$LOG"
+	assert_output 1
+}

@@ -32,9 +32,9 @@ is_setting() {
 }
 
 # help_defaults [PROGRAM]: "name default" for every option whose --help
-# line ends in [default].
+# line ends in [default] (with a short letter or without one).
 help_defaults() {
-	"${1:-$SMTPD}" --help | sed -nE 's/^ *-., --([a-z-]+) .*\[([0-9]+)\]$/\1 \2/p'
+	"${1:-$SMTPD}" --help | sed -nE 's/^ *(-., )?--([a-z-]+) .*\[([0-9]+)\]$/\2 \3/p'
 }
 
 # item_text PAGE ERE: the text of the list item of PAGE whose .It line

@@ -895,6 +895,33 @@ EOF
 EOF
 }
 
+@test "MAIL SIZE= takes digits only, once; BODY= once (RFC 1870, RFC 5321 4.1.2): 501 5.5.4" {
+	start_listener --max-errors 50
+	run raw <<'EOF'
+cmd EHLO client.test
+cmd MAIL FROM:<a@remote.example> SIZE=+5
+cmd MAIL FROM:<a@remote.example> SIZE=-5
+cmd MAIL FROM:<a@remote.example> SIZE=0x10
+cmd MAIL FROM:<a@remote.example> SIZE=5 SIZE=6
+cmd MAIL FROM:<a@remote.example> SIZE=5 BODY=7BIT size=5
+cmd MAIL FROM:<a@remote.example> BODY=7BIT BODY=8BITMIME
+cmd MAIL FROM:<a@remote.example> BODY=8BITMIME SIZE=5
+cmd QUIT
+EOF
+	assert_codes <<'EOF'
+220
+250
+501 5.5.4
+501 5.5.4
+501 5.5.4
+501 5.5.4
+501 5.5.4
+501 5.5.4
+250 2.1.0
+221 2.0.0
+EOF
+}
+
 @test "a message over --max-size: 552 5.3.4 after the dot, nothing delivered, the next one is" {
 	start_listener --max-size 2k
 	big=$(printf '%0900d' 0)
@@ -1131,6 +1158,62 @@ EOF
 EOF
 	run grep '^Delivered-To: ' "$SPOOL/bob"
 	assert_output 'Delivered-To: bob@example.org'
+}
+
+@test "the lab's error transcript: after EHLO user, MAIL FROM: user (no domain) is 501 5.1.7; RCPT TO: bob is still ours" {
+	start_listener
+	run nc_lab <<'EOF'
+EHLO user
+MAIL FROM: user
+MAIL FROM:<user>
+MAIL FROM: user@remote.example
+RCPT TO: bob
+DATA
+Subject: qualified sender
+
+.
+QUIT
+EOF
+	assert_codes <<'EOF'
+220
+250
+501 5.1.7
+501 5.1.7
+250 2.1.0
+250 2.1.5
+354
+250 2.0.0
+221 2.0.0
+EOF
+	run grep '^Return-Path: ' "$SPOOL/bob"
+	assert_output 'Return-Path: <user@remote.example>'
+}
+
+@test "terminal: an unqualified sender is refused there too (501 5.1.7); <> is not unqualified" {
+	run smtpd_stdin <<'EOF'
+HELO terminal.test
+MAIL FROM:<me>
+MAIL FROM:<>
+RCPT TO:<alice>
+DATA
+Subject: from the null sender
+
+.
+QUIT
+EOF
+	assert_success
+	assert_codes <<'EOF'
+220
+250
+501 5.1.7
+250 2.1.0
+250 2.1.5
+354
+250 2.0.0
+221 2.0.0
+EOF
+	run grep '^Return-Path: ' "$SPOOL/alice"
+	assert_output 'Return-Path: <>'
 }
 
 # ------------------------------------------------------------ trace fields
@@ -1392,6 +1475,18 @@ EOF
 	assert_output "hops 100|6"
 	run grep -c '^Received: ' "$SPOOL/alice"
 	assert_output 101
+}
+
+@test "mail loop: --max-received 2 refuses 3 Received: fields and takes 2" {
+	start_listener --max-received 2
+	received_script 3 >"$BATS_TEST_TMPDIR/loop.chat"
+	run chat <"$BATS_TEST_TMPDIR/loop.chat"
+	assert_line --regexp '^554 5\.4\.6 '
+	received_script 2 >"$BATS_TEST_TMPDIR/ok.chat"
+	run chat <"$BATS_TEST_TMPDIR/ok.chat"
+	assert_line --regexp '^250 2\.0\.0 '
+	run read_mailbox mbox "$SPOOL/alice"
+	assert_output "hops 2|6"
 }
 
 @test "mail loop: Received: in the body does not count" {

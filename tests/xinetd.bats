@@ -92,7 +92,7 @@ start_xinetd() {
 # valid value; uncommented, it must still be accepted (exit 0, not 78).
 @test "examples/mailslot.conf: every setting is there, and accepted" {
 	local name
-	for name in $("$SMTPD" --help | sed -n 's/^ *-., --\([a-z-]*\).*/\1/p'); do
+	for name in $("$SMTPD" --help | sed -nE 's/^ *(-., )?--([a-z-]*).*/\2/p'); do
 		case $name in config | help | version) continue ;; esac
 		grep -q "^#$name = " "$REPO/examples/mailslot.conf" ||
 			fail "examples/mailslot.conf lacks $name"

@@ -1,8 +1,8 @@
 /* fuzz_data: the DATA reader (lineio_read_data) against a reference model.
  *
  * The first input byte chooses the transport and the size limit: bit 0 a
- * socketpair (strict: only <CRLF>.<CRLF> ends the data, a bare CR or LF
- * refuses the message, as for a network client) or a file (lenient, a
+ * socketpair (strict: only <CRLF>.<CRLF> ends the data, the reader stops
+ * after the first line with a bare CR or LF, as for a network client) or a file (lenient, a
  * person at a terminal); bit 1 a size limit of 200 octets instead of 1 MiB;
  * bit 2 a command-line reader first (lineio_getline, as the session reads
  * DATA) so the data starts mid-buffer.  The rest is what the client sends
@@ -24,6 +24,7 @@
 
 struct model {
 	int ended;
+	int stopped;			/* strict: a bare CR or LF; consumed ends with its line */
 	size_t consumed;		/* octets up to and including the final dot line */
 	unsigned long long size;
 	unsigned received;
@@ -81,8 +82,12 @@ static void run_model(const char *in, size_t len, int strict, unsigned long long
 		int bare_cr = memchr(line, '\r', content) != NULL;
 
 		pos += raw;
-		if (strict && (!crlf || bare_cr))
+		if (strict && (!crlf || bare_cr)) {
 			m->bad_line_end = 1;
+			m->stopped = 1;
+			m->consumed = pos;
+			return;
+		}
 		if (content == 1 && line[0] == '.' && (!strict || (crlf && prev_crlf))) {
 			m->ended = 1;
 			m->consumed = pos;
@@ -184,6 +189,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	size_t left = lineio_pending(&io) + rest_of(in_fd);
 	FUZZ_CHECK(res.size <= 2 * (unsigned long long)len, "size %llu for %zu input octets", res.size, len);
+	if (m.stopped) {
+		FUZZ_CHECK(res.status == LINE_BARELF, "status %d after a bare line end", res.status);
+		FUZZ_CHECK(res.bad_line_end, "stopped without bad_line_end");
+		FUZZ_CHECK(left == len - skipped - m.consumed, "reader consumed %zu octets, up to the bare line end is %zu",
+			   len - skipped - left, m.consumed);
+		goto done;
+	}
 	if (!m.ended) {
 		FUZZ_CHECK(res.status == LINE_EOF, "status %d without the final dot", res.status);
 		FUZZ_CHECK(left == 0, "%zu octets left unread at end of input", left);

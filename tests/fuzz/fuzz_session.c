@@ -93,6 +93,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	args[n++] = "--log";
 	args[n++] = "stderr";
 	args[n++] = "--verbose";
+	/* no wait after errors: the fuzzer makes many */
+	args[n++] = "--error-delay";
+	args[n++] = "0";
 	args[n] = NULL;
 	optind = 0;
 	if (config_load(&cfg, n, args, PROG_SMTPD, "mailslot-smtpd") != 0)

@@ -1,0 +1,21 @@
+/* clock: milliseconds of the monotonic clock, for deadlines and timeouts.
+ *
+ * CLOCK_MONOTONIC does not jump with settimeofday or NTP steps, so a
+ * deadline computed from it is never cut short or stretched by a change
+ * of the wall clock.  Header only (static inline): lineio and deliver both
+ * need it, and neither should depend on the other for it.
+ */
+#ifndef MAILSLOT_CLOCK_H
+#define MAILSLOT_CLOCK_H
+
+#include <time.h>
+
+static inline long long clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif
