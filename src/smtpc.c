@@ -257,8 +257,10 @@ static int send_body(struct client *c)
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
-	memcpy(out + o, ".\r\n", 3);
-	return send_until(c, out, o + 3, deadline);
+	out[o++] = '.';
+	out[o++] = '\r';
+	out[o++] = '\n';
+	return send_until(c, out, o, deadline);
 }
 
 /* RFC 1870 counts the message as sent: every LF becomes CRLF and a dot at
@@ -314,9 +316,8 @@ static void send_mail(struct client *c)
 static void fail(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(struct client *c, const char *fmt, ...)
 {
-	va_list ap;
-
 	if (fmt) {
+		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(c->job->error, sizeof c->job->error, fmt, ap);
 		va_end(ap);
