@@ -221,7 +221,9 @@ void remote_deliver(const struct config *cfg, const struct envelope *env, int ms
 			log_msg(LOG_INFO, "%s: %s", env->id, why);
 			continue;
 		}
+		/* the smarthost is the administrator's choice, whatever its name */
 		struct smtpc_job job = { .fd = fd, .helo = cfg->hostname, .sender = env->sender,
+					 .self = cfg->smarthost ? NULL : cfg->hostname,
 					 .rcpts = rcpts, .nrcpt = n, .msgfd = msgfd, .msgsize = msgsize,
 					 .timeout = cfg->timeout, .verbose = cfg->verbose };
 		enum smtpc_outcome out = smtpc_run(&job);

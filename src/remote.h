@@ -4,7 +4,8 @@
  * given), an address literal domain, or the domain's MX hosts (mx.c).
  * Every address of every host is known before the first connection, so
  * that a host with this machine's address drops itself and every host of
- * its preference or worse (RFC 5321 5.1; none left: 5.4.6, a loop).
+ * its preference or worse (RFC 5321 5.1; none left: 5.4.6, a loop); a
+ * server that answers EHLO with our --hostname is a loop too (smtpc.c).
  * Addresses are tried best first, each with --connect-timeout, until one
  * server answers the recipients (smtpc.c); its answers are final for this
  * run.  The result is one outcome per recipient, never an SMTP reply:

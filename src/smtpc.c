@@ -42,6 +42,7 @@ enum state {
 struct reply {
 	int code;
 	char text[SMTPC_TEXT_MAX];	/* "NNN text" of the last line */
+	char first[SMTPC_TEXT_MAX];	/* and of the first, which names the server */
 };
 
 struct client {
@@ -141,6 +142,8 @@ static int read_reply(struct client *c, struct reply *r, long long timeout, int 
 		if (ehlo && n > 0 && len > 4)
 			note_extension(c, line + 4);
 		log_printable(r->text, sizeof r->text, line, len);
+		if (n == 0)
+			snprintf(r->first, sizeof r->first, "%s", r->text);
 	}
 	r->code = code;
 	return 0;
@@ -387,6 +390,16 @@ static void enter_state(struct client *c, enum state st)
 	}
 }
 
+/* Whether the first word after the code ("250-name ..." or "250 name")
+ * is name; never when name is NULL. */
+static int greets_as(const struct reply *r, const char *name)
+{
+	const char *word = strlen(r->first) > 4 ? r->first + 4 : "";
+	size_t len = strcspn(word, " ");
+
+	return name && name[0] && len == strlen(name) && strncasecmp(word, name, len) == 0;
+}
+
 /* A reply in a state: decide, and enter the next state. */
 static void on_reply(struct client *c, const struct reply *r)
 {
@@ -402,12 +415,18 @@ static void on_reply(struct client *c, const struct reply *r)
 		break;
 	case ST_EHLO:
 	case ST_HELO:
-		if (class == 2)
+		if (class == 2 && greets_as(r, job->self)) {
+			/* Postfix's check: a server that answers EHLO with our own
+			 * name is this host (a 127/8 address, a NAT), and what it
+			 * takes comes back to this queue */
+			fail(c, "mail loops back to myself: the server greets as %s", job->self);
+		} else if (class == 2) {
 			enter_state(c, ST_MAIL);
-		else if (class == 5 && c->state == ST_EHLO)
+		} else if (class == 5 && c->state == ST_EHLO) {
 			enter_state(c, ST_HELO);
-		else
+		} else {
 			fail(c, "EHLO/HELO: %s", r->text);
+		}
 		break;
 	case ST_MAIL:
 		c->mail = *r;
