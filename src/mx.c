@@ -1,4 +1,5 @@
-/* mx: MX and address lookup with res_nquery and ns_initparse/ns_parserr. */
+/* mx: MX and address lookup with res_nquery and ns_initparse/ns_parserr;
+ * HOST[:PORT] and address literals; this machine's own addresses. */
 #include "mx.h"
 
 #include <arpa/inet.h>

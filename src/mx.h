@@ -7,6 +7,8 @@
  * every lookup).  NXDOMAIN is permanent; SERVFAIL, timeouts and anything
  * unclear are temporary, so that only an authoritative answer bounces.
  * The answer parser (mx_parse) is pure and takes the real answer length.
+ * Also the one place that parses HOST[:PORT] and address literals, and
+ * that knows which addresses are this machine's (a loop, not a host).
  */
 #ifndef MAILSLOT_MX_H
 #define MAILSLOT_MX_H

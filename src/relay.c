@@ -1,26 +1,21 @@
 /* relay: main of mailslot-relay.  Runs the queue once and exits: for each
  * entry (locked, so two runs never deliver the same recipient), groups the
- * due recipients by domain, delivers each group over one connection, and
- * records one status per recipient: done (removed), retry later (growing
- * delay), or failed for good (bounced to the sender).  Local recipients
- * that failed in mailslot-smtpd are retried with the same delivery code.
+ * due recipients by domain, has remote.c deliver each group over one
+ * connection, and records one status per recipient: done (removed), retry
+ * later (growing delay), or failed for good (bounced to the sender).
+ * Local recipients that failed in mailslot-smtpd are retried with the same
+ * delivery code (deliver.c).
  * Exit status (sysexits): 0 the run completed, 64 usage, 71 out of memory
  * or the system refused the switch to --user, 74 the queue is missing or
  * could not be read or prepared, 75 an entry named by --delete or --bounce
  * is locked by a run (try again), 78 configuration.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,24 +27,13 @@
 #include "mx.h"
 #include "privs.h"
 #include "queue.h"
-#include "smtpc.h"
+#include "remote.h"
 #include "users.h"
 
 #define EX_USAGE 64
 #define EX_IOERR 74
 #define EX_CONFIG 78
 #define SWEEP_AGE (24LL * 3600)	/* crash leftovers older than this are removed */
-
-enum outcome { OUT_PENDING, OUT_SENT, OUT_TEMP, OUT_PERM };
-
-/* What became of one recipient in this run. */
-struct result {
-	enum outcome outcome;
-	char status[16];		/* RFC 3463 code for a bounce */
-	char text[QUEUE_ERROR_MAX];	/* reply or reason */
-	char mta[300];			/* the host that answered (RFC 3464 Remote-MTA) */
-	char where[320];		/* host[address]:port, for the log */
-};
 
 static const struct config *cfg;
 
@@ -62,245 +46,8 @@ static long long backoff(unsigned attempts)
 	return delay < cfg->max_backoff ? delay : cfg->max_backoff;
 }
 
-static void set_result(struct result *r, enum outcome o, const char *status, const char *mta, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static void set_result(struct result *r, enum outcome o, const char *status, const char *mta, const char *fmt, ...)
-{
-	char text[QUEUE_ERROR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
-	r->outcome = o;
-	snprintf(r->status, sizeof r->status, "%s", status);
-	log_printable(r->text, sizeof r->text, text, strlen(text));
-	snprintf(r->mta, sizeof r->mta, "%s", mta ? mta : "");
-}
-
-/* "550 5.1.1 text": the enhanced code when the reply has one. */
-static void status_from_reply(int code, const char *text, char *out, size_t outsz)
-{
-	/* RFC 3463: class "." subject "." detail, 1-3 digits each */
-	const char *p = strlen(text) > 4 ? text + 4 : "";
-	size_t len = 0;
-	int parts = 0;
-
-	while (parts < 3) {
-		size_t digits = strspn(p + len, "0123456789");
-		if (digits == 0 || digits > 3)
-			break;
-		len += digits;
-		parts++;
-		if (parts < 3 && p[len] != '.')
-			break;
-		if (parts < 3)
-			len++;
-	}
-	if (parts == 3 && p[0] - '0' == code / 100 && (p[len] == ' ' || p[len] == '\0'))
-		snprintf(out, outsz, "%.*s", (int)len, p);
-	else
-		snprintf(out, outsz, "%d.0.0", code / 100);
-}
-
-static int connect_timeout(const struct mx_addr *a, char *why, size_t whylen)
-{
-	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct pollfd pfd;
-	int err = 0;
-	socklen_t len = sizeof err;
-
-	if (fd == -1) {
-		snprintf(why, whylen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (const struct sockaddr *)&a->sa, a->len) == -1 && errno != EINPROGRESS) {
-		err = errno;
-		goto fail;
-	}
-	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-	int pr = poll(&pfd, 1, (int)(cfg->connect_timeout * 1000));
-	if (pr <= 0) {
-		err = pr == 0 ? ETIMEDOUT : errno;
-		goto fail;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err)
-		goto fail;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	return fd;
-fail:
-	snprintf(why, whylen, "connect: %s", strerror(err ? err : errno));
-	close(fd);
-	return -1;
-}
-
-static void addr_text(const struct mx_addr *a, char *out, size_t outsz)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (a->sa.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-		port = ntohs(s6->sin6_port);
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->sa;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
-		port = ntohs(s4->sin_port);
-	}
-	snprintf(out, outsz, "[%s]:%u", ip, port);
-}
-
-/* The hosts to try: the smarthost, an address literal, or the MX list. */
-static enum mx_status destination(const char *domain, struct mx_host *hosts, int *nhosts, unsigned *port,
-				  char *why, size_t whylen)
-{
-	*port = (unsigned)cfg->port;
-	*nhosts = 1;
-	hosts[0].pref = 0;
-	if (cfg->smarthost) {
-		/* checked at start-up: it parses */
-		if (mx_hostport(cfg->smarthost, *port, hosts[0].name, sizeof hosts[0].name, port) == -1) {
-			snprintf(why, whylen, "bad --smarthost '%s'", cfg->smarthost);
-			return MX_TEMP;
-		}
-		return MX_OK;
-	}
-	if (domain[0] == '[') {
-		snprintf(hosts[0].name, sizeof hosts[0].name, "%s", domain);
-		return MX_OK;
-	}
-	return mx_hosts(domain, cfg->hostname, hosts, nhosts, why, whylen);
-}
-
-/* Where to connect: every address of every host, best host first, and
- * whether connecting would loop back.  Resolved before any connection is
- * made, because RFC 5321 5.1 drops every host at or after the preference
- * of this host's own entry, and equal preferences come in random order. */
-struct target_addr {
-	int host;			/* index into the host list */
-	struct mx_addr addr;
-};
-
-/* Deliver one message to the recipients of one domain over one connection. */
-static void deliver_domain(const struct envelope *env, int msgfd, off_t msgsize, const char *domain,
-			   const int *idx, int n, struct result *res)
-{
-	struct mx_host hosts[MX_HOSTS_MAX];
-	struct mx_addr addrs[MX_ADDRS_MAX];
-	struct smtpc_rcpt *rcpts = calloc((size_t)n, sizeof *rcpts);
-	struct target_addr *targets = calloc((size_t)MX_HOSTS_MAX * MX_ADDRS_MAX, sizeof *targets);
-	char why[QUEUE_ERROR_MAX] = "no mail host answered", where[320];
-	int nhosts = 0, naddrs, ntargets = 0;
-	unsigned port;
-
-	if (!rcpts || !targets) {
-		for (int i = 0; i < n; i++)
-			set_result(&res[idx[i]], OUT_TEMP, "4.3.0", NULL, "out of memory");
-		goto out;
-	}
-	enum mx_status st = destination(domain, hosts, &nhosts, &port, why, sizeof why);
-	if (st != MX_OK) {
-		static const char *const codes[] = { [MX_NXDOMAIN] = "5.1.2", [MX_NULL] = "5.1.10", [MX_BAD] = "5.4.4" };
-		for (int i = 0; i < n; i++) {
-			if (st == MX_TEMP || st == MX_NODATA)
-				set_result(&res[idx[i]], OUT_TEMP, "4.4.3", NULL, "%s", why);
-			else
-				set_result(&res[idx[i]], OUT_PERM, codes[st], NULL, "%s", why);
-		}
-		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		rcpts[i] = (struct smtpc_rcpt){ .address = env->rcpt[idx[i]].address };
-	int perm_dns = 1;	/* every host lookup said NXDOMAIN */
-	int self_host = -1;	/* the best host that is this machine */
-	char self_where[320] = "";
-	for (int h = 0; h < nhosts; h++) {
-		if (self_host != -1 && hosts[h].pref >= hosts[self_host].pref)
-			break;	/* sorted: nothing after this one counts */
-		int lit = mx_literal(hosts[h].name, port, &addrs[0]);
-		if (lit != 0) {
-			naddrs = lit == 1;
-			st = naddrs ? MX_OK : MX_BAD;
-		} else {
-			st = mx_addresses(hosts[h].name, port, addrs, &naddrs);
-		}
-		if (st != MX_OK) {
-			perm_dns &= st == MX_NXDOMAIN || st == MX_NODATA;
-			snprintf(why, sizeof why, "cannot find the address of %s", hosts[h].name);
-			continue;
-		}
-		perm_dns = 0;
-		for (int a = 0; a < naddrs; a++) {
-			/* RFC 5321 5.1: a host that is this machine is a loop, unless the
-			 * administrator named it with --smarthost */
-			if (!cfg->smarthost && mx_addr_is_self(&addrs[a])) {
-				char addr[80];
-				addr_text(&addrs[a], addr, sizeof addr);
-				self_host = h;
-				snprintf(self_where, sizeof self_where, "%s%s", hosts[h].name, addr);
-				break;
-			}
-			targets[ntargets++] = (struct target_addr){ .host = h, .addr = addrs[a] };
-		}
-	}
-	if (self_host != -1) {
-		/* drop what came before it at its own preference (random order) */
-		while (ntargets > 0 && hosts[targets[ntargets - 1].host].pref >= hosts[self_host].pref)
-			ntargets--;
-		if (ntargets == 0) {
-			/* Postfix's words; 5.4.6: routing loop detected (RFC 3463) */
-			for (int i = 0; i < n; i++)
-				set_result(&res[idx[i]], OUT_PERM, "5.4.6", NULL,
-					   "mail for %s loops back to myself (%s is this host)", domain, self_where);
-			goto out;
-		}
-	}
-	for (int t = 0; t < ntargets; t++) {
-		const struct mx_host *host = &hosts[targets[t].host];
-		char addr[80], cwhy[160];
-		addr_text(&targets[t].addr, addr, sizeof addr);
-		snprintf(where, sizeof where, "%s%s", host->name, addr);
-		int fd = connect_timeout(&targets[t].addr, cwhy, sizeof cwhy);
-		if (fd == -1) {
-			snprintf(why, sizeof why, "%s: %s", where, cwhy);
-			log_msg(LOG_INFO, "%s: %s", env->id, why);
-			continue;
-		}
-		struct smtpc_job job = { .fd = fd, .helo = cfg->hostname, .sender = env->sender,
-					 .rcpts = rcpts, .nrcpt = n, .msgfd = msgfd, .msgsize = msgsize,
-					 .timeout = cfg->timeout, .verbose = cfg->verbose };
-		enum smtpc_outcome out = smtpc_run(&job);
-		close(fd);
-		if (out == SMTPC_TEMP) {
-			snprintf(why, sizeof why, "%s: %s", where, job.error);
-			log_msg(LOG_INFO, "%s: %s", env->id, why);
-			continue;
-		}
-		for (int i = 0; i < n; i++) {
-			struct result *r = &res[idx[i]];
-			char status[16];
-			status_from_reply(rcpts[i].code, rcpts[i].text, status, sizeof status);
-			enum outcome o = rcpts[i].code / 100 == 2 ? OUT_SENT :
-					 rcpts[i].code / 100 == 5 ? OUT_PERM : OUT_TEMP;
-			/* RFC 3464 Remote-MTA names the host; the address is for the log */
-			set_result(r, o, status, host->name, "%s", rcpts[i].text[0] ? rcpts[i].text : "no reply");
-			snprintf(r->where, sizeof r->where, "%s", where);
-		}
-		goto out;
-	}
-	/* A host whose name does not resolve, with no other host, is as final as NXDOMAIN
-	 * only when it is the domain itself (implicit MX). */
-	int final = perm_dns && nhosts == 1 && !cfg->smarthost && strcasecmp(hosts[0].name, domain) == 0;
-	for (int i = 0; i < n; i++)
-		set_result(&res[idx[i]], final ? OUT_PERM : OUT_TEMP, final ? "5.1.2" : "4.4.1", NULL, "%s", why);
-out:
-	free(targets);
-	free(rcpts);
-}
-
 static void deliver_local_rcpt(const struct envelope *env, int msgfd, off_t size, const struct env_rcpt *er,
-			       struct result *r)
+			       struct rcpt_result *r)
 {
 	struct target t = { 0 };
 	struct deliver_result dr;
@@ -308,7 +55,7 @@ static void deliver_local_rcpt(const struct envelope *env, int msgfd, off_t size
 			      .arrived = (time_t)env->arrived, .hostname = cfg->hostname };
 
 	if (!users_lookup(er->user, &t)) {
-		set_result(r, OUT_PERM, "5.1.1", NULL, "mailbox %s no longer exists", er->user);
+		rcpt_result_set(r, OUT_PERM, "5.1.1", NULL, "mailbox %s no longer exists", er->user);
 		return;
 	}
 	snprintf(t.address, sizeof t.address, "%s", er->address);
@@ -316,12 +63,12 @@ static void deliver_local_rcpt(const struct envelope *env, int msgfd, off_t size
 	d.from_lines = deliver_count_from_lines(msgfd, size);
 	deliver_local(cfg, &d, &t, &dr);
 	if (dr.status == DELIVER_OK)
-		set_result(r, OUT_SENT, "2.0.0", NULL, "delivered to mailbox %s", er->user);
+		rcpt_result_set(r, OUT_SENT, "2.0.0", NULL, "delivered to mailbox %s", er->user);
 	else
-		set_result(r, OUT_TEMP, dr.enhanced, NULL, "%s", dr.detail);
+		rcpt_result_set(r, OUT_TEMP, dr.enhanced, NULL, "%s", dr.detail);
 }
 
-static void log_result(const struct envelope *env, const struct env_rcpt *er, const struct result *r)
+static void log_result(const struct envelope *env, const struct env_rcpt *er, const struct rcpt_result *r)
 {
 	static const char *const names[] = { "pending", "sent", "deferred", "bounced" };
 	char f_id[64], f_rcpt[ADDR_MAILBOX_MAX + 32], f_status[48];
@@ -336,7 +83,7 @@ static void log_result(const struct envelope *env, const struct env_rcpt *er, co
 }
 
 /* Record the run: bounce what failed, keep what waits, drop what is done. */
-static int record(struct envelope *env, int msgfd, struct result *res, char *bounce_id, size_t bounce_len)
+static int record(struct envelope *env, int msgfd, struct rcpt_result *res, char *bounce_id, size_t bounce_len)
 {
 	struct bounce_item *items = calloc((size_t)env->nrcpt + 1, sizeof *items);
 	int nitems = 0, keep = 0;
@@ -347,7 +94,7 @@ static int record(struct envelope *env, int msgfd, struct result *res, char *bou
 		return -1;
 	for (int i = 0; i < env->nrcpt; i++) {
 		if (res[i].outcome == OUT_TEMP && now - env->arrived > cfg->max_lifetime)
-			set_result(&res[i], OUT_PERM, "4.4.7", res[i].mta, "gave up after %lld days: %s",
+			rcpt_result_set(&res[i], OUT_PERM, "4.4.7", res[i].mta, "gave up after %lld days: %s",
 				   cfg->max_lifetime / 86400, res[i].text);
 		if (res[i].outcome == OUT_PERM) {
 			struct bounce_item *b = &items[nitems++];
@@ -420,7 +167,7 @@ static void run_entry(const char *id, int force, char *bounce_id, size_t bounce_
 		close(fd);
 		return;
 	}
-	struct result *res = calloc((size_t)env.nrcpt + 1, sizeof *res);
+	struct rcpt_result *res = calloc((size_t)env.nrcpt + 1, sizeof *res);
 	int *idx = calloc((size_t)env.nrcpt + 1, sizeof *idx);
 	char *due = calloc((size_t)env.nrcpt + 1, 1);
 	if (!res || !idx || !due || fstat(fd, &st) == -1) {
@@ -455,7 +202,7 @@ static void run_entry(const char *id, int force, char *bounce_id, size_t bounce_
 			}
 		}
 		const char *at = strrchr(env.rcpt[i].address, '@');
-		deliver_domain(&env, fd, st.st_size, at ? at + 1 : "", idx, n, res);
+		remote_deliver(cfg, &env, fd, st.st_size, at ? at + 1 : "", idx, n, res);
 		for (int k = 0; k < n; k++)
 			log_result(&env, &env.rcpt[idx[k]], &res[idx[k]]);
 	}
@@ -541,13 +288,13 @@ static int admin_entry(const char *id, int bounce)
 		return EX_IOERR;
 	}
 	if (bounce) {
-		struct result *res = calloc((size_t)env.nrcpt + 1, sizeof *res);
+		struct rcpt_result *res = calloc((size_t)env.nrcpt + 1, sizeof *res);
 		if (!res) {
 			close(fd);
 			return 71;
 		}
 		for (int i = 0; i < env.nrcpt; i++)
-			set_result(&res[i], OUT_PERM, "5.0.0", NULL, "returned to the sender by the postmaster");
+			rcpt_result_set(&res[i], OUT_PERM, "5.0.0", NULL, "returned to the sender by the postmaster");
 		record(&env, fd, res, bounce_id, sizeof bounce_id);
 		free(res);
 		log_msg(LOG_NOTICE, "%s: bounced by the administrator", id);

@@ -1,4 +1,5 @@
-/* smtpc: outbound SMTP, state by state, with a bounded multi-line reply parser. */
+/* smtpc: outbound SMTP as a state machine (enter_state sends, on_reply
+ * decides), with a bounded multi-line reply parser. */
 #include "smtpc.h"
 
 #include <errno.h>
@@ -22,20 +23,43 @@
  * longer by reading a little before each timeout. */
 #define SMTPC_MIN_DATA_RATE 32768
 
+/* The states of a session (OpenSMTPD's mta_session: enter_state() sends,
+ * on_reply() decides).  TLS and AUTH would be states between EHLO and
+ * MAIL, entered from on_reply() when the EHLO reply offers them. */
+enum state {
+	ST_GREETING,	/* the server speaks first */
+	ST_EHLO,
+	ST_HELO,	/* EHLO got a 5xx */
+	ST_MAIL,
+	ST_RCPT,	/* one reply per recipient, rcpt is the one being answered */
+	ST_DATA,
+	ST_BODY,	/* the text went out; its reply is the end-of-data reply */
+	ST_EMPTY_DOT,	/* pipelined DATA accepted with nobody to send to */
+	ST_QUIT,
+	ST_END,
+};
+
+struct reply {
+	int code;
+	char text[SMTPC_TEXT_MAX];	/* "NNN text" of the last line */
+	char first[SMTPC_TEXT_MAX];	/* and of the first, which names the server */
+};
+
 struct client {
 	struct smtpc_job *job;
 	struct lineio io;
+	enum state state;
+	enum smtpc_outcome outcome;
+	int pipelined;			/* MAIL, RCPTs and DATA went in one batch */
+	int rcpt;			/* the recipient whose RCPT is answered next */
+	int accepted;			/* recipients with a 2xx to RCPT */
+	struct reply mail;		/* the reply to MAIL */
 	int pipelining;
 	int eightbit;
 	unsigned long long size_limit;	/* 0: none announced */
 	int size_ok;			/* SIZE offered at all */
 	unsigned long long wire_size;	/* octets after DATA: CRLF, dot-stuffing */
 	int has_8bit;
-};
-
-struct reply {
-	int code;
-	char text[SMTPC_TEXT_MAX];	/* "NNN text" of the last line */
 };
 
 int smtpc_parse_line(const char *line, size_t len, int *more)
@@ -118,6 +142,8 @@ static int read_reply(struct client *c, struct reply *r, long long timeout, int 
 		if (ehlo && n > 0 && len > 4)
 			note_extension(c, line + 4);
 		log_printable(r->text, sizeof r->text, line, len);
+		if (n == 0)
+			snprintf(r->first, sizeof r->first, "%s", r->text);
 	}
 	r->code = code;
 	return 0;
@@ -234,8 +260,10 @@ static int send_body(struct client *c)
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
-	memcpy(out + o, ".\r\n", 3);
-	return send_until(c, out, o + 3, deadline);
+	out[o++] = '.';
+	out[o++] = '\r';
+	out[o++] = '\n';
+	return send_until(c, out, o, deadline);
 }
 
 /* RFC 1870 counts the message as sent: every LF becomes CRLF and a dot at
@@ -274,44 +302,6 @@ static void set_all(struct smtpc_job *job, const struct reply *r, int only_accep
 	}
 }
 
-static void quit(struct client *c)
-{
-	struct reply r;
-
-	send_line(c, "QUIT");
-	if (flush(c) == 0)
-		read_reply(c, &r, 5, 0);
-}
-
-static int greet(struct client *c)
-{
-	struct reply r;
-	long long t = c->job->timeout;
-
-	if (read_reply(c, &r, t, 0) == -1)
-		return -1;
-	if (r.code / 100 != 2) {
-		snprintf(c->job->error, sizeof c->job->error, "greeting: %s", r.text);
-		return -1;
-	}
-	send_line(c, "EHLO %s", c->job->helo);
-	if (flush(c) == -1 || read_reply(c, &r, t, 1) == -1)
-		return -1;
-	if (r.code / 100 == 2)
-		return 0;
-	if (r.code / 100 == 5) {
-		/* an old server: plain SMTP, no extensions */
-		c->pipelining = c->eightbit = c->size_ok = 0;
-		send_line(c, "HELO %s", c->job->helo);
-		if (flush(c) == -1 || read_reply(c, &r, t, 0) == -1)
-			return -1;
-		if (r.code / 100 == 2)
-			return 0;
-	}
-	snprintf(c->job->error, sizeof c->job->error, "EHLO/HELO: %s", r.text);
-	return -1;
-}
-
 static void send_mail(struct client *c)
 {
 	char params[64] = "";
@@ -324,114 +314,215 @@ static void send_mail(struct client *c)
 	send_line(c, "MAIL FROM:<%s>%s", c->job->sender, params);
 }
 
-/* MAIL, RCPTs, DATA: pipelined in one write when the server allows it. */
-static int envelope(struct client *c, int *accepted)
+/* The session ends here as a temporary failure: this host, not the
+ * recipients, failed.  No QUIT: the server may be anywhere in its dialogue. */
+static void fail(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct client *c, const char *fmt, ...)
+{
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->job->error, sizeof c->job->error, fmt, ap);
+		va_end(ap);
+	}
+	c->outcome = SMTPC_TEMP;
+	c->state = ST_END;
+}
+
+/* Enter a state: send what it sends (nothing when the command already went
+ * in a pipelined batch).  The reply to it goes to on_reply. */
+static void enter_state(struct client *c, enum state st)
 {
 	struct smtpc_job *job = c->job;
-	struct reply r;
 
-	*accepted = 0;
-	send_mail(c);
-	if (!c->pipelining) {
-		if (flush(c) == -1 || read_reply(c, &r, job->timeout, 0) == -1)
-			return -1;
-		if (r.code / 100 != 2) {
+	c->state = st;
+	switch (st) {
+	case ST_GREETING:
+	case ST_END:
+		break;
+	case ST_EHLO:
+		send_line(c, "EHLO %s", job->helo);
+		break;
+	case ST_HELO:
+		/* an old server: plain SMTP, no extensions */
+		c->pipelining = c->eightbit = c->size_ok = 0;
+		send_line(c, "HELO %s", job->helo);
+		break;
+	case ST_MAIL:
+		measure(c);
+		if (c->size_limit && c->wire_size > c->size_limit) {
+			/* RFC 1870: the server said it would refuse it; do not send it */
+			struct reply r = { .code = 552 };
+			snprintf(r.text, sizeof r.text, "552 5.3.4 message larger than the server's SIZE limit %llu",
+				 c->size_limit);
 			set_all(job, &r, 0);
-			return 0;
+			enter_state(c, ST_QUIT);
+			return;
 		}
-		for (int i = 0; i < job->nrcpt; i++) {
-			send_line(c, "RCPT TO:<%s>", job->rcpts[i].address);
-			if (flush(c) == -1 || read_reply(c, &r, job->timeout, 0) == -1)
-				return -1;
-			job->rcpts[i].code = r.code;
-			snprintf(job->rcpts[i].text, sizeof job->rcpts[i].text, "%s", r.text);
-			*accepted += r.code / 100 == 2;
+		send_mail(c);
+		/* RFC 2920: MAIL, every RCPT and DATA in one write; the replies
+		 * are then taken in order, by the same states */
+		c->pipelined = c->pipelining;
+		if (c->pipelined) {
+			for (int i = 0; i < job->nrcpt; i++)
+				send_line(c, "RCPT TO:<%s>", job->rcpts[i].address);
+			send_line(c, "DATA");
 		}
-		if (*accepted == 0)
-			return 0;
-		send_line(c, "DATA");
-		if (flush(c) == -1 || read_reply(c, &r, job->timeout, 0) == -1)
-			return -1;
-	} else {
-		for (int i = 0; i < job->nrcpt; i++)
-			send_line(c, "RCPT TO:<%s>", job->rcpts[i].address);
-		send_line(c, "DATA");
-		if (flush(c) == -1 || read_reply(c, &r, job->timeout, 0) == -1)
-			return -1;
-		struct reply mail = r;
-		for (int i = 0; i < job->nrcpt; i++) {
-			if (read_reply(c, &r, job->timeout, 0) == -1)
-				return -1;
-			job->rcpts[i].code = r.code;
-			snprintf(job->rcpts[i].text, sizeof job->rcpts[i].text, "%s", r.text);
-			*accepted += r.code / 100 == 2;
+		break;
+	case ST_RCPT:
+		if (!c->pipelined)
+			send_line(c, "RCPT TO:<%s>", job->rcpts[c->rcpt].address);
+		break;
+	case ST_DATA:
+		if (!c->pipelined)
+			send_line(c, "DATA");
+		break;
+	case ST_EMPTY_DOT:
+		lineio_write(&c->io, ".\r\n", 3);
+		break;
+	case ST_BODY:
+		if (send_body(c) == -1)
+			fail(c, NULL);
+		break;
+	case ST_QUIT:
+		send_line(c, "QUIT");
+		break;
+	}
+}
+
+/* Whether the first word after the code ("250-name ..." or "250 name")
+ * is name; never when name is NULL. */
+static int greets_as(const struct reply *r, const char *name)
+{
+	const char *word = strlen(r->first) > 4 ? r->first + 4 : "";
+	size_t len = strcspn(word, " ");
+
+	return name && name[0] && len == strlen(name) && strncasecmp(word, name, len) == 0;
+}
+
+/* A reply in a state: decide, and enter the next state. */
+static void on_reply(struct client *c, const struct reply *r)
+{
+	struct smtpc_job *job = c->job;
+	int class = r->code / 100;
+
+	switch (c->state) {
+	case ST_GREETING:
+		if (class == 2)
+			enter_state(c, ST_EHLO);
+		else
+			fail(c, "greeting: %s", r->text);
+		break;
+	case ST_EHLO:
+	case ST_HELO:
+		if (class == 2 && greets_as(r, job->self)) {
+			/* Postfix's check: a server that answers EHLO with our own
+			 * name is this host (a 127/8 address, a NAT), and what it
+			 * takes comes back to this queue */
+			fail(c, "mail loops back to myself: the server greets as %s", job->self);
+		} else if (class == 2) {
+			enter_state(c, ST_MAIL);
+		} else if (class == 5 && c->state == ST_EHLO) {
+			enter_state(c, ST_HELO);
+		} else {
+			fail(c, "EHLO/HELO: %s", r->text);
 		}
-		if (read_reply(c, &r, job->timeout, 0) == -1)
-			return -1;
-		if (mail.code / 100 != 2 || *accepted == 0) {
+		break;
+	case ST_MAIL:
+		c->mail = *r;
+		c->rcpt = 0;
+		if (class != 2 && !c->pipelined) {
+			set_all(job, r, 0);
+			enter_state(c, ST_QUIT);
+		} else {
+			enter_state(c, ST_RCPT);
+		}
+		break;
+	case ST_RCPT:
+		job->rcpts[c->rcpt].code = r->code;
+		snprintf(job->rcpts[c->rcpt].text, sizeof job->rcpts[c->rcpt].text, "%s", r->text);
+		c->accepted += class == 2;
+		if (++c->rcpt < job->nrcpt)
+			enter_state(c, ST_RCPT);
+		else if (c->accepted == 0 && !c->pipelined)
+			enter_state(c, ST_QUIT);
+		else
+			enter_state(c, ST_DATA);
+		break;
+	case ST_DATA:
+		if (c->pipelined && (c->mail.code / 100 != 2 || c->accepted == 0)) {
 			/* RFC 2920 3.1: DATA was accepted although MAIL or every
 			 * RCPT was not; end the empty message, or QUIT would be
 			 * taken as its text */
-			if (r.code == 354) {
-				lineio_write(&c->io, ".\r\n", 3);
-				if (flush(c) == 0)
-					read_reply(c, &r, job->timeout, 0);
-			}
-			if (mail.code / 100 != 2)
-				set_all(job, &mail, 0);
-			*accepted = 0;
-			return 0;
+			if (c->mail.code / 100 != 2)
+				set_all(job, &c->mail, 0);
+			c->accepted = 0;
+			enter_state(c, r->code == 354 ? ST_EMPTY_DOT : ST_QUIT);
+		} else if (r->code == 354) {
+			enter_state(c, ST_BODY);
+		} else if (class == 4 || class == 5) {
+			set_all(job, r, 1);
+			enter_state(c, ST_QUIT);
+		} else {
+			/* RFC 5321 4.3.2: DATA is answered 354 or an error.  A server
+			 * that says 250 has not taken the text we did not send:
+			 * nothing is recorded as sent, and no QUIT goes into what
+			 * it may take for the text. */
+			fail(c, "protocol error: DATA answered \"%s\", not 354", r->text);
 		}
+		break;
+	case ST_BODY:
+		set_all(job, r, 1);
+		enter_state(c, ST_QUIT);
+		break;
+	case ST_EMPTY_DOT:
+		enter_state(c, ST_QUIT);
+		break;
+	case ST_QUIT:
+	case ST_END:
+		c->state = ST_END;
+		break;
 	}
-	if (r.code / 100 == 4 || r.code / 100 == 5) {
-		set_all(job, &r, 1);
-		*accepted = 0;
-	} else if (r.code != 354) {
-		/* RFC 5321 4.3.2: DATA is answered 354 or an error.  A server
-		 * that says 250 has not taken the text we did not send: nothing
-		 * is recorded as sent, and no QUIT goes into what it may take
-		 * for the text. */
-		snprintf(job->error, sizeof job->error, "protocol error: DATA answered \"%s\", not 354", r.text);
-		return -1;
+}
+
+/* How long the reply of a state may take. */
+static long long reply_timeout(const struct client *c)
+{
+	switch (c->state) {
+	case ST_BODY:
+		return c->job->timeout * 2;	/* RFC 5321 4.5.3.2.6: the end of data may take a while */
+	case ST_QUIT:
+		return 5;			/* nothing depends on it */
+	default:
+		return c->job->timeout;
 	}
-	return 0;
 }
 
 enum smtpc_outcome smtpc_run(struct smtpc_job *job)
 {
 	static struct client c;
 	struct reply r;
-	int accepted;
 
 	memset(&c, 0, sizeof c);
 	c.job = job;
+	c.outcome = SMTPC_DONE;
 	job->error[0] = '\0';
 	for (int i = 0; i < job->nrcpt; i++) {
 		job->rcpts[i].code = 0;
 		job->rcpts[i].text[0] = '\0';
 	}
 	lineio_init(&c.io, job->fd, job->fd, 1, job->timeout);
-	if (greet(&c) == -1)
-		return SMTPC_TEMP;
-	measure(&c);
-	if (c.size_limit && c.wire_size > c.size_limit) {
-		r.code = 552;
-		snprintf(r.text, sizeof r.text, "552 5.3.4 message larger than the server's SIZE limit %llu",
-			 c.size_limit);
-		set_all(job, &r, 0);
-		quit(&c);
-		return SMTPC_DONE;
+	enter_state(&c, ST_GREETING);
+	while (c.state != ST_END) {
+		/* every recipient has its answer by then: a failure is no failure */
+		int quitting = c.state == ST_QUIT || c.state == ST_EMPTY_DOT;
+		if (flush(&c) == -1 || read_reply(&c, &r, reply_timeout(&c), c.state == ST_EHLO) == -1) {
+			if (quitting)
+				break;
+			fail(&c, NULL);
+			break;
+		}
+		on_reply(&c, &r);
 	}
-	if (envelope(&c, &accepted) == -1)
-		return SMTPC_TEMP;
-	if (accepted > 0) {
-		if (send_body(&c) == -1)
-			return SMTPC_TEMP;
-		/* RFC 5321 4.5.3.2.6: the end of data may take a while */
-		if (read_reply(&c, &r, job->timeout * 2, 0) == -1)
-			return SMTPC_TEMP;
-		set_all(job, &r, 1);
-	}
-	quit(&c);
-	return SMTPC_DONE;
+	return c.outcome;
 }

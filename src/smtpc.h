@@ -9,6 +9,8 @@
  * read by one deadline; the message text goes by one deadline too (the
  * timeout plus its size at a minimum rate), so no server can hold the
  * relay longer by answering or reading a little at a time.
+ * A server that answers EHLO with job->self (our own name) is this host
+ * reached another way: SMTPC_TEMP before MAIL, nothing sent.
  * Each recipient ends with its own code and text; the caller decides what
  * is done, retried or bounced.
  */
@@ -34,6 +36,7 @@ enum smtpc_outcome {
 struct smtpc_job {
 	int fd;				/* connected socket */
 	const char *helo;
+	const char *self;		/* a server answering EHLO with this name is us: a loop; NULL: no check */
 	const char *sender;		/* "" for the null sender */
 	struct smtpc_rcpt *rcpts;
 	int nrcpt;

@@ -630,6 +630,23 @@ EOF
 	assert_line --regexp '^recipient: bob@selfimplicit\.test action=failed status=5\.4\.6 '
 }
 
+@test "a server at another 127/8 address that answers EHLO with this host's name is a loop: nothing is sent" {
+	relay_dns
+	# the relay's own name, as this host's mailslot-smtpd listening on
+	# every address would answer at 127.0.0.2
+	relay_remote 127.0.0.2 mx1 --hostname sender.test
+	relay_queue alice@example.org bob@remote.test < <(relay_msg samename)
+	run relay --min-backoff 60
+	assert_success
+	assert_output --partial "mail loops back to myself: the server greets as sender.test"
+	assert_output --partial "status=deferred"
+	run relay_remote_mail mx1 bob
+	assert_output ''
+	run relay_list_rcpts "$QID"
+	# mx2 (127.0.0.3), where nothing listens, was tried next
+	assert_output --regexp '^<bob@remote\.test> attempts=1 .*mx2\.remote\.test'
+}
+
 @test "this host as a backup MX: only the better MX is tried, and the recipient waits when it fails" {
 	relay_dns
 	relay_remote 127.0.0.1 self	# nothing listens on mx1 (127.0.0.2)
