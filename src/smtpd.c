@@ -46,6 +46,28 @@ static int fatal(int status, const char *why, const char *hostname)
 	return status;
 }
 
+/* Every message that is not delivered at once goes to the queue: a queue
+ * this account cannot write is a configuration error now, not a 451 for
+ * every message later with the reason only in the log. */
+static int queue_usable(const struct config *cfg, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(cfg->queue, &st) == -1) {
+		snprintf(err, errlen, "queue directory %s: %s (--queue)", cfg->queue, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "queue directory %s: not a directory (--queue)", cfg->queue);
+		return -1;
+	}
+	if (access(cfg->queue, W_OK | X_OK) == -1) {
+		snprintf(err, errlen, "queue directory %s: %s (--queue)", cfg->queue, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* The session child: sandbox itself for good, then speak SMTP. */
 static void run_session(const struct config *cfg, const struct peer *peer, int sock)
 {
@@ -124,5 +146,7 @@ int main(int argc, char **argv)
 	log_open("mailslot-smtpd", cfg.log, cfg.verbose);
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg.hostname);
+	if (queue_usable(&cfg, err, sizeof err) == -1)
+		return fatal(EX_CONFIG, err, cfg.hostname);
 	return split(&cfg, &peer);
 }

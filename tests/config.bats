@@ -497,3 +497,11 @@ os.execv(sys.argv[2], sys.argv[2:])
 ' "$BATS_TEST_TMPDIR/listen.sock" "$SMTPD" $(smtpd_args)
 	expect_refused 64 "listening socket"
 }
+
+@test "a missing or unwritable --queue is refused at start-up: 78 naming the directory, before any greeting" {
+	config_error "$BATS_TEST_TMPDIR/noqueue: No such file or directory (--queue)" \
+		--spool "$SPOOL" --queue "$BATS_TEST_TMPDIR/noqueue" --users "$MS/users" --user "$(id -un)"
+	: >"$BATS_TEST_TMPDIR/file"
+	config_error "not a directory (--queue)" \
+		--spool "$SPOOL" --queue "$BATS_TEST_TMPDIR/file" --users "$MS/users" --user "$(id -un)"
+}

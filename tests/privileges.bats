@@ -111,7 +111,9 @@ send_priv() {
 }
 
 @test "started as root with --user mstest2: the same, as that account" {
-	run python3 "$DELIV_PY" status "$SMTPD" $(priv_args) --user mstest2
+	# a queue of its own: mail's is closed to it, and is checked at start-up
+	install -d -o mstest2 -m 0700 "$PRIV/queue-mstest2"
+	run python3 "$DELIV_PY" status "$SMTPD" $(priv_args) --user mstest2 --queue "$PRIV/queue-mstest2"
 	assert_success
 	uid=$(id -u mstest2)
 	gid=$(id -g mstest2)
@@ -130,11 +132,12 @@ send_priv() {
 	cp /etc/group "$PRIV/group"
 	printf 'mslast:x:4242:4242::/nonexistent:/usr/sbin/nologin' >>"$PRIV/passwd"
 	printf 'mslastgrp:x:4343:mstest1,mslast' >>"$PRIV/group"
+	install -d -o 4242 -m 0700 "$PRIV/queue-mslast"
 	# the copies stand in for the system's files in a mount namespace of
 	# the handler's own (unshare and sh exec it: the pid stays the same)
 	run python3 "$DELIV_PY" status unshare -m sh -c \
 		'mount --bind "$0" /etc/passwd && mount --bind "$1" /etc/group && shift && exec "$@"' \
-		"$PRIV/passwd" "$PRIV/group" "$SMTPD" $(priv_args) --user mslast
+		"$PRIV/passwd" "$PRIV/group" "$SMTPD" $(priv_args) --user mslast --queue "$PRIV/queue-mslast"
 	assert_success
 	assert_line "Uid: 4242 4242 4242 4242"
 	assert_line "Gid: 4242 4242 4242 4242"
