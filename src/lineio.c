@@ -2,25 +2,26 @@
 #include "lineio.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 
 void lineio_init(struct lineio *io, int in_fd, int out_fd, int strict, long long timeout_s)
 {
-	io->in_fd = in_fd;
-	io->out_fd = out_fd;
+	conn_plain(&io->plain, in_fd, out_fd);
+	io->conn = &io->plain;
 	io->strict = strict;
 	io->timeout_ms = (int)(timeout_s * 1000);
 	io->in_start = io->in_end = 0;
 	io->out_len = 0;
 	io->out_error = 0;
+}
+
+void lineio_set_conn(struct lineio *io, struct conn *c)
+{
+	io->conn = c;
 }
 
 size_t lineio_pending(const struct lineio *io)
@@ -34,13 +35,12 @@ int lineio_flush(struct lineio *io)
 	long long deadline = clock_ms() + io->timeout_ms;
 
 	while (done < io->out_len && !io->out_error) {
-		struct pollfd pfd = { .fd = io->out_fd, .events = POLLOUT };
 		long long left = deadline - clock_ms();
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+		if (left <= 0 || conn_wait(io->conn, 1, (int)left) == 0) {
 			io->out_error = ETIMEDOUT;	/* a peer that never reads */
 			break;
 		}
-		ssize_t n = write(io->out_fd, io->out + done, io->out_len - done);
+		ssize_t n = conn_write(io->conn, io->out + done, io->out_len - done);
 		if (n > 0)
 			done += (size_t)n;
 		else if (n == -1 && errno != EINTR && errno != EAGAIN)
@@ -72,19 +72,15 @@ static enum line_status fill(struct lineio *io, long long deadline)
 		return LINE_ERROR;
 	io->in_start = io->in_end = 0;
 	for (;;) {
-		struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
 		long long left = deadline - clock_ms();
 		if (left <= 0)
 			return LINE_TIMEOUT;
-		int pr = poll(&pfd, 1, (int)left);
+		int pr = conn_wait(io->conn, 0, (int)left);
 		if (pr == 0)
 			return LINE_TIMEOUT;
-		if (pr == -1) {
-			if (errno == EINTR)
-				continue;
+		if (pr == -1)
 			return LINE_ERROR;
-		}
-		ssize_t n = read(io->in_fd, io->in, sizeof io->in);
+		ssize_t n = conn_read(io->conn, io->in, sizeof io->in);
 		if (n > 0) {
 			io->in_end = (size_t)n;
 			return LINE_OK;
@@ -105,14 +101,13 @@ void lineio_finish(struct lineio *io)
 	size_t drained = 0;
 
 	lineio_flush(io);
-	if (shutdown(io->out_fd, SHUT_WR) == -1)
+	if (conn_shutdown(io->conn) == -1)
 		return;		/* not a socket: nothing to drain */
 	while (drained < DRAIN_MAX) {
-		struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
 		long long left = deadline - clock_ms();
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+		if (left <= 0 || conn_wait(io->conn, 0, (int)left) <= 0)
 			break;
-		ssize_t n = read(io->in_fd, io->in, sizeof io->in);
+		ssize_t n = conn_read(io->conn, io->in, sizeof io->in);
 		if (n <= 0)
 			break;
 		drained += (size_t)n;
@@ -121,13 +116,7 @@ void lineio_finish(struct lineio *io)
 
 int lineio_peer_spoke(struct lineio *io)
 {
-	struct pollfd pfd = { .fd = io->in_fd, .events = POLLIN };
-	char c;
-
-	if (poll(&pfd, 1, 0) != 1)
-		return 0;
-	/* POLLIN is also set at end of file: only real bytes count */
-	return recv(io->in_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+	return conn_peer_spoke(io->conn);
 }
 
 enum line_status lineio_getline(struct lineio *io, char *buf, size_t bufsz, size_t *len)

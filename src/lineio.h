@@ -4,7 +4,9 @@
  * buffer is skipped up to its end and reported as LINE_TOOLONG; every line
  * must arrive whole within the timeout (a client trickling one byte a second
  * still times out).  Output is buffered and sent before the next read would
- * block, which is what RFC 2920 pipelining needs.
+ * block, which is what RFC 2920 pipelining needs.  All octets go through a
+ * connection (conn.h): plain descriptors by default, another transport
+ * (TLS) once lineio_set_conn() installs it.
  *
  * The DATA reader streams the message to a file descriptor: dot-unstuffing,
  * CRLF to LF, the size cap, and the checks that stop SMTP smuggling: on a
@@ -20,6 +22,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "conn.h"
+
 #define LINEIO_INBUF 16384
 #define LINEIO_OUTBUF 4096
 #define DATA_LINE_MAX 998	/* RFC 5322 2.1.1: characters per line, without CRLF */
@@ -28,7 +32,8 @@
 enum line_status { LINE_OK, LINE_TOOLONG, LINE_EOF, LINE_TIMEOUT, LINE_ERROR, LINE_BARELF };
 
 struct lineio {
-	int in_fd, out_fd;
+	struct conn *conn;	/* the transport; &plain unless a layer replaced it */
+	struct conn plain;
 	int strict;		/* network connection: CRLF is the only line end in DATA */
 	int timeout_ms;
 	size_t in_start, in_end;
@@ -48,6 +53,9 @@ struct data_result {
 };
 
 void lineio_init(struct lineio *io, int in_fd, int out_fd, int strict, long long timeout_s);
+/* From now on read and write through c (a TLS layer over the same
+ * descriptors); what is buffered stays as it is. */
+void lineio_set_conn(struct lineio *io, struct conn *c);
 /* One line without its CRLF or LF, NUL-terminated; at most bufsz-3 octets
  * of content (plus CRLF) are accepted. */
 enum line_status lineio_getline(struct lineio *io, char *buf, size_t bufsz, size_t *len);
