@@ -446,12 +446,12 @@ int mailbox_apply(struct mailbox *mb)
 		}
 	}
 	for (size_t i = 0; i < mb->count; i++) {
-		char status[NAME_MAX + 1];
 		if (!mb->entry[i].deleted)
 			continue;
 		if (unlinkat(mb->dirfd, mb->entry[i].name, 0) == -1 && errno != ENOENT && !err)
 			err = errno;
 		if (mb->format == FORMAT_NUMBERED) {
+			char status[NAME_MAX + 1];
 			snprintf(status, sizeof status, "%s.status", mb->entry[i].name);
 			unlinkat(mb->dirfd, status, 0);
 		}

@@ -33,7 +33,7 @@
 
 #define MH_UNSEEN "unseen"
 /* .mh_sequences is a few lines; one larger than this is left alone */
-#define MH_SEQUENCES_MAX (256 * 1024)
+#define MH_SEQUENCES_MAX ((ssize_t)256 * 1024)
 
 /* Highest N among the "N" entries (N.status and other names are not
  * messages); stale temporaries go on the way.  fdopendir takes the
@@ -108,9 +108,9 @@ static char *find_unseen(char *buf, size_t len, char **value)
  * becomes a range up to n, anything else gets " n".  0 or errno. */
 static int mark_unseen(int seqfd, unsigned long n)
 {
-	static char buf[MH_SEQUENCES_MAX + 64];
+	static char buf[(size_t)MH_SEQUENCES_MAX + 64];
 	char add[48];
-	ssize_t got = pread(seqfd, buf, MH_SEQUENCES_MAX + 1, 0);
+	ssize_t got = pread(seqfd, buf, (size_t)MH_SEQUENCES_MAX + 1, 0);
 	size_t len, out;
 	char *value, *end;
 
