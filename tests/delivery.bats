@@ -245,6 +245,25 @@ flagged: 7"
 	assert [ ! -e "$SPOOL/carol" ]
 }
 
+@test "mh: mutt finds the new mail (mutt -Z), and none in a folder whose unseen sequence is empty" {
+	command -v mutt >/dev/null || skip "mutt is not installed"
+	command -v script >/dev/null || skip "script (util-linux) is not installed"
+	start_listener --format mh
+	run send_mail --to carol@example.org --count 2
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 2
+	# mutt -Z opens the first mailbox with new mail, or says there is none
+	mutt_new_mail() {
+		# (folder: else mutt asks whether to create ~/Mail)
+		printf 'set mbox_type=MH\nset folder=%s\nmailboxes %s\n' "$SPOOL" "$1" >"$MS/muttrc"
+		TERM=dumb HOME="$MS" timeout 20 script -qec "mutt -n -F '$MS/muttrc' -Z -e 'push <exit>'" /dev/null \
+			</dev/null | tr -d '\r' | grep -a -c 'No mailbox with new mail' || true
+	}
+	assert_equal "$(mutt_new_mail "$SPOOL/carol")" 0
+	# the same folder with its unseen sequence emptied: mutt sees nothing new
+	: >"$SPOOL/carol/.mh_sequences"
+	assert_equal "$(mutt_new_mail "$SPOOL/carol")" 1
+}
+
 @test "numbered: five messages numbered 1 to 5, each with N.status holding \\Recent" {
 	start_listener --format numbered
 	run send_mail --to carol@example.org --count 5

@@ -75,8 +75,9 @@ group_test() {
 	need cppcheck cppcheck
 	need clang-tidy clang-tidy
 	need strace strace
-	# delivery.bats: nmh reads the MH folders (scan, flist, folder, rmf)
+	# delivery.bats: nmh and mutt read the MH folders
 	need nmh /usr/bin/mh/scan
+	need mutt mutt
 }
 
 group_bench() {
