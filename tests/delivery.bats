@@ -1005,6 +1005,10 @@ PY
 		# delete the second: the others stay, with the same uids
 		run "$MBREAD" "$f" "$SPOOL" "$user" delete 2
 		assert_success
+		if [ "$f" = mh ]; then
+			# and it leaves the sequences, as nmh's rmm would have it
+			assert_equal "$(cat "$SPOOL/$user/.mh_sequences")" "unseen: 1 3-4"
+		fi
 		run "$MBREAD" "$f" "$SPOOL" "$user" list
 		assert_equal "$(cut -d' ' -f1 <<<"$output")" "$(sed -n '1p;3p;4p' <<<"$listed" | cut -d' ' -f1)"
 		assert_equal "$(count_messages "$f" "$SPOOL/$user")" 3
@@ -1014,4 +1018,25 @@ PY
 	refute_output --partial ","
 	run ls "$SPOOL/dave"
 	refute_output --partial "2.status"
+}
+
+@test "reading: deleting from an MH folder takes the numbers out of every sequence, ranges split, empty ones gone" {
+	build_mbread
+	mkdir -m 700 "$SPOOL/carol"
+	for n in 1 2 3 4 5 6 7 8 9; do
+		printf 'Subject: %s\n\nbody\n' "$n" >"$SPOOL/carol/$n"
+	done
+	# a continuation line, as long sequences may be written
+	printf 'cur: 4\nunseen: 1-3 5 7-9\nflagged: 2\n  4-5\nx: 3\n' >"$SPOOL/carol/.mh_sequences"
+	run "$MBREAD" mh "$SPOOL" carol delete 3 4 8
+	assert_success
+	assert_equal "$(cat "$SPOOL/carol/.mh_sequences")" "unseen: 1-2 5 7 9
+flagged: 2 5"
+	run ls "$SPOOL/carol"
+	assert_output "1
+2
+5
+6
+7
+9"
 }
