@@ -706,10 +706,13 @@ bob"
 	sleeper=$BG_PID
 	# the removal of alice.lock is held 1.5 s at its system call; in that
 	# time another program takes the stale lock away and makes its own
-	background "$MS/send.out" python3 "$DELIV_PY" send --exec "strace -f -o $MS/trace \
+	# (waited for below, so not left for teardown to kill by a pid that
+	# may have been reused by then)
+	python3 "$DELIV_PY" send --exec "strace -f -o $MS/trace \
 		-e trace=unlinkat,renameat2 -e inject=unlinkat,renameat2:delay_enter=1500000 \
-		$SMTPD $(smtpd_args) --lock-timeout 4" --log "$LOG" --record "$REC" --to alice@example.org --timeout 30
-	sender=$BG_PID
+		$SMTPD $(smtpd_args) --lock-timeout 4" --log "$LOG" --record "$REC" --to alice@example.org --timeout 30 \
+		>"$MS/send.out" 2>&1 3>&- &
+	sender=$!
 	for _ in $(seq 1 200); do
 		grep -qE '(unlinkat|renameat2)\([0-9A-Z_]+, "alice\.lock"' "$MS/trace" 2>/dev/null && break
 		sleep 0.05
