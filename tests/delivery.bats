@@ -89,6 +89,35 @@ round-trip"
 	assert_line "ok"
 }
 
+@test "mboxrd: quoting does not trust the caller's From_ count: 0 or 1000, every From line is quoted, the copy exact" {
+	cc -D_GNU_SOURCE -std=c17 -Wall -Wextra -Werror -I"$TESTS_DIR/../src" -o "$MS/deliv_append" \
+		"$TESTS_DIR/helpers/deliv_append.c" \
+		"$TESTS_DIR"/../src/{deliver,privs,users,addr,config,mailbox,lock,mbox,maildir,mh,numbered,log}.o
+	printf 'Subject: counted wrong\n\nFrom the start\n>From quoted\nplain\nFrom again\n' >"$MS/msg"
+	for count in 0 1000; do
+		run "$MS/deliv_append" mbox "$SPOOL" alice "$count" <"$MS/msg"
+		assert_success
+		assert_output --regexp '^250 2\.0\.0 '
+	done
+	# no line of the mailbox starts "From " but the two From_ lines
+	assert_equal "$(grep -c '^From ' "$SPOOL/alice")" 2
+	assert_equal "$(grep -c '^>From the start$' "$SPOOL/alice")" 2
+	assert_equal "$(grep -c '^>>From quoted$' "$SPOOL/alice")" 2
+	# and each message unquotes to exactly what was sent, after the two added header lines
+	run python3 - "$SPOOL/alice" "$MS/msg" "$TESTS_DIR/helpers" <<'PY'
+import mailbox, sys
+sys.path.insert(0, sys.argv[3])
+import deliv_mail
+want = open(sys.argv[2], "rb").read()
+box = mailbox.mbox(sys.argv[1], create=False)
+for key in box.keys():
+    got = deliv_mail.mboxrd_unquote(box.get_bytes(key))
+    assert got.split(b"\n", 2)[2] == want, got
+print("ok %d" % len(box.keys()))
+PY
+	assert_output "ok 2"
+}
+
 @test "mboxrd: a 3 MB body with thousands of From and dot lines comes back exact (quoting across copy buffers)" {
 	start_listener
 	run send_mail --to alice@example.org --size 3000000 --count 2
