@@ -446,18 +446,32 @@ int mailbox_apply(struct mailbox *mb)
 		}
 	}
 	for (size_t i = 0; i < mb->count; i++) {
-		char status[NAME_MAX + 1];
 		if (!mb->entry[i].deleted)
 			continue;
 		if (unlinkat(mb->dirfd, mb->entry[i].name, 0) == -1 && errno != ENOENT && !err)
 			err = errno;
 		if (mb->format == FORMAT_NUMBERED) {
+			char status[NAME_MAX + 1];
 			snprintf(status, sizeof status, "%s.status", mb->entry[i].name);
 			unlinkat(mb->dirfd, status, 0);
 		}
 	}
 	if (!err && fsync(mb->dirfd) == -1)
 		err = errno;
+	if (!err && mb->format == FORMAT_MH && mb->count) {
+		/* a removed number left in a sequence would mark the next
+		 * message given that number: take them out, as rmm does */
+		unsigned long *gone = calloc(mb->count, sizeof *gone);
+		size_t n = 0;
+		if (!gone)
+			err = errno;
+		for (size_t i = 0; gone && i < mb->count; i++)
+			if (mb->entry[i].deleted)
+				gone[n++] = strtoul(mb->entry[i].name, NULL, 10);
+		if (gone && n)
+			err = mh_drop_from_sequences(lockfd, gone, n);	/* entries are sorted by number */
+		free(gone);
+	}
 	if (lockfd != -1)
 		close(lockfd);
 	return err ? fail_why(mb, err, "cannot remove deleted messages") : 0;

@@ -136,6 +136,9 @@ void mailbox_close(struct mailbox *mb);
 int mbox_scan(struct mailbox *mb);
 int mbox_read(struct mailbox *mb, const struct mailbox_entry *e, int outfd);
 int mbox_apply(struct mailbox *mb);
+/* MH: take the numbers gone (sorted) out of every sequence in the locked
+ * .mh_sequences, as nmh's rmm does. */
+int mh_drop_from_sequences(int seqfd, const unsigned long *gone, size_t ngone);
 /* mboxrd unquoting: copy len octets of fd at start to outfd, one '>' less
  * on every line matching ^>+From ; counts the LF written in *lines. */
 int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines);

@@ -81,7 +81,7 @@ int maildir_append(struct mailbox_job *job)
 	static unsigned count;
 	char dir[PATH_MAX], shown[PATH_MAX], name[256], host[128];
 	struct timeval tv;
-	int err = 0, spoolfd, userfd, fds[3];
+	int err = 0, spoolfd, userfd, fds[3] = { -1, -1, -1 };
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
 		return ENAMETOOLONG;

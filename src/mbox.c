@@ -382,33 +382,32 @@ static int end_message(struct mailbox *mb, off_t from, off_t start, off_t end)
 	return 0;
 }
 
-static int by_uid(const void *a, const void *b)
+static int by_uid(const void *a, const void *b, void *arg)
 {
-	const struct mailbox_entry *const *x = a, *const *y = b;
-	int c = strcmp((*x)->uid, (*y)->uid);
+	const struct mailbox_entry *e = arg, *x = &e[*(const size_t *)a], *y = &e[*(const size_t *)b];
+	int c = strcmp(x->uid, y->uid);
 
-	return c ? c : (*x)->from < (*y)->from ? -1 : 1;
+	return c ? c : x->from < y->from ? -1 : 1;
 }
 
 /* Uids must be unique: the second and later of identical ones get "-N". */
 static int unique_uids(struct mailbox *mb)
 {
-	struct mailbox_entry **idx;
+	size_t *idx;
 
 	if (mb->count < 2)
 		return 0;
 	if (!(idx = calloc(mb->count, sizeof *idx)))
 		return errno;
 	for (size_t i = 0; i < mb->count; i++)
-		idx[i] = &mb->entry[i];
-	qsort(idx, mb->count, sizeof *idx, by_uid);
-	for (size_t i = 1, run = 0; i < mb->count; i++) {
-		if (strncmp(idx[i]->uid, idx[i - run - 1]->uid, 17) == 0 && strlen(idx[i - run - 1]->uid) == 17) {
-			run++;
-			snprintf(idx[i]->uid + 17, sizeof idx[i]->uid - 17, "-%zu", run);
-		} else {
-			run = 0;
-		}
+		idx[i] = i;
+	qsort_r(idx, mb->count, sizeof *idx, by_uid, mb->entry);
+	for (size_t i = 1, first = 0; i < mb->count; i++) {
+		struct mailbox_entry *e = &mb->entry[idx[i]];
+		if (strcmp(e->uid, mb->entry[idx[first]].uid) == 0)
+			snprintf(e->uid + strlen(e->uid), sizeof e->uid - strlen(e->uid), "-%zu", i - first);
+		else
+			first = i;
 	}
 	free(idx);
 	return 0;

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@
 
 #define MH_UNSEEN "unseen"
 /* .mh_sequences is a few lines; one larger than this is left alone */
-#define MH_SEQUENCES_MAX (256 * 1024)
+#define MH_SEQUENCES_MAX ((ssize_t)256 * 1024)
 
 /* Highest N among the "N" entries (N.status and other names are not
  * messages); stale temporaries go on the way.  fdopendir takes the
@@ -108,9 +109,9 @@ static char *find_unseen(char *buf, size_t len, char **value)
  * becomes a range up to n, anything else gets " n".  0 or errno. */
 static int mark_unseen(int seqfd, unsigned long n)
 {
-	static char buf[MH_SEQUENCES_MAX + 64];
+	static char buf[(size_t)MH_SEQUENCES_MAX + 64];
 	char add[48];
-	ssize_t got = pread(seqfd, buf, MH_SEQUENCES_MAX + 1, 0);
+	ssize_t got = pread(seqfd, buf, (size_t)MH_SEQUENCES_MAX + 1, 0);
 	size_t len, out;
 	char *value, *end;
 
@@ -119,6 +120,7 @@ static int mark_unseen(int seqfd, unsigned long n)
 	if (got > MH_SEQUENCES_MAX)
 		return EFBIG;
 	len = (size_t)got;
+	buf[len] = '\0';	/* strtoul stops here on a last line without LF */
 	end = find_unseen(buf, len, &value);
 	if (!end) {
 		/* a new field, after a last line that may lack its newline */
@@ -150,6 +152,115 @@ static int mark_unseen(int seqfd, unsigned long n)
 	    fsync(seqfd) == -1)
 		return errno;
 	return 0;
+}
+
+/* Append to out, clamped: outsz once it is full (the caller's error). */
+static size_t put(char *out, size_t o, size_t outsz, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o >= outsz)
+		return outsz;
+	va_start(ap, fmt);
+	n = vsnprintf(out + o, outsz - o, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= outsz - o ? outsz : o + (size_t)n;
+}
+
+/* One sequence's value with the numbers in gone (sorted) taken out, as
+ * ranges again, appended to out; returns the new length of out. */
+static size_t drop_numbers(const char *value, size_t vlen, const unsigned long *gone, size_t ngone, char *out,
+			   size_t o, size_t outsz)
+{
+	const char *p = value, *end = value + vlen;
+
+	while (p < end) {
+		char *stop;
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n'))
+			p++;
+		if (p >= end)
+			break;
+		unsigned long a = strtoul(p, &stop, 10), b = a;
+		if (stop == p || stop > end) {
+			/* not a number: keep the word as it is */
+			size_t w = strcspn(p, " \t\n");
+			w = w > (size_t)(end - p) ? (size_t)(end - p) : w;
+			o = put(out, o, outsz, " %.*s", (int)w, p);
+			p += w;
+			continue;
+		}
+		if (stop < end && *stop == '-')
+			b = strtoul(stop + 1, &stop, 10);
+		p = stop;
+		for (size_t i = 0; i < ngone && a <= b; i++) {
+			if (gone[i] < a || gone[i] > b)
+				continue;
+			if (gone[i] > a)
+				o = put(out, o, outsz, gone[i] - 1 > a ? " %lu-%lu" : " %lu", a, gone[i] - 1);
+			a = gone[i] + 1;
+		}
+		if (a <= b)
+			o = put(out, o, outsz, b > a ? " %lu-%lu" : " %lu", a, b);
+		if (o >= outsz)
+			return outsz;
+	}
+	return o;
+}
+
+int mh_drop_from_sequences(int seqfd, const unsigned long *gone, size_t ngone)
+{
+	static char buf[(size_t)MH_SEQUENCES_MAX + 2];
+	ssize_t got = pread(seqfd, buf, (size_t)MH_SEQUENCES_MAX + 1, 0);
+	size_t len, outsz, o = 0;
+	char *out;
+	int err = 0;
+
+	if (got < 0)
+		return errno;
+	if (got > MH_SEQUENCES_MAX)
+		return EFBIG;
+	len = (size_t)got;
+	buf[len] = '\0';	/* strtoul and strcspn stop here at the latest */
+	/* each number taken out can split a range in every sequence (a line) */
+	size_t nlines = 1;
+	for (size_t i = 0; i < len; i++)
+		nlines += buf[i] == '\n';
+	outsz = len + (ngone + 1) * 48 * nlines + 64;
+	if (!(out = malloc(outsz)))
+		return errno;
+	for (size_t pos = 0; pos < len;) {
+		/* a field: "name: value", continued on lines that start with white space */
+		size_t fend = pos;
+		do {
+			char *nl = memchr(buf + fend, '\n', len - fend);
+			fend = nl ? (size_t)(nl - buf) + 1 : len;
+		} while (fend < len && (buf[fend] == ' ' || buf[fend] == '\t'));
+		char *colon = memchr(buf + pos, ':', fend - pos);
+		if (!colon) {
+			o = put(out, o, outsz, "%.*s", (int)(fend - pos), buf + pos);
+		} else {
+			size_t start = o;
+			o = put(out, o, outsz, "%.*s", (int)(colon + 1 - (buf + pos)), buf + pos);
+			size_t before = o;
+			o = drop_numbers(colon + 1, (size_t)(buf + fend - colon - 1), gone, ngone, out, o, outsz);
+			if (o == before)
+				o = start;	/* an empty sequence is no sequence (nmh drops it too) */
+			else
+				o = put(out, o, outsz, "\n");
+		}
+		if (o >= outsz) {
+			err = EFBIG;
+			break;
+		}
+		pos = fend;
+	}
+	/* in place, under the caller's lock on this inode */
+	if (!err && (mailbox_write(seqfd, out, o, &(off_t){ 0 }) == -1 || ftruncate(seqfd, (off_t)o) == -1 ||
+		     fsync(seqfd) == -1))
+		err = errno;
+	free(out);
+	return err;
 }
 
 static int place(int dirfd, const char *shown, const char *tmp, unsigned long *placed)

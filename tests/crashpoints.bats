@@ -52,7 +52,7 @@ crash_run() {
 	return "$rc"
 }
 
-@test "mailslot-smtpd killed at every call from the 354 to just after the 250 (copy_file_range append)" {
+@test "mailslot-smtpd killed at every call from the 354 to just after the 250 (plain append)" {
 	crash_run smtpd --smtpd "$SMTPD" --relay "$RELAY" --work "$BATS_TEST_TMPDIR/work" \
 		--user "$(id -un)" --scenario plain --window data
 	run grep -c . "$BATS_TEST_TMPDIR/report.txt"

@@ -89,6 +89,35 @@ round-trip"
 	assert_line "ok"
 }
 
+@test "mboxrd: quoting does not trust the caller's From_ count: 0 or 1000, every From line is quoted, the copy exact" {
+	cc -D_GNU_SOURCE -std=c17 -Wall -Wextra -Werror -I"$TESTS_DIR/../src" -o "$MS/deliv_append" \
+		"$TESTS_DIR/helpers/deliv_append.c" \
+		"$TESTS_DIR"/../src/{deliver,privs,users,addr,config,mailbox,lock,mbox,maildir,mh,numbered,log}.o
+	printf 'Subject: counted wrong\n\nFrom the start\n>From quoted\nplain\nFrom again\n' >"$MS/msg"
+	for count in 0 1000; do
+		run "$MS/deliv_append" mbox "$SPOOL" alice "$count" <"$MS/msg"
+		assert_success
+		assert_output --regexp '^250 2\.0\.0 '
+	done
+	# no line of the mailbox starts "From " but the two From_ lines
+	assert_equal "$(grep -c '^From ' "$SPOOL/alice")" 2
+	assert_equal "$(grep -c '^>From the start$' "$SPOOL/alice")" 2
+	assert_equal "$(grep -c '^>>From quoted$' "$SPOOL/alice")" 2
+	# and each message unquotes to exactly what was sent, after the two added header lines
+	run python3 - "$SPOOL/alice" "$MS/msg" "$TESTS_DIR/helpers" <<'PY'
+import mailbox, sys
+sys.path.insert(0, sys.argv[3])
+import deliv_mail
+want = open(sys.argv[2], "rb").read()
+box = mailbox.mbox(sys.argv[1], create=False)
+for key in box.keys():
+    got = deliv_mail.mboxrd_unquote(box.get_bytes(key))
+    assert got.split(b"\n", 2)[2] == want, got
+print("ok %d" % len(box.keys()))
+PY
+	assert_output "ok 2"
+}
+
 @test "mboxrd: a 3 MB body with thousands of From and dot lines comes back exact (quoting across copy buffers)" {
 	start_listener
 	run send_mail --to alice@example.org --size 3000000 --count 2
@@ -243,6 +272,25 @@ flagged: 7"
 	run /usr/bin/mh/rmf -nointeractive +carol
 	assert_success
 	assert [ ! -e "$SPOOL/carol" ]
+}
+
+@test "mh: mutt finds the new mail (mutt -Z), and none in a folder whose unseen sequence is empty" {
+	command -v mutt >/dev/null || skip "mutt is not installed"
+	command -v script >/dev/null || skip "script (util-linux) is not installed"
+	start_listener --format mh
+	run send_mail --to carol@example.org --count 2
+	assert_equal "$(grep -c '^DATA 250 ' <<<"$output")" 2
+	# mutt -Z opens the first mailbox with new mail, or says there is none
+	mutt_new_mail() {
+		# (folder: else mutt asks whether to create ~/Mail)
+		printf 'set mbox_type=MH\nset folder=%s\nmailboxes %s\n' "$SPOOL" "$1" >"$MS/muttrc"
+		TERM=dumb HOME="$MS" timeout 20 script -qec "mutt -n -F '$MS/muttrc' -Z -e 'push <exit>'" /dev/null \
+			</dev/null | tr -d '\r' | grep -a -c 'No mailbox with new mail' || true
+	}
+	assert_equal "$(mutt_new_mail "$SPOOL/carol")" 0
+	# the same folder with its unseen sequence emptied: mutt sees nothing new
+	: >"$SPOOL/carol/.mh_sequences"
+	assert_equal "$(mutt_new_mail "$SPOOL/carol")" 1
 }
 
 @test "numbered: five messages numbered 1 to 5, each with N.status holding \\Recent" {
@@ -687,10 +735,13 @@ bob"
 	sleeper=$BG_PID
 	# the removal of alice.lock is held 1.5 s at its system call; in that
 	# time another program takes the stale lock away and makes its own
-	background "$MS/send.out" python3 "$DELIV_PY" send --exec "strace -f -o $MS/trace \
+	# (waited for below, so not left for teardown to kill by a pid that
+	# may have been reused by then)
+	python3 "$DELIV_PY" send --exec "strace -f -o $MS/trace \
 		-e trace=unlinkat,renameat2 -e inject=unlinkat,renameat2:delay_enter=1500000 \
-		$SMTPD $(smtpd_args) --lock-timeout 4" --log "$LOG" --record "$REC" --to alice@example.org --timeout 30
-	sender=$BG_PID
+		$SMTPD $(smtpd_args) --lock-timeout 4" --log "$LOG" --record "$REC" --to alice@example.org --timeout 30 \
+		>"$MS/send.out" 2>&1 3>&- &
+	sender=$!
 	for _ in $(seq 1 200); do
 		grep -qE '(unlinkat|renameat2)\([0-9A-Z_]+, "alice\.lock"' "$MS/trace" 2>/dev/null && break
 		sleep 0.05
@@ -986,6 +1037,10 @@ PY
 		# delete the second: the others stay, with the same uids
 		run "$MBREAD" "$f" "$SPOOL" "$user" delete 2
 		assert_success
+		if [ "$f" = mh ]; then
+			# and it leaves the sequences, as nmh's rmm would have it
+			assert_equal "$(cat "$SPOOL/$user/.mh_sequences")" "unseen: 1 3-4"
+		fi
 		run "$MBREAD" "$f" "$SPOOL" "$user" list
 		assert_equal "$(cut -d' ' -f1 <<<"$output")" "$(sed -n '1p;3p;4p' <<<"$listed" | cut -d' ' -f1)"
 		assert_equal "$(count_messages "$f" "$SPOOL/$user")" 3
@@ -995,4 +1050,25 @@ PY
 	refute_output --partial ","
 	run ls "$SPOOL/dave"
 	refute_output --partial "2.status"
+}
+
+@test "reading: deleting from an MH folder takes the numbers out of every sequence, ranges split, empty ones gone" {
+	build_mbread
+	mkdir -m 700 "$SPOOL/carol"
+	for n in 1 2 3 4 5 6 7 8 9; do
+		printf 'Subject: %s\n\nbody\n' "$n" >"$SPOOL/carol/$n"
+	done
+	# a continuation line, as long sequences may be written
+	printf 'cur: 4\nunseen: 1-3 5 7-9\nflagged: 2\n  4-5\nx: 3\n' >"$SPOOL/carol/.mh_sequences"
+	run "$MBREAD" mh "$SPOOL" carol delete 3 4 8
+	assert_success
+	assert_equal "$(cat "$SPOOL/carol/.mh_sequences")" "unseen: 1-2 5 7 9
+flagged: 2 5"
+	run ls "$SPOOL/carol"
+	assert_output "1
+2
+5
+6
+7
+9"
 }

@@ -100,8 +100,9 @@ group_test() {
 	need strace strace
 	# privsep.bats: a forbidden system call made in the session (gdb call)
 	need gdb gdb
-	# delivery.bats: nmh reads the MH folders (scan, flist, folder, rmf)
+	# delivery.bats: nmh and mutt read the MH folders
 	need nmh /usr/bin/mh/scan
+	need mutt mutt
 }
 
 group_bench() {

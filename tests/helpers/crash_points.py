@@ -399,9 +399,10 @@ class Smtpd:
                        if i > after_354[0] and n == "newfstatat" and "(deleted)" in r.split(",")[0]]
         if not spool_fstat:
             return "before-dot", where
-        # a mailbox named by path, or by name under the spool's directory fd
+        # a path, or (the handler works from the spool's descriptor) a
+        # name looked up in it: openat(5</x/mail>, "alice.lock", ...)
         m = (re.search(r"/mail/\w+(\.lock)?[>\"]", rest[:300]) or
-             re.search(r"/mail>, \"\w+(\.lock)?\"", rest[:300]))
+             re.search(r"/mail>, \"\w+(\.lock)?[\".]", rest[:300]))
         if m:
             return ("dotlock" if m.group(1) else "mbox-append"), where
         if name == "newfstatat" and "(deleted)" in first:
