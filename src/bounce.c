@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "fileio.h"
 #include "users.h"
 
 #define HEADERS_MAX ((off_t)64 * 1024)	/* original headers returned, at most */
@@ -33,7 +34,7 @@ static void put(struct out *o, const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof buf)
 		n = sizeof buf - 1;
-	if (deliver_write(o->fd, buf, (size_t)n, NULL) == -1)
+	if (fileio_write(o->fd, buf, (size_t)n, NULL) == -1)
 		o->err = errno;
 }
 
@@ -58,20 +59,20 @@ static void copy_headers(struct out *o, int msgfd)
 			break;
 		for (ssize_t i = 0; i < n; i++) {
 			if (buf[i] == '\n' && prev_nl) {
-				if (deliver_write(o->fd, buf, (size_t)i, NULL) == -1)
+				if (fileio_write(o->fd, buf, (size_t)i, NULL) == -1)
 					o->err = errno;
 				return;
 			}
 			prev_nl = buf[i] == '\n';
 		}
-		if (deliver_write(o->fd, buf, (size_t)n, NULL) == -1)
+		if (fileio_write(o->fd, buf, (size_t)n, NULL) == -1)
 			o->err = errno;
 		off += n;
 	}
 }
 
 static void write_report(struct out *o, const struct config *cfg, const struct envelope *orig, int msgfd,
-			 const struct bounce_item *items, int n, const char *newid)
+			 const struct rcpt_result *res, const char *newid)
 {
 	char date[64], arrival[64], boundary[64];
 	time_t now = time(NULL);
@@ -92,16 +93,20 @@ static void write_report(struct out *o, const struct config *cfg, const struct e
 	put(o, "This is the mail system at host %s.\n\n", cfg->hostname);
 	put(o, "Your message (queue id %s) could not be delivered to one or more\n", orig->id);
 	put(o, "recipients. It is attached below.\n\n");
-	for (int i = 0; i < n; i++)
-		put(o, "<%s>: %s\n", items[i].address, items[i].diagnostic);
+	for (int i = 0; i < orig->nrcpt; i++)
+		if (res[i].outcome == OUT_PERM)
+			put(o, "<%s>: %s\n", orig->rcpt[i].address, res[i].text);
 	put(o, "\n--%s\n", boundary);
 	put(o, "Content-Description: Delivery report\nContent-Type: message/delivery-status\n\n");
 	put(o, "Reporting-MTA: dns; %s\nX-Mailslot-Queue-ID: %s\nArrival-Date: %s\n", cfg->hostname, orig->id, arrival);
-	for (int i = 0; i < n; i++) {
-		put(o, "\nFinal-Recipient: rfc822; %s\nAction: failed\nStatus: %s\n", items[i].address, items[i].status);
-		if (items[i].remote_mta[0])
-			put(o, "Remote-MTA: dns; %s\n", items[i].remote_mta);
-		put(o, "Diagnostic-Code: %s; %s\n", items[i].remote_mta[0] ? "smtp" : "x-mailslot", items[i].diagnostic);
+	for (int i = 0; i < orig->nrcpt; i++) {
+		if (res[i].outcome != OUT_PERM)
+			continue;
+		put(o, "\nFinal-Recipient: rfc822; %s\nAction: failed\nStatus: %s\n", orig->rcpt[i].address,
+		    res[i].status);
+		if (res[i].mta[0])
+			put(o, "Remote-MTA: dns; %s\n", res[i].mta);
+		put(o, "Diagnostic-Code: %s; %s\n", res[i].mta[0] ? "smtp" : "x-mailslot", res[i].text);
 		put(o, "Last-Attempt-Date: %s\n", date);
 	}
 	put(o, "\n--%s\n", boundary);
@@ -140,7 +145,7 @@ static int bounce_recipients(const char *sender, struct envelope *env)
 }
 
 int bounce_queue(const struct config *cfg, const struct envelope *orig, int msgfd,
-		 const struct bounce_item *items, int n, char *newid, size_t newid_len)
+		 const struct rcpt_result *res, char *newid, size_t newid_len)
 {
 	struct envelope env = { .arrived = (long long)time(NULL) };
 	struct out o;
@@ -155,7 +160,7 @@ int bounce_queue(const struct config *cfg, const struct envelope *orig, int msgf
 	o.err = 0;
 	if (o.fd == -1)
 		return -1;
-	write_report(&o, cfg, orig, msgfd, items, n, env.id);
+	write_report(&o, cfg, orig, msgfd, res, env.id);
 	if (o.err) {
 		errno = o.err;
 		goto out;

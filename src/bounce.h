@@ -13,17 +13,12 @@
 
 #include "config.h"
 #include "queue.h"
+#include "remote.h"
 
-struct bounce_item {
-	const char *address;
-	char status[16];	/* RFC 3463 code, e.g. 5.1.1 */
-	char diagnostic[QUEUE_ERROR_MAX];	/* the reply or reason */
-	char remote_mta[300];	/* host that answered, or "" */
-};
-
-/* 0 and the new entry's id in newid (an empty id when no bounce was due:
- * null sender), or -1 with errno. */
+/* A report on every recipient of orig whose result (res[i], one per
+ * orig->rcpt[i]) is OUT_PERM.  0 and the new entry's id in newid (an empty
+ * id when no bounce was due: null sender), or -1 with errno. */
 int bounce_queue(const struct config *cfg, const struct envelope *orig, int msgfd,
-		 const struct bounce_item *items, int n, char *newid, size_t newid_len);
+		 const struct rcpt_result *res, char *newid, size_t newid_len);
 
 #endif

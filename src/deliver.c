@@ -11,11 +11,6 @@
 #include "privs.h"
 
 /* Kept for session.c and bounce.c. */
-int deliver_write(int fd, const char *buf, size_t len, off_t *offset)
-{
-	return mailbox_write(fd, buf, len, offset);
-}
-
 /* The count is the mbox module's: it owns mboxrd quoting (the relay asks). */
 unsigned deliver_count_from_lines(int fd, off_t size)
 {

@@ -43,8 +43,6 @@ struct deliver_result {
 void deliver_local(const struct config *cfg, const struct delivery *d, const struct target *t,
 		   struct deliver_result *res);
 
-/* Write all of buf, at *offset when given (mailbox_write). */
-int deliver_write(int fd, const char *buf, size_t len, off_t *offset);
 /* Lines of a stored message that mboxrd quoting changes (^>*From ): the
  * mbox module's count, for callers that want it in struct delivery. */
 unsigned deliver_count_from_lines(int fd, off_t size);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fileio.h"
 
 void lineio_init(struct lineio *io, int in_fd, int out_fd, int strict, long long timeout_s)
 {
@@ -159,41 +160,6 @@ enum line_status lineio_getline(struct lineio *io, char *buf, size_t bufsz, size
 	}
 }
 
-/* The spool file writer: large writes, first error kept. */
-struct spool_writer {
-	int fd;
-	int err;
-	size_t len;
-	char buf[65536];
-};
-
-static void sw_flush(struct spool_writer *w)
-{
-	size_t done = 0;
-
-	while (done < w->len && !w->err) {
-		ssize_t n = write(w->fd, w->buf + done, w->len - done);
-		if (n > 0)
-			done += (size_t)n;
-		else if (n == -1 && errno != EINTR)
-			w->err = errno;
-		else if (n == 0)
-			w->err = EIO;
-	}
-	w->len = 0;
-}
-
-static void sw_put(struct spool_writer *w, const char *data, size_t len)
-{
-	if (w->err)
-		return;
-	/* callers pass one line at most, far below the buffer size */
-	if (w->len + len > sizeof w->buf)
-		sw_flush(w);
-	memcpy(w->buf + w->len, data, len);
-	w->len += len;
-}
-
 static int is_from_line(const char *s, size_t len)
 {
 	while (len > 0 && *s == '>') {
@@ -205,7 +171,7 @@ static int is_from_line(const char *s, size_t len)
 
 struct data_state {
 	struct data_result *res;
-	struct spool_writer *w;
+	struct fileio_buf *w;
 	unsigned long long max_size;
 	int strict;
 	int in_headers;
@@ -259,8 +225,8 @@ static int data_line(struct data_state *ds, const char *line, size_t len, int ov
 		return DATA_MORE;	/* rejected anyway: stop storing, keep reading */
 	if (is_from_line(line, content))
 		res->from_lines++;
-	sw_put(ds->w, line, content);
-	sw_put(ds->w, "\n", 1);
+	fileio_put(ds->w, line, content);
+	fileio_put(ds->w, "\n", 1);
 	return DATA_MORE;
 }
 
@@ -278,7 +244,8 @@ static int has_bare_cr(const char *p, size_t n, char prev)
 void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size,
 		      struct data_result *res)
 {
-	static struct spool_writer w;
+	static char storage[65536];	/* large writes to the spool file */
+	struct fileio_buf w;
 	/* a stuffed dot and CRLF on top of the longest allowed line */
 	char line[DATA_LINE_MAX + 4];
 	struct data_state ds = { .res = res, .w = &w, .max_size = max_size,
@@ -289,9 +256,7 @@ void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size
 	long long deadline = clock_ms() + io->timeout_ms;
 
 	memset(res, 0, sizeof *res);
-	w.fd = out_fd;
-	w.err = 0;
-	w.len = 0;
+	fileio_buf_init(&w, out_fd, storage, sizeof storage);
 	for (;;) {
 		if (io->in_start == io->in_end) {
 			enum line_status st = fill(io, deadline);
@@ -327,7 +292,7 @@ void lineio_read_data(struct lineio *io, int out_fd, unsigned long long max_size
 		last = '\0';
 		deadline = clock_ms() + io->timeout_ms;
 	}
-	sw_flush(&w);
+	fileio_flush(&w);
 	res->write_errno = w.err;
 	res->status = rc == DATA_STOP ? LINE_BARELF : LINE_OK;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 
 #define RECORD_XATTR "user.mailslot.append"
@@ -65,27 +66,6 @@ int lock_wait(int fd, long long deadline)
 	if (rc == 0)
 		return 0;
 	return saved == EINTR ? ETIMEDOUT : saved;
-}
-
-static int write_all(int fd, const char *buf, size_t len, off_t *offset)
-{
-	while (len > 0) {
-		ssize_t n = offset ? pwrite(fd, buf, len, *offset) : write(fd, buf, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-		if (offset)
-			*offset += n;
-	}
-	return 0;
 }
 
 static int pid_is_dead(const char *text)
@@ -215,7 +195,7 @@ static int dotlock_unnamed(int dirfd, const char *text, size_t len)
 	int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
-	if (lockf(fd, F_LOCK, 0) == -1 || write_all(fd, text, len, NULL) == -1) {
+	if (lockf(fd, F_LOCK, 0) == -1 || fileio_write(fd, text, len, NULL) == -1) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
@@ -231,7 +211,7 @@ static int dotlock_named(int dirfd, const char *name, const char *text, size_t l
 
 	if (fd == -1)
 		return -1;
-	if (lockf(fd, F_LOCK, 0) == -1 || write_all(fd, text, len, NULL) == -1) {
+	if (lockf(fd, F_LOCK, 0) == -1 || fileio_write(fd, text, len, NULL) == -1) {
 		int saved = errno;
 		unlinkat(dirfd, name, 0);
 		close(fd);
@@ -295,7 +275,7 @@ int lock_dotlock_record(struct dotlock *dl, const char *record)
 	if (errno != ENOTSUP && errno != EPERM)
 		return errno;
 	int tlen = snprintf(text, sizeof text, "mailslot %ld %s\n", (long)getpid(), record);
-	if (ftruncate(dl->fd, 0) == -1 || write_all(dl->fd, text, (size_t)tlen, &(off_t){ 0 }) == -1 ||
+	if (ftruncate(dl->fd, 0) == -1 || fileio_write(dl->fd, text, (size_t)tlen, &(off_t){ 0 }) == -1 ||
 	    fdatasync(dl->fd) == -1)
 		return errno;
 	return 0;

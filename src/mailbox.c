@@ -12,8 +12,40 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "lock.h"
 #include "log.h"
+
+/* The highest N among the entries "N" (and "N<sidecar>" when a sidecar
+ * suffix is given, so that an orphaned sidecar still takes its number);
+ * stale temporaries of killed deliveries go on the way.  fdopendir takes
+ * the descriptor it is given: it reads a duplicate.  0 or an errno value. */
+int mailbox_highest_number(int dirfd, const char *shown, const char *sidecar, unsigned long *max)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	struct dirent *e;
+
+	if (!d) {
+		int err = errno;
+		if (fd != -1)
+			close(fd);
+		return err;
+	}
+	*max = 0;
+	while ((e = readdir(d))) {
+		char *end;
+		if (strncmp(e->d_name, ",mailslot.", 10) == 0)
+			mailbox_drop_stale(dirfd, shown, e->d_name);
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		unsigned long n = strtoul(e->d_name, &end, 10);
+		if ((*end == '\0' || (sidecar && strcmp(end, sidecar) == 0)) && n > *max)
+			*max = n;
+	}
+	closedir(d);
+	return 0;
+}
 
 /* No delivery in progress is 36 hours old, so the age alone makes the file
  * safe to remove, whoever left it. */
@@ -24,27 +56,6 @@ void mailbox_drop_stale(int dirfd, const char *dir, const char *name)
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	    time(NULL) - st.st_mtime > MAILBOX_STALE_TEMP_SECONDS && unlinkat(dirfd, name, 0) == 0)
 		log_msg(LOG_NOTICE, "removed %s/%s, left by an interrupted delivery", dir, name);
-}
-
-int mailbox_write(int fd, const char *buf, size_t len, off_t *offset)
-{
-	while (len > 0) {
-		ssize_t n = offset ? pwrite(fd, buf, len, *offset) : write(fd, buf, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-		if (offset)
-			*offset += n;
-	}
-	return 0;
 }
 
 /* The spool file lives elsewhere; the kernel copies it in one call where
@@ -77,7 +88,7 @@ static int copy_plain(int msgfd, off_t size, int fd, off_t *offset)
 					errno = EIO;
 				return -1;
 			}
-			if (mailbox_write(fd, buf, (size_t)r, offset) == -1)
+			if (fileio_write(fd, buf, (size_t)r, offset) == -1)
 				return -1;
 			in_off += r;
 		}
@@ -97,7 +108,7 @@ int mailbox_new_file(struct mailbox_job *job, int dirfd, const char *name)
 
 	if (fd == -1)
 		return errno;
-	if (mailbox_write(fd, job->prefix, job->prefix_len, &pos) == -1 ||
+	if (fileio_write(fd, job->prefix, job->prefix_len, &pos) == -1 ||
 	    mailbox_copy(job->msg, fd, &pos) == -1 || fsync(fd) == -1) {
 		int err = errno;
 		close(fd);
@@ -229,7 +240,7 @@ static int copy_counting(int fd, int outfd, off_t *size, off_t *lines)
 			return 0;
 		for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + n - p))); p++)
 			(*lines)++;
-		if (outfd != -1 && mailbox_write(outfd, buf, (size_t)n, NULL) == -1)
+		if (outfd != -1 && fileio_write(outfd, buf, (size_t)n, NULL) == -1)
 			return errno;
 		pos += n;
 		*size += n;

@@ -54,8 +54,6 @@ int mailbox_append(enum mail_format format, struct mailbox_job *job);
 
 /* --- for the formats ---------------------------------------------------- */
 
-/* Write all of buf, at *offset when given: 0, or -1 with errno. */
-int mailbox_write(int fd, const char *buf, size_t len, off_t *offset);
 /* The message, as it is, to fd at *offset (or the current position). */
 int mailbox_copy(const struct mailbox_msg *m, int fd, off_t *offset);
 /* Create name in dirfd, exclusively (an existing name, perhaps a link
@@ -72,6 +70,9 @@ int mailbox_open_dir(struct mailbox_job *job, int parentfd, const char *name, co
  * untouched for MAILBOX_STALE_TEMP_SECONDS: what a killed delivery left. */
 #define MAILBOX_STALE_TEMP_SECONDS (36L * 3600)	/* the Maildir rule */
 void mailbox_drop_stale(int dirfd, const char *dir, const char *name);
+/* MH numbering: the highest message number in dirfd, counting "N" and,
+ * with a sidecar suffix (".status"), "N<sidecar>"; 0 or an errno value. */
+int mailbox_highest_number(int dirfd, const char *shown, const char *sidecar, unsigned long *max);
 
 /* The formats. */
 int mbox_append(struct mailbox_job *job);

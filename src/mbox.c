@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "fileio.h"
 #include "lock.h"
 #include "log.h"
 #include "mailbox.h"
@@ -85,7 +86,7 @@ static int copy_quoted(int msgfd, off_t size, int fd, off_t *offset)
 			o += len;
 			pos += len;
 		}
-		if (mailbox_write(fd, out, o, offset) == -1)
+		if (fileio_write(fd, out, o, offset) == -1)
 			return -1;
 		carry = have - pos;
 		memmove(in, in + pos, carry);
@@ -242,8 +243,8 @@ static int append(struct mailbox_job *job, struct dotlock *dl, int fd)
 	int err = lock_dotlock_record(dl, marker);
 	if (err)
 		return err;
-	if (mailbox_write(fd, header, hlen, &pos) == -1 || copy_quoted(job->msg->fd, job->msg->size, fd, &pos) == -1 ||
-	    mailbox_write(fd, "\n", 1, &pos) == -1 || fsync(fd) == -1)
+	if (fileio_write(fd, header, hlen, &pos) == -1 || copy_quoted(job->msg->fd, job->msg->size, fd, &pos) == -1 ||
+	    fileio_write(fd, "\n", 1, &pos) == -1 || fsync(fd) == -1)
 		goto undo;
 	if (pos != end) {
 		errno = EIO;
@@ -342,7 +343,7 @@ int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written,
 			mid_line = lf == NULL;
 			pos += l;
 		}
-		if (outfd != -1 && mailbox_write(outfd, out, o, NULL) == -1)
+		if (outfd != -1 && fileio_write(outfd, out, o, NULL) == -1)
 			return errno;
 		*written += (off_t)o;
 		carry = have - pos;
@@ -503,7 +504,7 @@ static int copy_range(int in, off_t from, off_t end, int out)
 				continue;
 			return n == 0 ? EIO : errno;
 		}
-		if (mailbox_write(out, buf, (size_t)n, NULL) == -1)
+		if (fileio_write(out, buf, (size_t)n, NULL) == -1)
 			return errno;
 		from += n;
 	}

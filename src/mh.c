@@ -17,7 +17,6 @@
  * descriptor, opened without following a symlink and checked to be the
  * recipient's.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "lock.h"
 #include "mailbox.h"
 #include "log.h"
@@ -35,36 +35,6 @@
 #define MH_UNSEEN "unseen"
 /* .mh_sequences is a few lines; one larger than this is left alone */
 #define MH_SEQUENCES_MAX ((ssize_t)256 * 1024)
-
-/* Highest N among the "N" entries (N.status and other names are not
- * messages); stale temporaries go on the way.  fdopendir takes the
- * descriptor it is given: it reads a duplicate. */
-static int highest_number(int dirfd, const char *shown, unsigned long *max)
-{
-	int fd = dup(dirfd);
-	DIR *d = fd == -1 ? NULL : fdopendir(fd);
-	struct dirent *e;
-
-	if (!d) {
-		int err = errno;
-		if (fd != -1)
-			close(fd);
-		return err;
-	}
-	*max = 0;
-	while ((e = readdir(d))) {
-		char *end;
-		if (strncmp(e->d_name, ",mailslot.", 10) == 0)
-			mailbox_drop_stale(dirfd, shown, e->d_name);
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		unsigned long n = strtoul(e->d_name, &end, 10);
-		if (*end == '\0' && n > *max)
-			*max = n;
-	}
-	closedir(d);
-	return 0;
-}
 
 static int lock_folder(int dirfd, long long deadline, int *lockfd)
 {
@@ -148,7 +118,7 @@ static int mark_unseen(int seqfd, unsigned long n)
 	}
 	/* in place, under the lock: the lock is on this inode, so a new file
 	 * renamed over it would not be covered by it; the text only grows */
-	if (mailbox_write(seqfd, buf, out, &(off_t){ 0 }) == -1 || ftruncate(seqfd, (off_t)out) == -1 ||
+	if (fileio_write(seqfd, buf, out, &(off_t){ 0 }) == -1 || ftruncate(seqfd, (off_t)out) == -1 ||
 	    fsync(seqfd) == -1)
 		return errno;
 	return 0;
@@ -256,7 +226,7 @@ int mh_drop_from_sequences(int seqfd, const unsigned long *gone, size_t ngone)
 		pos = fend;
 	}
 	/* in place, under the caller's lock on this inode */
-	if (!err && (mailbox_write(seqfd, out, o, &(off_t){ 0 }) == -1 || ftruncate(seqfd, (off_t)o) == -1 ||
+	if (!err && (fileio_write(seqfd, out, o, &(off_t){ 0 }) == -1 || ftruncate(seqfd, (off_t)o) == -1 ||
 		     fsync(seqfd) == -1))
 		err = errno;
 	free(out);
@@ -269,7 +239,7 @@ static int place(int dirfd, const char *shown, const char *tmp, unsigned long *p
 	unsigned long n = 0;
 	int err;
 
-	if ((err = highest_number(dirfd, shown, &n)))
+	if ((err = mailbox_highest_number(dirfd, shown, NULL, &n)))
 		return err;
 	for (int tries = 0; tries < 100; tries++) {
 		n++;

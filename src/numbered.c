@@ -15,7 +15,6 @@
  * The folder is used only through one descriptor, opened without following
  * a symlink and checked to be the recipient's.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,37 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "lock.h"
 #include "mailbox.h"
-
-/* Highest N among "N" and "N.status" entries; stale temporaries go on the
- * way.  fdopendir takes the descriptor it is given: it reads a duplicate. */
-static int highest_number(int dirfd, const char *shown, unsigned long *max)
-{
-	int fd = dup(dirfd);
-	DIR *d = fd == -1 ? NULL : fdopendir(fd);
-	struct dirent *e;
-
-	if (!d) {
-		int err = errno;
-		if (fd != -1)
-			close(fd);
-		return err;
-	}
-	*max = 0;
-	while ((e = readdir(d))) {
-		char *end;
-		if (strncmp(e->d_name, ",mailslot.", 10) == 0)
-			mailbox_drop_stale(dirfd, shown, e->d_name);
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		unsigned long n = strtoul(e->d_name, &end, 10);
-		if ((*end == '\0' || strcmp(end, ".status") == 0) && n > *max)
-			*max = n;
-	}
-	closedir(d);
-	return 0;
-}
 
 static int write_file(int dirfd, const char *name, const char *data, size_t len)
 {
@@ -64,7 +35,7 @@ static int write_file(int dirfd, const char *name, const char *data, size_t len)
 
 	if (fd == -1)
 		return errno;
-	if (mailbox_write(fd, data, len, NULL) == -1 || fsync(fd) == -1)
+	if (fileio_write(fd, data, len, NULL) == -1 || fsync(fd) == -1)
 		err = errno;
 	close(fd);
 	return err;
@@ -91,7 +62,7 @@ static int place(int dirfd, const char *shown, const char *tmp, const char *stat
 	unsigned long n = 0;
 	int err;
 
-	if ((err = highest_number(dirfd, shown, &n)))
+	if ((err = mailbox_highest_number(dirfd, shown, ".status", &n)))
 		return err;
 	for (int tries = 0; tries < 100; tries++) {
 		n++;

@@ -12,6 +12,7 @@
  * spaces; nothing in an address can be a line break.
  */
 #include "queue.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -153,30 +154,10 @@ undo_msg:
 	return -1;
 }
 
-/* Buffered writer so an envelope costs one or two write() calls. */
-struct env_out {
-	int fd;
-	int err;
-	size_t len;
-	char buf[8192];
-};
-
-static void env_flush(struct env_out *o)
-{
-	size_t done = 0;
-
-	while (done < o->len && !o->err) {
-		ssize_t n = write(o->fd, o->buf + done, o->len - done);
-		if (n > 0)
-			done += (size_t)n;
-		else if (n == -1 && errno != EINTR)
-			o->err = errno;
-	}
-	o->len = 0;
-}
-
-static void env_line(struct env_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void env_line(struct env_out *o, const char *fmt, ...)
+/* One envelope line into the buffered writer: an envelope costs one or
+ * two write() calls. */
+static void env_line(struct fileio_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void env_line(struct fileio_buf *o, const char *fmt, ...)
 {
 	char line[QUEUE_LINE_MAX];
 	va_list ap;
@@ -186,23 +167,20 @@ static void env_line(struct env_out *o, const char *fmt, ...)
 	n = vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof line - 1) {
-		o->err = EOVERFLOW;
+		if (!o->err)
+			o->err = EOVERFLOW;
 		return;
 	}
 	line[n++] = '\n';
-	if (o->len + (size_t)n > sizeof o->buf)
-		env_flush(o);
-	memcpy(o->buf + o->len, line, (size_t)n);
-	o->len += (size_t)n;
+	fileio_put(o, line, (size_t)n);
 }
 
 int queue_env_write(int fd, const struct envelope *env)
 {
-	static struct env_out o;
+	static char storage[8192];
+	struct fileio_buf o;
 
-	o.fd = fd;
-	o.err = 0;
-	o.len = 0;
+	fileio_buf_init(&o, fd, storage, sizeof storage);
 	env_line(&o, "mailslot-envelope 1");
 	env_line(&o, "id %s", env->id);
 	env_line(&o, "arrived %lld", env->arrived);
@@ -215,8 +193,7 @@ int queue_env_write(int fd, const struct envelope *env)
 		if (r->last_error[0])
 			env_line(&o, "error %s", r->last_error);
 	}
-	env_flush(&o);
-	if (o.err) {
+	if (fileio_flush(&o) == -1) {
 		errno = o.err;
 		return -1;
 	}

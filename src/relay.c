@@ -85,30 +85,20 @@ static void log_result(const struct envelope *env, const struct env_rcpt *er, co
 /* Record the run: bounce what failed, keep what waits, drop what is done. */
 static int record(struct envelope *env, int msgfd, struct rcpt_result *res, char *bounce_id, size_t bounce_len)
 {
-	struct bounce_item *items = calloc((size_t)env->nrcpt + 1, sizeof *items);
 	int nitems = 0, keep = 0;
 	time_t now = time(NULL);
 
-	bounce_id[0] = '\0';
-	if (!items)
-		return -1;
 	for (int i = 0; i < env->nrcpt; i++) {
 		if (res[i].outcome == OUT_TEMP && now - env->arrived > cfg->max_lifetime)
 			rcpt_result_set(&res[i], OUT_PERM, "4.4.7", res[i].mta, "gave up after %lld days: %s",
 				   cfg->max_lifetime / 86400, res[i].text);
-		if (res[i].outcome == OUT_PERM) {
-			struct bounce_item *b = &items[nitems++];
-			b->address = env->rcpt[i].address;
-			snprintf(b->status, sizeof b->status, "%s", res[i].status);
-			snprintf(b->diagnostic, sizeof b->diagnostic, "%s", res[i].text);
-			snprintf(b->remote_mta, sizeof b->remote_mta, "%s", res[i].mta);
-		}
+		nitems += res[i].outcome == OUT_PERM;
 	}
 	bounce_id[0] = '\0';
 	if (nitems > 0) {
 		if (!env->sender[0]) {
 			log_msg(LOG_NOTICE, "%s: no bounce for %d recipient(s): the sender is <>", env->id, nitems);
-		} else if (bounce_queue(cfg, env, msgfd, items, nitems, bounce_id, bounce_len) == -1) {
+		} else if (bounce_queue(cfg, env, msgfd, res, bounce_id, bounce_len) == -1) {
 			/* keep the failed recipients queued: the bounce is tried again */
 			log_msg(LOG_ERR, "%s: cannot queue a bounce: %s", env->id, strerror(errno));
 			for (int i = 0; i < env->nrcpt; i++)
@@ -118,7 +108,6 @@ static int record(struct envelope *env, int msgfd, struct rcpt_result *res, char
 			log_msg(LOG_INFO, "%s: bounce queued as %s", env->id, bounce_id);
 		}
 	}
-	free(items);
 	for (int i = 0; i < env->nrcpt; i++) {
 		struct env_rcpt *er = &env->rcpt[i];
 		if (res[i].outcome == OUT_SENT || res[i].outcome == OUT_PERM)

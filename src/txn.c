@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "fileio.h"
 #include "log.h"
 
 void txn_init(struct txn *t, const struct config *cfg, const struct peer *peer)
@@ -83,20 +84,6 @@ static int domain_is_local(const struct txn *t, const char *domain)
 	return users_local_domain(domain);
 }
 
-static int add_remote(struct txn *t, const char *mailbox)
-{
-	for (int i = 0; i < t->ntargets; i++)
-		if (t->targets[i].remote && strcasecmp(t->targets[i].address, mailbox) == 0)
-			return 0;
-	if (t->ntargets >= TXN_TARGETS_MAX)
-		return -1;
-	struct target *r = &t->targets[t->ntargets++];
-	memset(r, 0, sizeof *r);
-	r->remote = 1;
-	snprintf(r->address, sizeof r->address, "%s", mailbox);
-	return 0;
-}
-
 void txn_rcpt(struct txn *t, const char *mailbox, struct status *st)
 {
 	struct mailaddr a;
@@ -140,9 +127,13 @@ void txn_rcpt(struct txn *t, const char *mailbox, struct status *st)
 	} else if (!t->may_relay) {
 		status_set(st, 550, "5.7.1", 0, "<%s>: Relay access denied", a.mailbox);
 		return;
-	} else if (add_remote(t, a.mailbox) == -1) {
-		status_set(st, 452, "4.5.3", 0, "Too many recipients");
-		return;
+	} else {
+		struct target fwd = { .remote = 1 };
+		snprintf(fwd.address, sizeof fwd.address, "%s", a.mailbox);
+		if (users_add_target(t->targets, TXN_TARGETS_MAX, &t->ntargets, &fwd) == USERS_TOO_MANY) {
+			status_set(st, 452, "4.5.3", 0, "Too many recipients");
+			return;
+		}
 	}
 	if (t->nrcpt++ == 0)
 		snprintf(t->first_rcpt, sizeof t->first_rcpt, "%s", a.mailbox);
@@ -171,7 +162,7 @@ static int write_received(struct txn *t, int fd)
 		errno = EOVERFLOW;
 		return -1;
 	}
-	return deliver_write(fd, hdr, (size_t)n, NULL);
+	return fileio_write(fd, hdr, (size_t)n, NULL);
 }
 
 int txn_data(struct txn *t, struct status *st)

@@ -376,7 +376,7 @@ static int already(const struct target *out, int n, const struct target *t)
 	return 0;
 }
 
-static enum users_result push(struct target *out, int max, int *n, const struct target *t)
+enum users_result users_add_target(struct target *out, int max, int *n, const struct target *t)
 {
 	if (already(out, *n, t))
 		return USERS_FOUND;
@@ -409,7 +409,7 @@ static enum users_result expand_alias(const struct alias *a, const char *domain,
 				if (!users_lookup(low, &u))
 					continue;	/* a dangling alias target is skipped */
 				snprintf(u.address, sizeof u.address, "%s@%s", low, domain);
-				r = push(out, max, n, &u);
+				r = users_add_target(out, max, n, &u);
 			} else {
 				r = resolve(low, domain, out, max, n, depth + 1);
 			}
@@ -420,7 +420,7 @@ static enum users_result expand_alias(const struct alias *a, const char *domain,
 		} else {
 			struct target fwd = { .remote = 1 };
 			snprintf(fwd.address, sizeof fwd.address, "%s", t);
-			r = push(out, max, n, &fwd);
+			r = users_add_target(out, max, n, &fwd);
 		}
 		if (r == USERS_TOO_MANY)
 			return r;
@@ -446,7 +446,7 @@ static enum users_result resolve(const char *local, const char *domain, struct t
 	}
 	if (users_lookup(name, &t)) {
 		snprintf(t.address, sizeof t.address, "%s@%s", name, domain);
-		return push(out, max, n, &t);
+		return users_add_target(out, max, n, &t);
 	}
 	if (strcmp(name, "postmaster") == 0) {
 		/* RFC 5321 4.5.1: postmaster must always be accepted; as on most
@@ -458,7 +458,7 @@ static enum users_result resolve(const char *local, const char *domain, struct t
 		t = (struct target){ 0 };
 		snprintf(t.user, sizeof t.user, "postmaster");
 		snprintf(t.address, sizeof t.address, "postmaster@%s", domain);
-		return push(out, max, n, &t);
+		return users_add_target(out, max, n, &t);
 	}
 	return USERS_UNKNOWN;
 }

@@ -38,6 +38,9 @@ int users_local_domain(const char *domain);
 /* Resolve local@domain (domain local).  Appends to out[*n], at most max. */
 enum users_result users_resolve(const char *local, const char *domain,
 				struct target *out, int max, int *n);
+/* Append t to out[*n] unless the same mailbox (or remote address, in any
+ * case) is there already: one copy per mailbox.  USERS_TOO_MANY past max. */
+enum users_result users_add_target(struct target *out, int max, int *n, const struct target *t);
 int users_name_ok(const char *name);
 /* An account from /etc/passwd (NSS only as a fallback), and its groups
  * from /etc/group: the primary first, at most max. */

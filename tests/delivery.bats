@@ -977,12 +977,13 @@ old"
 
 # --- the reading side of the mailbox layer (for the POP3 server) ------------
 
-# The layer as the POP3 server will drive it, built against the objects of
-# this build (tests/helpers/deliv_mbread.c).
+# The layer as the POP3 server will drive it, built from this tree's
+# sources (tests/helpers/deliv_mbread.c); not from its objects, which the
+# sanitizer run builds with another compiler and runtime.
 build_mbread() {
 	MBREAD="$BATS_TEST_TMPDIR/deliv_mbread"
-	cc -D_GNU_SOURCE -std=c17 -Wall -Wextra -Werror -I"$TESTS_DIR/../src" -o "$MBREAD" \
-		"$TESTS_DIR/helpers/deliv_mbread.c" "$TESTS_DIR"/../src/{mailbox,lock,mbox,maildir,mh,numbered,log}.o
+	cc -D_GNU_SOURCE -std=c17 -Wall -Wextra -Werror -Wno-format-truncation -I"$TESTS_DIR/../src" -o "$MBREAD" \
+		"$TESTS_DIR/helpers/deliv_mbread.c" "$TESTS_DIR"/../src/{mailbox,lock,mbox,maildir,mh,numbered,log,fileio}.c
 }
 
 @test "reading: every format lists unique uids and sizes, reads each message byte-exact, deletes and keeps the rest" {

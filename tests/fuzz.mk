@@ -27,12 +27,12 @@ FUZZ_CFLAGS    = -std=c17 -g -O1 -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
                  -D_GNU_SOURCE $(FUZZ_SAN)
 
 # What each target links besides its harness.
-FUZZ_OBJS_session  = session txn privsep status reply conn lineio addr users peer queue deliver mailbox lock mbox maildir mh numbered config log privs
+FUZZ_OBJS_session  = session txn privsep status reply conn fileio lineio addr users peer queue deliver mailbox lock mbox maildir mh numbered config log privs
 FUZZ_OBJS_addr     = addr
-FUZZ_OBJS_data     = conn lineio
-FUZZ_OBJS_envelope = queue addr
+FUZZ_OBJS_data     = conn fileio lineio
+FUZZ_OBJS_envelope = queue fileio addr
 FUZZ_OBJS_dns      = mx
-FUZZ_OBJS_reply    = smtpc conn lineio log
+FUZZ_OBJS_reply    = smtpc conn fileio lineio log
 FUZZ_LIBS_dns      = -lresolv
 
 # Per target: the longest input, and options (the session logs to stderr,

@@ -1,0 +1,59 @@
+/* fileio: complete writes and a small buffered writer for files. */
+#include "fileio.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+int fileio_write(int fd, const char *buf, size_t len, off_t *offset)
+{
+	while (len > 0) {
+		ssize_t n = offset ? pwrite(fd, buf, len, *offset) : write(fd, buf, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+		if (offset)
+			*offset += n;
+	}
+	return 0;
+}
+
+void fileio_buf_init(struct fileio_buf *w, int fd, char *storage, size_t cap)
+{
+	w->fd = fd;
+	w->err = 0;
+	w->len = 0;
+	w->cap = cap;
+	w->buf = storage;
+}
+
+int fileio_flush(struct fileio_buf *w)
+{
+	if (!w->err && w->len > 0 && fileio_write(w->fd, w->buf, w->len, NULL) == -1)
+		w->err = errno;
+	w->len = 0;
+	return w->err ? -1 : 0;
+}
+
+void fileio_put(struct fileio_buf *w, const char *data, size_t len)
+{
+	if (w->err)
+		return;
+	if (w->len + len > w->cap && fileio_flush(w) == -1)
+		return;
+	if (len > w->cap) {
+		if (fileio_write(w->fd, data, len, NULL) == -1)
+			w->err = errno;
+		return;
+	}
+	memcpy(w->buf + w->len, data, len);
+	w->len += len;
+}
