@@ -2,8 +2,9 @@
  *
  * CLOCK_MONOTONIC does not jump with settimeofday or NTP steps, so a
  * deadline computed from it is never cut short or stretched by a change
- * of the wall clock.  Header only (static inline): lineio and deliver both
- * need it, and neither should depend on the other for it.
+ * of the wall clock.  Header only (static inline): the line reader, the
+ * lock waits and the relay's client all need it, and none should depend
+ * on another for it.
  */
 #ifndef MAILSLOT_CLOCK_H
 #define MAILSLOT_CLOCK_H

@@ -19,31 +19,10 @@ unsigned deliver_count_from_lines(int fd, off_t size)
 
 static void fill_failure(struct deliver_result *res, int err, const char *why)
 {
-	res->status = DELIVER_TEMP;
+	/* the reason names paths: it goes to the log and the queue, never to
+	 * the client, whose text is status_from_errno's */
+	status_from_errno(&res->st, err);
 	snprintf(res->detail, sizeof res->detail, "%s", why);
-	switch (err) {
-	case ETIMEDOUT:
-		res->code = 451;
-		res->enhanced = "4.2.0";
-		snprintf(res->text, sizeof res->text, "Mailbox busy (locked), try again later");
-		break;
-	case ENOSPC:
-		res->code = 452;
-		res->enhanced = "4.3.1";
-		snprintf(res->text, sizeof res->text, "Insufficient system storage");
-		break;
-	case EDQUOT:
-		res->code = 452;
-		res->enhanced = "4.2.2";
-		snprintf(res->text, sizeof res->text, "Mailbox full");
-		break;
-	default:
-		res->code = 451;
-		res->enhanced = "4.3.0";
-		/* the reason names paths: it goes to the log and the queue, not the client */
-		snprintf(res->text, sizeof res->text, "Local delivery failed, try again later");
-		break;
-	}
 }
 
 void deliver_local(const struct config *cfg, const struct delivery *d, const struct target *t,
@@ -56,7 +35,8 @@ void deliver_local(const struct config *cfg, const struct delivery *d, const str
 	};
 	struct mailbox_job job = {
 		.spool = cfg->spool, .user = t->user, .msg = &msg, .prefix = prefix,
-		.lock_timeout = cfg->lock_timeout, .why = why, .why_len = sizeof why,
+		.lock_timeout = cfg->lock_timeout, .stale_lock_time = cfg->stale_lock_time,
+		.why = why, .why_len = sizeof why,
 	};
 	int switched = 0, err;
 
@@ -79,16 +59,17 @@ void deliver_local(const struct config *cfg, const struct delivery *d, const str
 	if (switched)
 		privs_restore();
 	if (err == 0) {
-		res->status = DELIVER_OK;
-		res->code = 250;
-		res->enhanced = "2.0.0";
-		snprintf(res->text, sizeof res->text, "delivered");
+		status_set(&res->st, 250, "2.0.0", 0, "delivered");
+		res->detail[0] = '\0';
 		return;
 	}
 	if (!why[0] && err == ETIMEDOUT)
 		snprintf(why, sizeof why, "the mailbox lock was still held after %lld s", cfg->lock_timeout);
 	else if (!why[0])
 		snprintf(why, sizeof why, "%s", strerror(err));
-	log_msg(LOG_WARNING, "%s: delivery to %s (%s) failed: %s", d->qid, t->address, t->user, why);
+	char rcpt[2 * ADDR_MAILBOX_MAX + 3], user[2 * USER_NAME_MAX + 3], reason[2 * sizeof why + 3];
+	log_msg(LOG_WARNING, "%s: delivery failed to=<%s> mailbox=%s reason=%s", d->qid,
+		log_value(rcpt, sizeof rcpt, t->address), log_value(user, sizeof user, t->user),
+		log_value(reason, sizeof reason, why));
 	fill_failure(res, err, why);
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "status.h"
 #include "users.h"
 
 struct delivery {
@@ -30,13 +31,8 @@ struct delivery {
 	const char *hostname;
 };
 
-enum deliver_status { DELIVER_OK, DELIVER_TEMP };
-
 struct deliver_result {
-	enum deliver_status status;
-	int code;
-	const char *enhanced;
-	char text[200];		/* for the SMTP reply */
+	struct status st;	/* OK, or a temporary failure with its codes */
 	char detail[200];	/* the reason, for the log and the queue */
 };
 

@@ -13,19 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fileio.h"
 #include "log.h"
 
 #define RECORD_XATTR "user.mailslot.append"
 #define LOCK_GONE (-1)	/* clear_stale: the dotlock is gone, link again now (errno values are > 0) */
-
-long long lock_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* 10 ms growing to 200 ms: quick when a lock is released soon, cheap when not */
 void lock_pause(int attempt)
@@ -44,7 +37,7 @@ static void on_alarm(int sig)
 int lock_wait(int fd, long long deadline)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }, old;
-	long long left = deadline - lock_now_ms();
+	long long left = deadline - clock_ms();
 	int rc, saved;
 
 	if (lockf(fd, F_TLOCK, 0) == 0)
@@ -125,6 +118,11 @@ static int remove_stale(struct dotlock *dl, const struct stat *st)
 /* Look at an existing dotlock; remove it when stale.  LOCK_GONE: try again
  * now; 0: held by a live foreign program (or not removable), wait; or an
  * errno value. */
+static long long stale_age(const struct dotlock *dl)
+{
+	return dl->stale_seconds > 0 ? dl->stale_seconds : LOCK_STALE_SECONDS;
+}
+
 static int clear_stale(struct dotlock *dl, long long deadline)
 {
 	char text[128];
@@ -137,7 +135,7 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 			return LOCK_GONE;
 		/* not ours to open: only the age rule applies */
 		if (fstatat(dl->dirfd, dl->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    time(NULL) - st.st_mtime > LOCK_STALE_SECONDS)
+		    time(NULL) - st.st_mtime > stale_age(dl))
 			return remove_stale(dl, &st);
 		return 0;
 	}
@@ -175,7 +173,7 @@ static int clear_stale(struct dotlock *dl, long long deadline)
 		}
 	} else if (n == 0 && time(NULL) - st.st_mtime < 2) {
 		stale = 0;	/* just created by someone who has not written it yet */
-	} else if (pid_is_dead(text) || time(NULL) - st.st_mtime > LOCK_STALE_SECONDS) {
+	} else if (pid_is_dead(text) || time(NULL) - st.st_mtime > stale_age(dl)) {
 		stale = 1;
 	}
 	err = stale ? remove_stale(dl, &st) : 0;
@@ -244,7 +242,7 @@ int lock_dotlock_take(struct dotlock *dl, long long deadline)
 		if (err == EEXIST) {
 			err = clear_stale(dl, deadline);
 			/* the deadline holds on every pass, whatever clear_stale said */
-			if ((err == 0 || err == LOCK_GONE) && lock_now_ms() >= deadline)
+			if ((err == 0 || err == LOCK_GONE) && clock_ms() >= deadline)
 				err = ETIMEDOUT;
 			else if (err == LOCK_GONE)
 				continue;

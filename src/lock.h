@@ -6,7 +6,8 @@
  * Our dotlock appears whole (an unnamed file, locked and written, then
  * linked to its name) and carries a lockf lock while its holder lives, so
  * a mailslot dotlock whose lockf can be taken is stale for certain; a
- * foreign one is stale when its pid is dead or it is older than 500 s.  A
+ * foreign one is stale when its pid is dead or it is older than 500 s
+ * (--stale-lock-time, Postfix's stale_lock_time).  A
  * stale dotlock is renamed aside and removed only if it is still the file
  * judged stale; one that cannot be removed counts as held.  Every wait ends
  * at a deadline (monotonic ms), with ETIMEDOUT.  The holder may record a
@@ -30,13 +31,13 @@ struct dotlock {
 	char name[NAME_MAX + 1];	/* <mailbox>.lock */
 	char path[PATH_MAX];	/* the same, for the log */
 	uid_t owner, owner_alt;	/* who our own dotlocks belong to */
+	long long stale_seconds;	/* a foreign dotlock's age limit; 0: LOCK_STALE_SECONDS */
 	int warned;		/* "cannot remove" logged once per take */
 	int have_record;	/* a dead holder's record, from a lock we could have made */
 	char record[LOCK_RECORD_MAX];
 };
 
-/* Monotonic milliseconds, and a pause of 10 ms growing to 200 ms. */
-long long lock_now_ms(void);
+/* A pause of 10 ms growing to 200 ms (deadlines are clock.h's clock_ms). */
 void lock_pause(int attempt);
 /* lockf(fd) for writing, waiting until deadline: 0, or an errno value
  * (ETIMEDOUT when the holder kept it). */

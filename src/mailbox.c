@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fileio.h"
 #include "lock.h"
 #include "log.h"
@@ -449,7 +450,7 @@ int mailbox_apply(struct mailbox *mb)
 	if (mb->format != FORMAT_MAILDIR) {
 		/* numbering, and nmh's own rewriting, wait for us */
 		lockfd = openat(mb->dirfd, ".mh_sequences", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (lockfd == -1 || (err = lock_wait(lockfd, lock_now_ms() + mb->lock_timeout * 1000))) {
+		if (lockfd == -1 || (err = lock_wait(lockfd, clock_ms() + mb->lock_timeout * 1000))) {
 			err = err ? err : errno;
 			if (lockfd != -1)
 				close(lockfd);

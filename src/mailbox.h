@@ -46,6 +46,7 @@ struct mailbox_job {
 	size_t prefix_len;
 	uid_t owner, owner_alt;	/* who may own the mailbox */
 	long long lock_timeout;
+	long long stale_lock_time;	/* --stale-lock-time: a foreign dotlock's age limit */
 	char *why;		/* filled on failure */
 	size_t why_len;
 };

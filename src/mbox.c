@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "clock.h"
 #include "fileio.h"
 #include "lock.h"
 #include "log.h"
@@ -288,8 +289,9 @@ static int locked_deliver(struct mailbox_job *job, struct dotlock *dl, const cha
 int mbox_append(struct mailbox_job *job)
 {
 	char path[PATH_MAX];
-	struct dotlock dl = { .fd = -1, .owner = job->owner, .owner_alt = job->owner_alt };
-	long long deadline = lock_now_ms() + job->lock_timeout * 1000;
+	struct dotlock dl = { .fd = -1, .owner = job->owner, .owner_alt = job->owner_alt,
+			      .stale_seconds = job->stale_lock_time };
+	long long deadline = clock_ms() + job->lock_timeout * 1000;
 	int err;
 
 	if (snprintf(path, sizeof path, "%s/%s", job->spool, job->user) >= (int)sizeof path ||
@@ -427,7 +429,7 @@ static int from_at(int fd, const char *buf, size_t i, size_t n, off_t off)
 int mbox_scan(struct mailbox *mb)
 {
 	struct dotlock *dl = &mb->dl;
-	long long deadline = lock_now_ms() + mb->lock_timeout * 1000;
+	long long deadline = clock_ms() + mb->lock_timeout * 1000;
 	struct stat st;
 	char buf[65536], path[PATH_MAX];
 	int err;

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fileio.h"
 #include "lock.h"
 #include "mailbox.h"
@@ -88,7 +89,7 @@ int numbered_append(struct mailbox_job *job)
 {
 	static unsigned seq;	/* one process may deliver to one folder more than once */
 	char dir[PATH_MAX], tmp[NAME_MAX + 1], status_tmp[NAME_MAX + 1];
-	long long deadline = lock_now_ms() + job->lock_timeout * 1000;
+	long long deadline = clock_ms() + job->lock_timeout * 1000;
 	int err, lockfd = -1, spoolfd, dirfd;
 
 	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)

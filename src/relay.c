@@ -62,10 +62,10 @@ static void deliver_local_rcpt(const struct envelope *env, int msgfd, off_t size
 	/* mboxrd needs the count of lines to quote, as the DATA reader gives it */
 	d.from_lines = deliver_count_from_lines(msgfd, size);
 	deliver_local(cfg, &d, &t, &dr);
-	if (dr.status == DELIVER_OK)
+	if (dr.st.kind == STATUS_OK)
 		rcpt_result_set(r, OUT_SENT, "2.0.0", NULL, "delivered to mailbox %s", er->user);
 	else
-		rcpt_result_set(r, OUT_TEMP, dr.enhanced, NULL, "%s", dr.detail);
+		rcpt_result_set(r, OUT_TEMP, dr.st.enhanced, NULL, "%s", dr.detail);
 }
 
 static void log_result(const struct envelope *env, const struct env_rcpt *er, const struct rcpt_result *r)

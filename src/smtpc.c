@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "lineio.h"
 #include "log.h"
 
@@ -90,19 +91,11 @@ static void note_extension(struct client *c, const char *kw)
 	}
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* lineio counts its timeout from each call; giving it what is left of our
  * deadline before every call makes the deadline one for the whole reply. */
 static void until(struct client *c, long long deadline)
 {
-	long long left = deadline - now_ms();
+	long long left = deadline - clock_ms();
 
 	c->io.timeout_ms = left > 0 ? (int)left : 0;
 }
@@ -115,7 +108,7 @@ static int read_reply(struct client *c, struct reply *r, long long timeout, int 
 	char line[SMTPC_LINE_MAX];
 	size_t len;
 	int more = 1, code = -1;
-	long long deadline = now_ms() + timeout * 1000;
+	long long deadline = clock_ms() + timeout * 1000;
 
 	for (int n = 0; more; n++) {
 		until(c, deadline);
@@ -190,7 +183,7 @@ static int send_until(struct client *c, const char *buf, size_t len, long long d
 
 	while (done < len) {
 		struct pollfd pfd = { .fd = c->job->fd, .events = POLLOUT };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		int pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
 		if (pr == -1 && errno == EINTR)
 			continue;
@@ -219,7 +212,7 @@ static int send_until(struct client *c, const char *buf, size_t len, long long d
 static int send_body(struct client *c)
 {
 	static char in[65536], out[2 * sizeof in + 5];	/* every LF may become CRLF and a dot */
-	long long deadline = now_ms() + c->job->timeout * 1000 +
+	long long deadline = clock_ms() + c->job->timeout * 1000 +
 			     (long long)(c->wire_size * 1000 / SMTPC_MIN_DATA_RATE);
 	off_t off = 0;
 	int at_line_start = 1;

@@ -320,13 +320,13 @@ void txn_commit(struct txn *t, unsigned long long size, struct status *st)
 			remote = 1;
 		} else {
 			deliver_local(t->cfg, &d, r, &res);
-			if (res.status == DELIVER_OK) {
+			if (res.st.kind == STATUS_OK) {
 				delivered++;
 				log_recipient(t, r, "delivered", NULL);
 				continue;
 			}
 			if (failure.kind == STATUS_OK)
-				status_set(&failure, res.code, res.enhanced, 0, "%s", res.text);
+				failure = res.st;
 			snprintf(er->user, sizeof er->user, "%s", r->user);
 			log_printable(er->last_error, sizeof er->last_error, res.detail, strlen(res.detail));
 		}

@@ -682,6 +682,24 @@ bob"
 	assert_line "ok"
 }
 
+@test "--stale-lock-time: a live program's dotlock older than it is stale; younger, it is waited for" {
+	background /dev/null sleep 60
+	printf '%d\n' "$BG_PID" >"$SPOOL/alice.lock"
+	touch -d '20 seconds ago' "$SPOOL/alice.lock"
+	# the default (500 s) keeps a live holder's 20-second-old lock
+	start_listener --lock-timeout 1
+	run send_mail --to alice@example.org
+	assert_line --regexp '^DATA 451 4\.2\.0 '
+	assert [ -e "$SPOOL/alice.lock" ]
+	stop_listeners
+	start_listener --lock-timeout 5 --stale-lock-time 10
+	run send_mail --to alice@example.org
+	assert_line --partial "DATA 250 "
+	assert [ ! -e "$SPOOL/alice.lock" ]
+	run check_box mbox "$SPOOL/alice"
+	assert_line "count 1"
+}
+
 @test "a dotlock that is a directory cannot be removed: waited for, 451 4.2.0 at --lock-timeout, a bounded log" {
 	mkdir "$SPOOL/alice.lock"
 	# old enough for the age rule to call it stale
