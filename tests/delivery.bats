@@ -90,9 +90,10 @@ round-trip"
 }
 
 @test "mboxrd: quoting does not trust the caller's From_ count: 0 or 1000, every From line is quoted, the copy exact" {
-	cc -D_GNU_SOURCE -std=c17 -Wall -Wextra -Werror -I"$TESTS_DIR/../src" -o "$MS/deliv_append" \
-		"$TESTS_DIR/helpers/deliv_append.c" \
-		"$TESTS_DIR"/../src/{deliver,privs,users,addr,config,mailbox,lock,mbox,maildir,mh,numbered,log}.o
+	# from the sources: the sanitizer run's objects need another runtime
+	cc -D_GNU_SOURCE -std=c17 -Wall -Wextra -Werror -Wno-format-truncation -I"$TESTS_DIR/../src" \
+		-o "$MS/deliv_append" "$TESTS_DIR/helpers/deliv_append.c" \
+		"$TESTS_DIR"/../src/{deliver,privs,users,addr,config,mailbox,lock,mbox,maildir,mh,numbered,log,fileio,status}.c
 	printf 'Subject: counted wrong\n\nFrom the start\n>From quoted\nplain\nFrom again\n' >"$MS/msg"
 	for count in 0 1000; do
 		run "$MS/deliv_append" mbox "$SPOOL" alice "$count" <"$MS/msg"
@@ -906,7 +907,7 @@ QUIT
 EOM
 	assert_line --regexp '^451 4\.3\.0 '
 	refute_output --partial "$SPOOL"
-	grep -q "delivery to carol@example.org (carol) failed: .*$SPOOL/carol" "$LOG"
+	grep -q "delivery failed to=<carol@example.org> mailbox=carol reason=.*$SPOOL/carol" "$LOG"
 }
 
 # --- a local user racing a delivery (started as root) ---------------------

@@ -40,6 +40,6 @@ int main(int argc, char **argv)
 			      .sender = "sender@remote.example", .qid = "TESTQID", .arrived = time(NULL),
 			      .hostname = "mx.test" };
 	deliver_local(&cfg, &d, &t, &res);
-	printf("%d %s %s\n", res.code, res.enhanced, res.text);
-	return res.status == DELIVER_OK ? 0 : 1;
+	printf("%d %s %s\n", res.st.code, res.st.enhanced, res.st.text);
+	return res.st.kind == STATUS_OK ? 0 : 1;
 }
