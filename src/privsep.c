@@ -12,6 +12,7 @@
 #include "log.h"
 
 #define PS_BAD (-2)	/* a request no honest session sends */
+#define PS_QUIET (-3)	/* a request that gets no reply */
 
 static int bounded(const char *s, size_t size)
 {
@@ -19,7 +20,8 @@ static int bounded(const char *s, size_t size)
 }
 
 /* One request against the transaction.  Returns the descriptor to pass
- * with the reply (DATA), -1 for none, or PS_BAD. */
+ * with the reply (DATA), -1 for none, PS_QUIET for no reply (MAIL), or
+ * PS_BAD. */
 static int serve(struct txn *t, const struct ps_request *req, struct ps_reply *rep)
 {
 	memset(rep, 0, sizeof *rep);
@@ -27,9 +29,15 @@ static int serve(struct txn *t, const struct ps_request *req, struct ps_reply *r
 		return PS_BAD;
 	switch (req->op) {
 	case PS_MAIL:
+		/* no reply: the session checked the same syntax with the same
+		 * parser; a sender refused here leaves no transaction, and the
+		 * recipients that follow get 503 */
 		txn_helo(t, req->helo, req->esmtp != 0);
 		txn_mail(t, req->arg, &rep->st);
-		return -1;
+		if (rep->st.kind != STATUS_OK)
+			log_msg(LOG_WARNING, "sender refused by the monitor after the session accepted it: %s",
+				rep->st.text);
+		return PS_QUIET;
 	case PS_RCPT:
 		txn_rcpt(t, req->arg, &rep->st);
 		return -1;
@@ -116,6 +124,8 @@ void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *r
 		*spool_fd = -1;
 	if (l->fd == -1) {
 		fd = serve(l->local, req, rep);
+		if (fd == PS_QUIET)
+			return;
 		/* the session owns what it is given, as over the socket */
 		if (fd >= 0 && spool_fd)
 			*spool_fd = dup(fd);
@@ -126,6 +136,8 @@ void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *r
 	ssize_t n;
 	while ((n = send(l->fd, req, sizeof *req, MSG_NOSIGNAL)) == -1 && errno == EINTR)
 		;
+	if (n == (ssize_t)sizeof *req && req->op == PS_MAIL)
+		return;		/* told, not asked: no reply comes */
 	if (n != (ssize_t)sizeof *req || recv_reply(l->fd, rep, &fd) == -1) {
 		link_broken(rep);
 		return;
@@ -171,7 +183,7 @@ int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct pee
 			kill(child, SIGKILL);
 			break;
 		}
-		if (send_reply(sock, &rep, fd) == -1)
+		if (fd != PS_QUIET && send_reply(sock, &rep, fd) == -1)
 			break;
 	}
 	close(sock);

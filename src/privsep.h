@@ -10,7 +10,10 @@
  * The two talk over a SOCK_SEQPACKET socketpair, one fixed-size record per
  * request and per reply, strictly in turn.  The monitor serves four
  * requests and checks each one itself, through txn.c:
- *   MAIL sender, helo, esmtp   start a transaction (the sender is re-parsed)
+ *   MAIL sender, helo, esmtp   start a transaction (the sender is re-parsed);
+ *                              no reply: the session parsed it with the same
+ *                              code, and a sender the monitor refuses leaves
+ *                              no transaction for the RCPTs that follow
  *   RCPT mailbox               resolve a recipient (re-parsed, policy applied)
  *   DATA                       a spool file to write the message into (its
  *                              descriptor travels with the reply, SCM_RIGHTS)
@@ -56,7 +59,8 @@ struct ps_link {
 	struct txn *local;
 };
 
-/* Ask; the reply is filled in any case (a broken link is a 421).  For DATA,
+/* Ask; the reply is filled in any case (a broken link is a 421), except
+ * for MAIL, which is told and not answered (rep untouched).  For DATA,
  * *spool_fd receives the spool file (the caller closes it), or -1. */
 void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *rep, int *spool_fd);
 
