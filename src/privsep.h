@@ -1,6 +1,6 @@
 /* privsep: the two halves of a connection and the requests between them.
  *
- * mailslot-smtpd forks once per connection, before the greeting.  The child
+ * mailslot-smtpd forks once per connection, right after the greeting.  The child
  * (the session) speaks SMTP with the client and holds nothing: no
  * capabilities, no_new_privs, a seccomp allow-list, no file-system access
  * (sandbox.c).  The parent (the monitor) keeps what delivery needs (as root:

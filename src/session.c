@@ -507,13 +507,12 @@ static void log_connection(const struct session *s, const char *what)
 	log_fields(LOG_INFO, fields, "%s from %s class=%s", what, log_value(peer, sizeof peer, s->peer->addr), class);
 }
 
-int session_run(const struct config *cfg, const struct peer *peer, int monitor_fd)
-{
-	static struct session s;
-	static struct txn local;	/* no monitor: the transaction runs here */
-	char line[COMMAND_LINE_MAX + 1];
-	size_t len;
+/* The one session of this process (a fuzzer runs many in turn). */
+static struct session s;
+static struct txn local;	/* no monitor: the transaction runs here */
 
+int session_open(const struct config *cfg, const struct peer *peer)
+{
 	/* the line buffers stay untouched: clearing them would dirty pages
 	 * that every idle connection then pays for */
 	memset(&s, 0, offsetof(struct session, io));
@@ -521,11 +520,7 @@ int session_run(const struct config *cfg, const struct peer *peer, int monitor_f
 	s.peer = peer;
 	s.state = S_GREET;
 	s.spool_fd = -1;
-	s.link.fd = monitor_fd;
-	if (monitor_fd == -1) {
-		txn_init(&local, cfg, peer);
-		s.link.local = &local;
-	}
+	s.link.fd = -1;
 	lineio_init(&s.io, 0, 1, peer->network, cfg->timeout);
 	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors, .soft_errors = cfg->soft_errors,
 				.delay_ms = cfg->error_delay };
@@ -536,9 +531,26 @@ int session_run(const struct config *cfg, const struct peer *peer, int monitor_f
 		reply(&s.r, 554, NULL, "%s ESMTP not accepting: you spoke before my greeting", cfg->hostname);
 		lineio_finish(&s.io);
 		log_connection(&s, "early talker, disconnect");
-		return 0;	/* nothing opened yet */
+		return -1;	/* nothing opened yet */
 	}
 	reply(&s.r, 220, NULL, "%s ESMTP mailslot", cfg->hostname);
+	/* out now: the client answers while the connection is split */
+	lineio_flush(&s.io);
+	return 0;
+}
+
+int session_run(int monitor_fd)
+{
+	const struct config *cfg = s.cfg;
+	const struct peer *peer = s.peer;
+	char line[COMMAND_LINE_MAX + 1];
+	size_t len;
+
+	s.link.fd = monitor_fd;
+	if (monitor_fd == -1) {
+		txn_init(&local, cfg, peer);
+		s.link.local = &local;
+	}
 	while (!s.quit) {
 		if (reply_errors_exhausted(&s.r)) {
 			reply(&s.r, 421, "4.7.0", "%s Error: too many errors", cfg->hostname);

@@ -69,7 +69,7 @@ static int queue_usable(const struct config *cfg, char *err, size_t errlen)
 }
 
 /* The session child: sandbox itself for good, then speak SMTP. */
-static void run_session(const struct config *cfg, const struct peer *peer, int sock)
+static void run_session(const struct config *cfg, int sock)
 {
 	const char *step;
 	int abi;
@@ -82,7 +82,7 @@ static void run_session(const struct config *cfg, const struct peer *peer, int s
 	}
 	if (log_verbose())
 		log_msg(LOG_DEBUG, "session sandboxed (Landlock ABI %d)", abi);
-	_exit(session_run(cfg, peer, sock));
+	_exit(session_run(sock));
 }
 
 /* The monitor keeps no copy of the client's connection: the session's
@@ -107,8 +107,10 @@ static int split(const struct config *cfg, const struct peer *peer)
 	int sv[2];
 	pid_t pid;
 
-	/* what the sandbox would forbid later: time zone and log sockets now */
+	/* what the sandbox would forbid later: the time zone now */
 	tzset();
+	if (session_open(cfg, peer) == -1)
+		return 0;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		return fatal(EX_OSERR, "cannot make the privsep socket pair", cfg->hostname);
 	pid = fork();
@@ -116,7 +118,7 @@ static int split(const struct config *cfg, const struct peer *peer)
 		return fatal(EX_OSERR, "cannot fork the session process", cfg->hostname);
 	if (pid == 0) {
 		close(sv[0]);
-		run_session(cfg, peer, sv[1]);
+		run_session(cfg, sv[1]);
 	}
 	close(sv[1]);
 	leave_connection();

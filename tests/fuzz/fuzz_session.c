@@ -250,7 +250,8 @@ static void run_socket(const uint8_t *data, size_t len)
 	peer_identify(&peer);
 	FUZZ_CHECK(peer.kind == PEER_SOCKET && peer.network, "a socketpair is not a network peer");
 	fuzz_quiet(1);
-	session_run(&cfg, &peer, -1);
+	if (session_open(&cfg, &peer) == 0)
+		session_run(-1);
 	fuzz_quiet(0);
 	/* the server's end closes here: the client reads to the end */
 	std_restore(saved);
@@ -278,7 +279,8 @@ static void run_files(const uint8_t *data, size_t len, int ucspi, int loopback)
 	peer_identify(&peer);
 	FUZZ_CHECK(peer.kind == (ucspi ? PEER_UCSPI : PEER_TERMINAL), "peer kind %d", peer.kind);
 	fuzz_quiet(1);
-	session_run(&cfg, &peer, -1);
+	if (session_open(&cfg, &peer) == 0)
+		session_run(-1);
 	fuzz_quiet(0);
 	std_restore(saved);
 	if (ucspi) {
