@@ -216,7 +216,7 @@ static int send_body(struct client *c)
 			     (long long)(c->wire_size * 1000 / SMTPC_MIN_DATA_RATE);
 	off_t off = 0;
 	int at_line_start = 1;
-	size_t o;
+	size_t o = 0;
 
 	/* what lineio still holds goes first, within the same deadline */
 	until(c, deadline);
@@ -245,10 +245,12 @@ static int send_body(struct client *c)
 			out[o++] = ch;
 			at_line_start = ch == '\n';
 		}
-		if (send_until(c, out, o, deadline) == -1)
+		/* the last piece waits for the final dot: sent apart, the dot's
+		 * small segment waits under Nagle for the ACK the server delays
+		 * (40 ms a message) */
+		if (off < c->job->msgsize && send_until(c, out, o, deadline) == -1)
 			return -1;
 	}
-	o = 0;
 	if (!at_line_start) {
 		out[o++] = '\r';
 		out[o++] = '\n';

@@ -985,3 +985,21 @@ EOM
 	run relay_remote_mail literal bob
 	assert_equal "${#lines[@]}" 1
 }
+
+# A final dot sent on its own waited under Nagle's algorithm for the ACK
+# that the server delays: 40 ms a message (23 msg/s to smtp-sink).
+@test "the end of the text and the final dot leave in one write, with the pipelined envelope in one before it" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	relay_dns
+	relay_smtp_sink 127.0.0.5 sink
+	relay_queue alice@example.org someone@sink.test < <(relay_msg "one write")
+	relay_argv --smarthost "127.0.0.5:$RPORT"
+	run strace -f -qq -e trace=write,sendto -s 65536 -o "$BATS_TEST_TMPDIR/trace" "${RELAY_ARGV[@]}"
+	assert_success
+	grep -q 'status=sent' <<<"$output" || fail "not sent: $output"
+	# the text's last line and the dot are one call
+	grep -E '(write|sendto)\([0-9]+, ".*body of one write\\r\\n\.\\r\\n"' "$BATS_TEST_TMPDIR/trace" ||
+		fail "the final dot was sent apart: $(grep -E 'write|sendto' "$BATS_TEST_TMPDIR/trace" | tail -5)"
+	grep -E '(write|sendto)\([0-9]+, "MAIL FROM:<alice@example.org>.*\\r\\nRCPT TO:<someone@sink.test>\\r\\nDATA\\r\\n"' \
+		"$BATS_TEST_TMPDIR/trace"
+}
