@@ -278,3 +278,19 @@ int lock_dotlock_record(struct dotlock *dl, const char *record)
 		return errno;
 	return 0;
 }
+
+/* The folder's lock: lockf on .mh_sequences, created when missing. */
+int lock_folder(int dirfd, long long deadline, int *lockfd)
+{
+	int fd = openat(dirfd, ".mh_sequences", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd == -1)
+		return errno;
+	int err = lock_wait(fd, deadline);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	*lockfd = fd;
+	return 0;
+}

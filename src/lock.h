@@ -49,5 +49,8 @@ int lock_dotlock_take(struct dotlock *dl, long long deadline);
  * held dotlock, durably: 0 or an errno value. */
 int lock_dotlock_record(struct dotlock *dl, const char *text);
 void lock_dotlock_release(struct dotlock *dl);
+/* An MH or numbered folder (dirfd): lockf on its .mh_sequences, made when
+ * missing, waiting until deadline.  0 with *lockfd to close, or an errno. */
+int lock_folder(int dirfd, long long deadline, int *lockfd);
 
 #endif

@@ -168,6 +168,19 @@ int mailbox_open_dir(struct mailbox_job *job, int parentfd, const char *name, co
 	return fd;
 }
 
+int mailbox_open_folder(struct mailbox_job *job, char *shown, size_t shownsz)
+{
+	int spoolfd, fd;
+
+	if (snprintf(shown, shownsz, "%s/%s", job->spool, job->user) >= (int)shownsz)
+		return -ENAMETOOLONG;
+	if ((spoolfd = mailbox_open_spool(job)) < 0)
+		return spoolfd;
+	fd = mailbox_open_dir(job, spoolfd, job->user, shown);
+	close(spoolfd);
+	return fd;
+}
+
 int mailbox_append(enum mail_format format, struct mailbox_job *job)
 {
 	switch (format) {
@@ -449,13 +462,8 @@ int mailbox_apply(struct mailbox *mb)
 		return mbox_apply(mb);
 	if (mb->format != FORMAT_MAILDIR) {
 		/* numbering, and nmh's own rewriting, wait for us */
-		lockfd = openat(mb->dirfd, ".mh_sequences", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (lockfd == -1 || (err = lock_wait(lockfd, clock_ms() + mb->lock_timeout * 1000))) {
-			err = err ? err : errno;
-			if (lockfd != -1)
-				close(lockfd);
+		if ((err = lock_folder(mb->dirfd, clock_ms() + mb->lock_timeout * 1000, &lockfd)))
 			return fail_why(mb, err, "cannot lock .mh_sequences");
-		}
 	}
 	for (size_t i = 0; i < mb->count; i++) {
 		if (!mb->entry[i].deleted)

@@ -67,6 +67,10 @@ int mailbox_open_spool(struct mailbox_job *job);
  * when missing, never through a symlink, owned by the recipient: a
  * descriptor, or -errno (-EPERM with job->why filled when refused). */
 int mailbox_open_dir(struct mailbox_job *job, int parentfd, const char *name, const char *shown);
+/* The recipient's folder <spool>/<user> (Maildir, MH, numbered), opened as
+ * mailbox_open_dir does; its path for messages in shown.  A descriptor,
+ * or -errno. */
+int mailbox_open_folder(struct mailbox_job *job, char *shown, size_t shownsz);
 /* Remove name in dirfd (shown as dir in the log) when it is a regular file
  * untouched for MAILBOX_STALE_TEMP_SECONDS: what a killed delivery left. */
 #define MAILBOX_STALE_TEMP_SECONDS (36L * 3600)	/* the Maildir rule */

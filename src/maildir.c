@@ -81,15 +81,9 @@ int maildir_append(struct mailbox_job *job)
 	static unsigned count;
 	char dir[PATH_MAX], shown[PATH_MAX], name[256], host[128];
 	struct timeval tv;
-	int err = 0, spoolfd, userfd, fds[3] = { -1, -1, -1 };
+	int err = 0, userfd, fds[3] = { -1, -1, -1 };
 
-	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
-		return ENAMETOOLONG;
-	if ((spoolfd = mailbox_open_spool(job)) < 0)
-		return -spoolfd;
-	userfd = mailbox_open_dir(job, spoolfd, job->user, dir);
-	close(spoolfd);
-	if (userfd < 0)
+	if ((userfd = mailbox_open_folder(job, dir, sizeof dir)) < 0)
 		return -userfd;
 	err = -open_subdirs(job, userfd, dir, fds);
 	close(userfd);

@@ -37,21 +37,6 @@
 /* .mh_sequences is a few lines; one larger than this is left alone */
 #define MH_SEQUENCES_MAX ((ssize_t)256 * 1024)
 
-static int lock_folder(int dirfd, long long deadline, int *lockfd)
-{
-	int fd = openat(dirfd, ".mh_sequences", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-	if (fd == -1)
-		return errno;
-	int err = lock_wait(fd, deadline);
-	if (err) {
-		close(fd);
-		return err;
-	}
-	*lockfd = fd;
-	return 0;
-}
-
 /* The end of the "unseen:" field in buf (after its continuation lines,
  * before the final newline), or NULL when there is none. */
 static char *find_unseen(char *buf, size_t len, char **value)
@@ -262,15 +247,9 @@ int mh_append(struct mailbox_job *job)
 	char dir[PATH_MAX], tmp[NAME_MAX + 1];
 	long long deadline = clock_ms() + job->lock_timeout * 1000;
 	unsigned long n = 0;
-	int err, lockfd = -1, spoolfd, dirfd;
+	int err, lockfd = -1, dirfd;
 
-	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
-		return ENAMETOOLONG;
-	if ((spoolfd = mailbox_open_spool(job)) < 0)
-		return -spoolfd;
-	dirfd = mailbox_open_dir(job, spoolfd, job->user, dir);
-	close(spoolfd);
-	if (dirfd < 0)
+	if ((dirfd = mailbox_open_folder(job, dir, sizeof dir)) < 0)
 		return -dirfd;
 	/* O_EXCL: a name someone else made is never written through */
 	for (int tries = 0;; tries++) {

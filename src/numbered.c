@@ -42,21 +42,6 @@ static int write_file(int dirfd, const char *name, const char *data, size_t len)
 	return err;
 }
 
-static int lock_folder(int dirfd, long long deadline, int *lockfd)
-{
-	int fd = openat(dirfd, ".mh_sequences", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-	if (fd == -1)
-		return errno;
-	int err = lock_wait(fd, deadline);
-	if (err) {
-		close(fd);
-		return err;
-	}
-	*lockfd = fd;
-	return 0;
-}
-
 static int place(int dirfd, const char *shown, const char *tmp, const char *status_tmp)
 {
 	char num[32], status[48];
@@ -90,15 +75,9 @@ int numbered_append(struct mailbox_job *job)
 	static unsigned seq;	/* one process may deliver to one folder more than once */
 	char dir[PATH_MAX], tmp[NAME_MAX + 1], status_tmp[NAME_MAX + 1];
 	long long deadline = clock_ms() + job->lock_timeout * 1000;
-	int err, lockfd = -1, spoolfd, dirfd;
+	int err, lockfd = -1, dirfd;
 
-	if (snprintf(dir, sizeof dir, "%s/%s", job->spool, job->user) >= (int)sizeof dir)
-		return ENAMETOOLONG;
-	if ((spoolfd = mailbox_open_spool(job)) < 0)
-		return -spoolfd;
-	dirfd = mailbox_open_dir(job, spoolfd, job->user, dir);
-	close(spoolfd);
-	if (dirfd < 0)
+	if ((dirfd = mailbox_open_folder(job, dir, sizeof dir)) < 0)
 		return -dirfd;
 	/* O_EXCL: a name someone else made (a link to another file, left
 	 * there for us) is never written through; a fresh name is tried */
