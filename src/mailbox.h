@@ -61,6 +61,11 @@ int mailbox_copy(const struct mailbox_msg *m, int fd, off_t *offset);
  * someone left for us, gives EEXIST), holding the header block and the
  * message, fsynced; removed again on failure.  0 or errno. */
 int mailbox_new_file(struct mailbox_job *job, int dirfd, const char *name);
+/* The same under a fresh hidden name ",mailslot.<qid>.<pid>.<n>" (MH
+ * readers skip it), put in name: a name someone else made is never written
+ * through, the next one is tried.  room octets of name stay free for a
+ * suffix.  0 or errno. */
+int mailbox_new_temp(struct mailbox_job *job, int dirfd, char *name, size_t namesz, size_t room);
 /* The spool directory: a descriptor, or -errno (job->why filled). */
 int mailbox_open_spool(struct mailbox_job *job);
 /* The directory name in parentfd (shown as shown in messages), made 0700

@@ -243,7 +243,6 @@ static int place(int dirfd, const char *shown, const char *tmp, unsigned long *p
 
 int mh_append(struct mailbox_job *job)
 {
-	static unsigned seq;	/* one process may deliver to one folder more than once */
 	char dir[PATH_MAX], tmp[NAME_MAX + 1];
 	long long deadline = clock_ms() + job->lock_timeout * 1000;
 	unsigned long n = 0;
@@ -251,17 +250,7 @@ int mh_append(struct mailbox_job *job)
 
 	if ((dirfd = mailbox_open_folder(job, dir, sizeof dir)) < 0)
 		return -dirfd;
-	/* O_EXCL: a name someone else made is never written through */
-	for (int tries = 0;; tries++) {
-		if (snprintf(tmp, sizeof tmp, ",mailslot.%s.%ld.%u", job->msg->qid, (long)getpid(), seq++) >=
-		    (int)sizeof tmp)
-			err = ENAMETOOLONG;
-		else
-			err = mailbox_new_file(job, dirfd, tmp);
-		if (err != EEXIST || tries == 10)
-			break;
-	}
-	if (err) {
+	if ((err = mailbox_new_temp(job, dirfd, tmp, sizeof tmp, 0))) {
 		close(dirfd);
 		return err;
 	}

@@ -72,25 +72,14 @@ static int place(int dirfd, const char *shown, const char *tmp, const char *stat
 
 int numbered_append(struct mailbox_job *job)
 {
-	static unsigned seq;	/* one process may deliver to one folder more than once */
 	char dir[PATH_MAX], tmp[NAME_MAX + 1], status_tmp[NAME_MAX + 1];
 	long long deadline = clock_ms() + job->lock_timeout * 1000;
 	int err, lockfd = -1, dirfd;
 
 	if ((dirfd = mailbox_open_folder(job, dir, sizeof dir)) < 0)
 		return -dirfd;
-	/* O_EXCL: a name someone else made (a link to another file, left
-	 * there for us) is never written through; a fresh name is tried */
-	for (int tries = 0;; tries++) {
-		if (snprintf(tmp, sizeof tmp, ",mailslot.%s.%ld.%u", job->msg->qid, (long)getpid(), seq++) >=
-		    (int)sizeof tmp - 7)
-			err = ENAMETOOLONG;
-		else
-			err = mailbox_new_file(job, dirfd, tmp);
-		if (err != EEXIST || tries == 10)
-			break;
-	}
-	if (err) {
+	/* room for the ".status" of its sidecar */
+	if ((err = mailbox_new_temp(job, dirfd, tmp, sizeof tmp, 7))) {
 		close(dirfd);
 		return err;
 	}
