@@ -74,6 +74,19 @@ int queue_prepare(const char *qdir)
 	return 0;
 }
 
+int queue_dir_usable(const char *qdir, int writable)
+{
+	struct stat st;
+
+	if (stat(qdir, &st) == -1)
+		return errno;
+	if (!S_ISDIR(st.st_mode))
+		return ENOTDIR;
+	if (writable && access(qdir, W_OK | X_OK) == -1)
+		return errno;
+	return 0;
+}
+
 int queue_spool_open(const char *qdir)
 {
 	char path[PATH_MAX];

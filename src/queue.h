@@ -43,6 +43,9 @@ struct envelope {
 void queue_new_id(char *out, size_t outsz);
 /* A queue id as a file name may hold it: letters and digits, bounded. */
 int queue_id_ok(const char *name);
+/* The queue directory is there and is a directory, and with writable
+ * this account may add to it: 0, or an errno value (ENOTDIR, EACCES...). */
+int queue_dir_usable(const char *qdir, int writable);
 /* Make <queue>/{tmp,msg,env} when missing, mode 0770 whatever the umask. */
 int queue_prepare(const char *qdir);
 /* An unnamed file in <queue>/tmp for the message being received. */

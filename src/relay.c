@@ -337,8 +337,7 @@ int main(int argc, char **argv)
 	}
 	/* a queue that is not there is a configuration mistake to say now, not
 	 * an empty queue: mailslot-smtpd would answer every message 451 */
-	struct stat qst;
-	int qerr = stat(cfg->queue, &qst) == -1 ? errno : S_ISDIR(qst.st_mode) ? 0 : ENOTDIR;
+	int qerr = queue_dir_usable(cfg->queue, 0);
 	if (qerr) {
 		fprintf(stderr, "mailslot-relay: cannot use the queue %s: %s\n", cfg->queue, strerror(qerr));
 		return EX_IOERR;

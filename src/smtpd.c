@@ -51,21 +51,12 @@ static int fatal(int status, const char *why, const char *hostname)
  * every message later with the reason only in the log. */
 static int queue_usable(const struct config *cfg, char *err, size_t errlen)
 {
-	struct stat st;
+	int qerr = queue_dir_usable(cfg->queue, 1);
 
-	if (stat(cfg->queue, &st) == -1) {
-		snprintf(err, errlen, "queue directory %s: %s (--queue)", cfg->queue, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "queue directory %s: not a directory (--queue)", cfg->queue);
-		return -1;
-	}
-	if (access(cfg->queue, W_OK | X_OK) == -1) {
-		snprintf(err, errlen, "queue directory %s: %s (--queue)", cfg->queue, strerror(errno));
-		return -1;
-	}
-	return 0;
+	if (qerr)
+		snprintf(err, errlen, "queue directory %s: %s (--queue)", cfg->queue,
+			 qerr == ENOTDIR ? "not a directory" : strerror(qerr));
+	return qerr ? -1 : 0;
 }
 
 /* The session child: sandbox itself for good, then speak SMTP. */
