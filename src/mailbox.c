@@ -122,13 +122,12 @@ int mailbox_new_file(struct mailbox_job *job, int dirfd, const char *name)
 int mailbox_new_temp(struct mailbox_job *job, int dirfd, char *name, size_t namesz, size_t room)
 {
 	static unsigned seq;	/* one process may deliver to one folder more than once */
-	int err;
 
 	for (int tries = 0;; tries++) {
 		int n = snprintf(name, namesz, ",mailslot.%s.%ld.%u", job->msg->qid, (long)getpid(), seq++);
 		if (n < 0 || (size_t)n + room >= namesz)
 			return ENAMETOOLONG;
-		err = mailbox_new_file(job, dirfd, name);
+		int err = mailbox_new_file(job, dirfd, name);
 		if (err != EEXIST || tries == 10)
 			return err;
 	}
