@@ -69,7 +69,7 @@ int conn_wait(struct conn *c, int for_write, int timeout_ms)
 		return 1;
 	/* a TLS read may need the socket writable (and a write readable):
 	 * the layer says which in c->want; a plain one waits as asked */
-	short events = c->ops == &plain_ops || !c->want ? (for_write ? POLLOUT : POLLIN) : c->want;
+	short events = c->want ? c->want : (for_write ? POLLOUT : POLLIN);
 	struct pollfd pfd = { .fd = events == POLLOUT ? c->out_fd : c->in_fd, .events = events };
 
 	for (;;) {

@@ -8,7 +8,8 @@
  * recipient's file-system uid and gid and to trade the run account's
  * groups for the recipient's primary group (plus the spool directory's
  * group when the spool is group-writable, as Debian's root:mail 2775
- * /var/mail is); privs_restore() gives all of that back.  The session child drops even these (sandbox.h).
+ * /var/mail is); privs_restore() gives all of that back.  The session
+ * child drops even these (sandbox.h).
  */
 #ifndef MAILSLOT_PRIVS_H
 #define MAILSLOT_PRIVS_H

@@ -20,7 +20,6 @@
 #include "version.h"
 
 #define COMMAND_LINE_MAX 512	/* RFC 5321 4.5.3.1.4, CRLF included */
-#define HELO_MAX 255
 
 enum state { S_GREET = 1, S_HELO = 2, S_MAIL = 4, S_RCPT = 8 };
 #define S_ANY (S_GREET | S_HELO | S_MAIL | S_RCPT)
@@ -32,7 +31,7 @@ struct session {
 	enum state state;
 	int esmtp;
 	int quit;
-	char helo[HELO_MAX + 1];	/* printable copy of the client's name */
+	char helo[TXN_HELO_MAX + 1];	/* printable copy of the client's name */
 	struct ps_link link;		/* to the transaction, in the monitor */
 	/* the transaction, as far as the protocol needs it */
 	unsigned long long declared_size;
@@ -302,11 +301,11 @@ static void cmd_data(struct session *s, const char *arg)
 	ps_call(&s->link, &req, &rep, &s->spool_fd);
 	snprintf(s->qid, sizeof s->qid, "%s", rep.qid);
 	fd = s->spool_fd;
-	if (rep.st.code != 354 || fd == -1) {
-		reply_status(s, &rep.st);
-		return;
-	}
+	if (rep.st.code == 354 && fd == -1)	/* never a 354 without the file */
+		status_set(&rep.st, 451, "4.3.0", EBADF, "Temporary failure: cannot spool message");
 	reply_status(s, &rep.st);
+	if (rep.st.code != 354)
+		return;
 	lineio_read_data(&s->io, fd, (unsigned long long)s->cfg->max_size, &dr);
 	if (dr.status == LINE_BARELF) {
 		/* the reader stopped there: what follows is neither text nor

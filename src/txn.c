@@ -49,7 +49,6 @@ void txn_helo(struct txn *t, const char *helo, int esmtp)
 {
 	log_printable(t->helo, sizeof t->helo, helo, strcspn(helo, " "));
 	t->esmtp = esmtp;
-	txn_reset(t);
 }
 
 void txn_mail(struct txn *t, const char *sender, struct status *st)
