@@ -92,8 +92,20 @@ relay_wait_listen() {
 	return 1
 }
 
+# A port free for UDP and for TCP: dnsmasq binds both.
 relay_free_udp_port() {
-	python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 -c 'import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break'
 }
 
 # Start dnsmasq with RELAY_ZONE and any extra records given.  Sets DNSPORT.
@@ -111,7 +123,11 @@ relay_dns() {
 			--local=/test/ "${RELAY_ZONE[@]}" "$@" 3>&- &
 		pid=$!
 		for _ in $(seq 1 100); do
-			if ss -Hlun | awk -v w="127.0.0.1:$DNSPORT" '$4 == w { found = 1 } END { exit !found }'; then
+			# its UDP socket alone is not enough: it makes the TCP one
+			# next and dies if that port is taken, and any other UDP
+			# socket on the port would look the same
+			if ss -Hltun | awk -v w="127.0.0.1:$DNSPORT" '$5 == w { n[$1]++ } END { exit !(n["udp"] && n["tcp"]) }' &&
+				kill -0 "$pid" 2>/dev/null; then
 				relay_pid "$pid"
 				return 0
 			fi
