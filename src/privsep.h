@@ -1,11 +1,13 @@
 /* privsep: the two halves of a connection and the requests between them.
  *
- * mailslot-smtpd forks once per connection, right after the greeting.  The child
- * (the session) speaks SMTP with the client and holds nothing: no
+ * mailslot-smtpd forks once per connection, just before the greeting: the
+ * monitor greets while the child sandboxes itself, then sends PS_GO.  The
+ * child (the session) speaks SMTP with the client and holds nothing: no
  * capabilities, no_new_privs, a seccomp allow-list, no file-system access
  * (sandbox.c).  The parent (the monitor) keeps what delivery needs (as root:
  * the --user account plus CAP_SETUID/CAP_SETGID to act as a recipient; as
- * anyone else: that user) and never reads a byte from the client.
+ * anyone else: that user) and never reads a byte from the client (a
+ * peek for early talkers aside).
  *
  * The two talk over a SOCK_SEQPACKET socketpair, one fixed-size record per
  * request and per reply, strictly in turn.  The monitor serves four
@@ -39,6 +41,11 @@
 #include "txn.h"
 
 enum ps_op { PS_MAIL = 1, PS_RCPT, PS_DATA, PS_DOT };
+
+/* The one octet the monitor sends first, once the greeting is out: the
+ * session may read the client.  The socket's end instead means the client
+ * was refused before the greeting. */
+#define PS_GO 'G'
 
 struct ps_request {
 	uint32_t op;

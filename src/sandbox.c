@@ -91,114 +91,120 @@ static int landlock_empty(void)
 	return rc == -1 ? -1 : (int)abi;
 }
 
-#define LOW_ARG(i) (offsetof(struct seccomp_data, args) + (i) * sizeof(uint64_t))
-#define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
-/* allowed only when argument i (its low 32 bits) has none of the bits in mask;
- * the accumulator then holds the argument, so both branches return */
-#define ALLOW_WITHOUT(nr, i, mask) \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 4), \
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, LOW_ARG(i)), \
-	BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (mask), 0, 1), \
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS), \
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
-#define ALLOW_WITH(nr, i, mask) \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 4), \
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, LOW_ARG(i)), \
-	BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (mask), 1, 0), \
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS), \
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
-
 #ifdef SANDBOX_ARCH
-static const struct sock_filter session_filter[] = {
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, 1, 0),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-#ifdef __x86_64__
-	/* the x32 ABI shares the architecture value: refuse it outright */
-	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-#endif
+/* System calls allowed whatever their arguments.  Each costs one
+ * instruction: installing a filter costs time in proportion to its
+ * length, and that time is paid by every connection. */
+static const unsigned plain_calls[] = {
 	/* the client, the spool file, the monitor, the log */
-	ALLOW(__NR_read),
-	ALLOW(__NR_write),
-	ALLOW(__NR_readv),
-	ALLOW(__NR_writev),
-	ALLOW(__NR_pread64),
-	ALLOW(__NR_pwrite64),
-	ALLOW(__NR_lseek),
-	ALLOW(__NR_ftruncate),
-	ALLOW(__NR_fsync),
-	ALLOW(__NR_fdatasync),
-	ALLOW(__NR_close),
-	ALLOW(__NR_fcntl),
+	__NR_read, __NR_write, __NR_readv, __NR_writev, __NR_pread64, __NR_pwrite64,
+	__NR_lseek, __NR_ftruncate, __NR_fsync, __NR_fdatasync, __NR_close, __NR_fcntl,
 #ifdef __NR_fstat
-	ALLOW(__NR_fstat),
+	__NR_fstat,
 #endif
-	/* fstat() is fstatat(fd, "", AT_EMPTY_PATH): never a path */
-	ALLOW_WITH(__NR_newfstatat, 3, AT_EMPTY_PATH),
 #ifdef __NR_poll
-	ALLOW(__NR_poll),
+	__NR_poll,
 #endif
-	ALLOW(__NR_ppoll),
-	ALLOW(__NR_recvfrom),
-	ALLOW(__NR_recvmsg),
-	ALLOW(__NR_sendto),
-	ALLOW(__NR_sendmsg),
-	ALLOW(__NR_shutdown),
-	ALLOW(__NR_getsockopt),
-	ALLOW(__NR_setsockopt),
+	__NR_ppoll, __NR_recvfrom, __NR_recvmsg, __NR_sendto, __NR_sendmsg, __NR_shutdown,
+	__NR_getsockopt, __NR_setsockopt,
 	/* time and waiting */
-	ALLOW(__NR_clock_gettime),
-	ALLOW(__NR_gettimeofday),
+	__NR_clock_gettime, __NR_gettimeofday,
 #ifdef __NR_time
-	ALLOW(__NR_time),
+	__NR_time,
 #endif
-	ALLOW(__NR_nanosleep),
-	ALLOW(__NR_clock_nanosleep),
-	ALLOW(__NR_restart_syscall),
-	/* memory, never executable */
-	ALLOW(__NR_brk),
-	ALLOW_WITHOUT(__NR_mmap, 2, PROT_EXEC),
-	ALLOW_WITHOUT(__NR_mprotect, 2, PROT_EXEC),
-	ALLOW(__NR_munmap),
-	ALLOW(__NR_mremap),
-	ALLOW(__NR_madvise),
+	__NR_nanosleep, __NR_clock_nanosleep, __NR_restart_syscall,
+	/* memory (mmap and mprotect below: never executable) */
+	__NR_brk, __NR_munmap, __NR_mremap, __NR_madvise,
 	/* the process itself: log lines carry the pid; abort() signals itself
 	 * (Landlock's signal scope keeps that inside the process) */
-	ALLOW(__NR_getpid),
-	ALLOW(__NR_gettid),
-	ALLOW(__NR_getrandom),
-	ALLOW(__NR_rt_sigaction),
-	ALLOW(__NR_rt_sigprocmask),
-	ALLOW(__NR_rt_sigreturn),
-	ALLOW(__NR_sigaltstack),
-	ALLOW(__NR_tgkill),
-	ALLOW(__NR_exit),
-	ALLOW(__NR_exit_group),
-	/* the log: libc's syslog() and libsystemd open their datagram socket
-	 * when they first need it and reconnect after a failure.  Only a Unix
-	 * datagram socket can be made, so connect() reaches nothing an
-	 * unconnected log socket could not already send to. */
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 7),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, LOW_ARG(0)),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 0, 3),
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, LOW_ARG(1)),
-	BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf),
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOCK_DGRAM, 1, 0),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	ALLOW(__NR_connect),
-	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	__NR_getpid, __NR_gettid, __NR_getrandom, __NR_rt_sigaction, __NR_rt_sigprocmask,
+	__NR_rt_sigreturn, __NR_sigaltstack, __NR_tgkill, __NR_exit, __NR_exit_group,
+	/* the log's socket (socket() itself below): libc's syslog() and
+	 * libsystemd connect when they first log and after a failure */
+	__NR_connect,
 };
+
+#define FILTER_MAX 96
+#define LOW_ARG(i) (offsetof(struct seccomp_data, args) + (i) * sizeof(uint64_t))
+/* jump targets resolved once the filter is complete (offsets are < 256) */
+enum { TO_NEXT = 0, TO_KILL = 0x100, TO_ALLOW = 0x101 };
+
+struct filter {
+	struct sock_filter insn[FILTER_MAX];
+	unsigned jt[FILTER_MAX], jf[FILTER_MAX];
+	size_t len;
+};
+
+static void emit(struct filter *f, uint16_t code, uint32_t k, unsigned jt, unsigned jf)
+{
+	if (f->len == FILTER_MAX)
+		return;		/* build_filter sees the overflow */
+	f->insn[f->len] = (struct sock_filter){ code, 0, 0, k };
+	f->jt[f->len] = jt;
+	f->jf[f->len] = jf;
+	f->len++;
+}
+
+/* nr allowed only when argument i (its low 32 bits) has none (or, with
+ * required, some) of the bits in mask.  The accumulator then holds the
+ * argument, so both branches end in a verdict. */
+static void emit_flag_check(struct filter *f, unsigned nr, unsigned i, uint32_t mask, int required)
+{
+	emit(f, BPF_JMP | BPF_JEQ | BPF_K, nr, TO_NEXT, 2);
+	emit(f, BPF_LD | BPF_W | BPF_ABS, LOW_ARG(i), 0, 0);
+	emit(f, BPF_JMP | BPF_JSET | BPF_K, mask, required ? TO_ALLOW : TO_KILL,
+	     required ? TO_KILL : TO_ALLOW);
+}
+
+static int build_filter(struct filter *f)
+{
+	f->len = 0;
+	emit(f, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), 0, 0);
+	emit(f, BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, TO_NEXT, TO_KILL);
+	emit(f, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
+#ifdef __x86_64__
+	/* the x32 ABI shares the architecture value: refuse it outright */
+	emit(f, BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, TO_KILL, TO_NEXT);
+#endif
+	for (size_t i = 0; i < sizeof plain_calls / sizeof plain_calls[0]; i++)
+		emit(f, BPF_JMP | BPF_JEQ | BPF_K, plain_calls[i], TO_ALLOW, TO_NEXT);
+	/* fstat() is fstatat(fd, "", AT_EMPTY_PATH): never a path */
+	emit_flag_check(f, __NR_newfstatat, 3, AT_EMPTY_PATH, 1);
+	emit_flag_check(f, __NR_mmap, 2, PROT_EXEC, 0);
+	emit_flag_check(f, __NR_mprotect, 2, PROT_EXEC, 0);
+	/* the log: only a Unix datagram socket can be made, so connect()
+	 * reaches nothing an unconnected log socket could not send to */
+	emit(f, BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, TO_NEXT, TO_KILL);
+	emit(f, BPF_LD | BPF_W | BPF_ABS, LOW_ARG(0), 0, 0);
+	emit(f, BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, TO_NEXT, TO_KILL);
+	emit(f, BPF_LD | BPF_W | BPF_ABS, LOW_ARG(1), 0, 0);
+	emit(f, BPF_ALU | BPF_AND | BPF_K, 0xf, 0, 0);
+	emit(f, BPF_JMP | BPF_JEQ | BPF_K, SOCK_DGRAM, TO_ALLOW, TO_KILL);
+	size_t kill = f->len, allow = f->len + 1;
+	emit(f, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS, 0, 0);
+	emit(f, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
+	if (f->len != allow + 1 || allow > 255) {
+		errno = E2BIG;	/* a table grown past what the jumps reach */
+		return -1;
+	}
+	for (size_t i = 0; i < f->len; i++) {
+		unsigned *target[2] = { &f->jt[i], &f->jf[i] };
+		uint8_t *offset[2] = { &f->insn[i].jt, &f->insn[i].jf };
+		for (int b = 0; b < 2; b++)
+			*offset[b] = (uint8_t)(*target[b] == TO_KILL ? kill - i - 1
+					       : *target[b] == TO_ALLOW ? allow - i - 1
+					       : *target[b]);
+	}
+	return 0;
+}
 
 static int seccomp_allow_list(void)
 {
-	struct sock_fprog prog = {
-		.len = (unsigned short)(sizeof session_filter / sizeof session_filter[0]),
-		.filter = (struct sock_filter *)session_filter,
-	};
+	static struct filter f;
 
+	if (build_filter(&f) == -1)
+		return -1;
+	struct sock_fprog prog = { .len = (unsigned short)f.len, .filter = f.insn };
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0L, 0L);
 }
 #else

@@ -510,7 +510,7 @@ static void log_connection(const struct session *s, const char *what)
 static struct session s;
 static struct txn local;	/* no monitor: the transaction runs here */
 
-int session_open(const struct config *cfg, const struct peer *peer)
+void session_prepare(const struct config *cfg, const struct peer *peer)
 {
 	/* the line buffers stay untouched: clearing them would dirty pages
 	 * that every idle connection then pays for */
@@ -524,18 +524,27 @@ int session_open(const struct config *cfg, const struct peer *peer)
 	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors, .soft_errors = cfg->soft_errors,
 				.delay_ms = cfg->error_delay };
 	log_connection(&s, "connect");
+}
 
+int session_greet(void)
+{
 	/* RFC 2920 clients wait for the greeting; bytes before it mean a bot */
-	if (peer->kind == PEER_SOCKET && lineio_peer_spoke(&s.io)) {
-		reply(&s.r, 554, NULL, "%s ESMTP not accepting: you spoke before my greeting", cfg->hostname);
+	if (s.peer->kind == PEER_SOCKET && lineio_peer_spoke(&s.io)) {
+		reply(&s.r, 554, NULL, "%s ESMTP not accepting: you spoke before my greeting", s.cfg->hostname);
 		lineio_finish(&s.io);
 		log_connection(&s, "early talker, disconnect");
 		return -1;	/* nothing opened yet */
 	}
-	reply(&s.r, 220, NULL, "%s ESMTP mailslot", cfg->hostname);
+	reply(&s.r, 220, NULL, "%s ESMTP mailslot", s.cfg->hostname);
 	/* out now: the client answers while the connection is split */
 	lineio_flush(&s.io);
 	return 0;
+}
+
+int session_open(const struct config *cfg, const struct peer *peer)
+{
+	session_prepare(cfg, peer);
+	return session_greet();
 }
 
 int session_run(int monitor_fd)

@@ -13,10 +13,14 @@
 #include "config.h"
 #include "peer.h"
 
+/* The session's state for this connection, before the split. */
+void session_prepare(const struct config *cfg, const struct peer *peer);
 /* Greet the client on stdout (or refuse an early talker: -1, the session
  * is over).  It reads nothing but a peek for early bytes, so the process
  * that still holds privileges may call it, and the client reads the 220
- * while the connection is split. */
+ * while the session child sandboxes itself. */
+int session_greet(void);
+/* Both, in one process (a fuzzer). */
 int session_open(const struct config *cfg, const struct peer *peer);
 /* Then serve commands until QUIT, end of input, timeout or too many
  * errors.  monitor_fd is the socket to the monitor (privsep.h), or -1 to

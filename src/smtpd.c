@@ -59,15 +59,25 @@ static int queue_usable(const struct config *cfg, char *err, size_t errlen)
 	return qerr ? -1 : 0;
 }
 
-/* The session child: sandbox itself for good, then speak SMTP. */
+/* The session child: sandbox itself for good while the monitor greets,
+ * then speak SMTP once told the greeting went out.  A session that could
+ * not sandbox itself answers 421 after the greeting and ends. */
 static void run_session(const struct config *cfg, int sock)
 {
 	const char *step;
+	char go = 0;
 	int abi;
+	ssize_t n;
 
 	privs_shed_groups();
-	if (sandbox_enter(&step, &abi) == -1) {
-		log_msg(LOG_ERR, "cannot sandbox the session: %s: %s", step, strerror(errno));
+	int sandboxed = sandbox_enter(&step, &abi);
+	int sandbox_errno = errno;
+	while ((n = recv(sock, &go, 1, 0)) == -1 && errno == EINTR)
+		;
+	if (n != 1 || go != PS_GO)
+		_exit(0);	/* an early talker, refused by the monitor */
+	if (sandboxed == -1) {
+		log_msg(LOG_ERR, "cannot sandbox the session: %s: %s", step, strerror(sandbox_errno));
 		dprintf(1, "421 4.3.0 %s Service not available, closing transmission channel\r\n", cfg->hostname);
 		_exit(EX_OSERR);
 	}
@@ -93,15 +103,18 @@ static void leave_connection(void)
 		close(null);
 }
 
+/* The fork comes before the greeting, so that the child's start and its
+ * sandbox overlap the client's reading of the 220 instead of delaying the
+ * answer to its first command. */
 static int split(const struct config *cfg, const struct peer *peer)
 {
+	const char go = PS_GO;
 	int sv[2];
 	pid_t pid;
 
 	/* what the sandbox would forbid later: the time zone now */
 	tzset();
-	if (session_open(cfg, peer) == -1)
-		return 0;
+	session_prepare(cfg, peer);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		return fatal(EX_OSERR, "cannot make the privsep socket pair", cfg->hostname);
 	pid = fork();
@@ -112,6 +125,8 @@ static int split(const struct config *cfg, const struct peer *peer)
 		run_session(cfg, sv[1]);
 	}
 	close(sv[1]);
+	if (session_greet() == -1 || send(sv[0], &go, 1, MSG_NOSIGNAL) != 1)
+		shutdown(sv[0], SHUT_RDWR);
 	leave_connection();
 	return ps_monitor(sv[0], pid, cfg, peer);
 }
