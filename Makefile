@@ -40,7 +40,7 @@ endif
 
 SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/sandbox.o src/status.o src/reply.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
              src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o \
-             src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o
+             src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o
 RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliver.o src/mbox.o \
              src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o
 PROGRAMS   = mailslot-smtpd mailslot-relay
@@ -106,10 +106,11 @@ soak: deps-run all
 # Units and examples name the programs in $(SBINDIR).  The example
 # configuration becomes $(CONFDIR)/mailslot.conf only where there is none:
 # an administrator's file is never overwritten.
-EXAMPLES   = examples/mailslot.conf examples/inetd.conf examples/users examples/aliases
+EXAMPLES   = examples/mailslot.conf examples/inetd.conf examples/users examples/aliases \
+             examples/systemd/mailslot-smtpd-accept.socket examples/systemd/mailslot-smtpd-accept@.service
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
-	install -d $(DESTDIR)$(DOCDIR)/examples/xinetd.d $(DESTDIR)$(CONFDIR)
+	install -d $(DESTDIR)$(DOCDIR)/examples/xinetd.d $(DESTDIR)$(DOCDIR)/examples/systemd $(DESTDIR)$(CONFDIR)
 	install -d -m 0770 $(DESTDIR)/var/spool/mailslot/queue
 	-chown mail:mail $(DESTDIR)/var/spool/mailslot/queue
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(SBINDIR)/

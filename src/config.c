@@ -64,6 +64,13 @@ static const struct setting settings[] = {
 	{ "lock-timeout", BOTH, 'l', K_NUMBER, OFF(lock_timeout), 30, 1, 3600, "SECONDS", "how long to wait for a mailbox lock" },
 	/* Postfix's stale_lock_time */
 	{ "stale-lock-time", BOTH, 0, K_NUMBER, OFF(stale_lock_time), 500, 1, 86400, "SECONDS", "age at which another program's dot-lock is stale" },
+	/* what RuntimeMaxSec= was for one instance: a client that trickles a
+	 * line per --timeout cannot hold a session for ever */
+	{ "max-session-time", SMTPD, 0, K_NUMBER, OFF(max_session_time), 3600, 0, 604800, "SECONDS", "longest a session may last (0: no limit)" },
+	{ "listen", SMTPD | ONLY_CMDLINE, 0, K_FLAG, OFF(listen), 0, 0, 0, NULL, "accept on the listening socket(s) passed in (systemd Accept=no), a session process each" },
+	{ "max-connections", SMTPD, 0, K_NUMBER, OFF(max_connections), 1000, 1, 100000, "N", "--listen: sessions at once; more wait in the backlog" },
+	{ "max-connections-per-source", SMTPD, 0, K_NUMBER, OFF(max_per_source), 50, 1, 100000, "N", "--listen: sessions at once from one address; more get 421" },
+	{ "listen-idle", SMTPD, 0, K_NUMBER, OFF(listen_idle), 60, 0, 86400, "SECONDS", "--listen: exit after this long with no session (0: never)" },
 	{ "handoff", SMTPD, 'x', K_STRING, OFF(handoff), 0, 0, 0, "COMMAND", "run (sh -c) after a queue entry is written" },
 	{ "user", BOTH, 'U', K_STRING, OFF(run_user), 0, 0, 0, "NAME", "account to run as when started as root (default mail)" },
 	{ "log", BOTH, 'L', K_LOG, OFF(log), 0, 0, 0, "DEST", "auto, journal, syslog or stderr" },
@@ -478,10 +485,16 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 		error("unexpected argument '%s' (see --help)", argv[optind]);
 		return 64;
 	}
+	/* a listener outlives a broken config file: every session it starts
+	 * reads the file again and answers 421 until it is fixed */
+	char file_error[CONFIG_ERROR_MAX] = "";
+	int file_rc = config_file ? load_file(cfg, config_file) : 0;
+	if (file_rc) {
+		snprintf(file_error, sizeof file_error, "%s", config_error);
+		set_defaults(cfg);
+	}
 	cfg->args = argv + optind;
 	cfg->nargs = argc - optind;
-	if (config_file && (rc = load_file(cfg, config_file)))
-		return rc;
 
 	struct origin o = { 0 };
 	optind = 0;
@@ -489,6 +502,12 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 		const struct setting *s = by_short(opt, program);
 		if (s && s->kind != K_CONFIG && (rc = apply(cfg, s, optarg ? optarg : "", &o)))
 			return rc;
+	}
+	if (file_rc) {
+		snprintf(config_error, sizeof config_error, "%s", file_error);
+		if (!cfg->listen)
+			return file_rc;
+		cfg->config_broken = 1;
 	}
 	if ((rc = default_hostname(cfg)))
 		return rc;

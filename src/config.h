@@ -49,6 +49,13 @@ struct config {
 	long long lock_timeout;
 	long long stale_lock_time;	/* a foreign dotlock older than this is stale */
 	int verbose;
+	long long max_session_time;	/* seconds a session may last (0: no limit) */
+	/* mailslot-smtpd --listen */
+	int listen;
+	long long max_connections;
+	long long max_per_source;
+	long long listen_idle;		/* seconds without a connection before exiting */
+	int config_broken;		/* --listen: the config file failed; sessions report it */
 	/* mailslot-relay */
 	const char *smarthost;
 	const char *dns_server;

@@ -155,7 +155,9 @@ static void log_child_end(pid_t child)
 	while (waitpid(child, &ws, 0) == -1)
 		if (errno != EINTR)
 			return;
-	if (WIFSIGNALED(ws))
+	if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGALRM)
+		log_msg(LOG_NOTICE, "session process %ld ended: it lasted --max-session-time", (long)child);
+	else if (WIFSIGNALED(ws))
 		log_msg(LOG_ERR, "session process %ld killed by signal %d (%s)%s", (long)child, WTERMSIG(ws),
 			strsignal(WTERMSIG(ws)),
 			WTERMSIG(ws) == SIGSYS ? ": a system call outside its allow-list" : "");

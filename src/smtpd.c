@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "listen.h"
 #include "log.h"
 #include "peer.h"
 #include "privs.h"
@@ -29,20 +30,22 @@
 #define EX_CONFIG 78
 
 /* Under inetd fd 2 is the client's socket: a startup error then goes to the
- * log, and the client gets a 421 instead of a stray line of text. */
+ * log, not to the client as a stray line of text.  Whoever started us, a
+ * client on a socket gets a 421, so that it retries later. */
 static int fatal(int status, const char *why, const char *hostname)
 {
 	struct stat st;
 
 	if (fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode)) {
 		fprintf(stderr, "mailslot-smtpd: %s\n", why);
-		return status;
+	} else {
+		log_open("mailslot-smtpd", LOG_DEST_SYSLOG, 0);
+		log_msg(LOG_ERR, "fatal: %s", why);
 	}
-	log_open("mailslot-smtpd", LOG_DEST_SYSLOG, 0);
-	log_msg(LOG_ERR, "fatal: %s", why);
 	if (fstat(1, &st) == 0 && S_ISSOCK(st.st_mode))
-		dprintf(1, "421 4.3.5 %s Service not available: configuration error\r\n",
-			hostname ? hostname : "mailslot");
+		dprintf(1, "421 %s %s Service not available: %s\r\n", status == EX_OSERR ? "4.3.0" : "4.3.5",
+			hostname ? hostname : "mailslot",
+			status == EX_OSERR ? "system error" : "configuration error");
 	return status;
 }
 
@@ -69,6 +72,8 @@ static void run_session(const struct config *cfg, int sock)
 	int abi;
 	ssize_t n;
 
+	if (cfg->max_session_time > 0)
+		alarm((unsigned)cfg->max_session_time);	/* SIGALRM ends the session */
 	privs_shed_groups();
 	int sandboxed = sandbox_enter(&step, &abi);
 	int sandbox_errno = errno;
@@ -145,12 +150,16 @@ int main(int argc, char **argv)
 		return 0;
 	if (rc)
 		return fatal(rc, config_error, NULL);
+	if (cfg.listen) {
+		log_open("mailslot-smtpd", cfg.log, cfg.verbose);
+		return listen_run(&cfg, argc, argv);
+	}
 	if (users_init(&cfg, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err, cfg.hostname);
 	peer_identify(&peer);
 	if (peer.kind == PEER_LISTENING)
-		return fatal(EX_USAGE, "standard input is a listening socket; start one process per "
-				       "connection (systemd Accept=yes, inetd 'nowait')", cfg.hostname);
+		return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one "
+				       "process per connection (systemd Accept=yes, inetd 'nowait')", cfg.hostname);
 	log_open("mailslot-smtpd", cfg.log, cfg.verbose);
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg.hostname);

@@ -37,7 +37,9 @@ install_to() {
 	# the units and examples name the programs where PREFIX put them
 	run grep -rl /usr/local/sbin "$DEST/usr/lib" "$DEST/usr/share/doc" "$DEST/etc"
 	assert_failure
-	run grep -h 'ExecStart=' "$DEST/usr/lib/systemd/system/mailslot-smtpd@.service"
+	run grep -h 'ExecStart=' "$DEST/usr/lib/systemd/system/mailslot-smtpd.service"
+	assert_output --regexp '^ExecStart=/usr/sbin/mailslot-smtpd --listen '
+	run grep -h 'ExecStart=' "$DEST/usr/share/doc/mailslot/examples/systemd/mailslot-smtpd-accept@.service"
 	assert_output --regexp '^ExecStart=/usr/sbin/mailslot-smtpd( |$)'
 
 	local conf=$DEST/etc/mailslot/mailslot.conf doc=$DEST/usr/share/doc/mailslot/examples

@@ -162,15 +162,20 @@ $(printf '%s\n' "${lost[@]}")"
 	[ "${#wrong[@]}" -eq 0 ] || fail "short and long option not paired in mailslot-smtpd.8: ${wrong[*]}"
 }
 
-@test "every setting of --help is an item in mailslot.conf.5" {
-	local opt missing=()
+@test "every setting of --help is an item in mailslot.conf.5, its command-line-only options are named" {
+	local opt missing=() wrong=()
 	for opt in $(help_options); do
 		case $opt in
 		config | help | version) continue ;; # actions, not settings
 		esac
-		grep -qE "^\.It Cm $opt( |$)" "$CONF_PAGE" || missing+=("$opt")
+		if is_setting "$opt"; then
+			grep -qE "^\.It Cm $opt( |$)" "$CONF_PAGE" || missing+=("$opt")
+		elif grep -qE "^\.It Cm $opt( |$)" "$CONF_PAGE" || ! grep -qw -- "$opt" "$CONF_PAGE"; then
+			wrong+=("$opt")
+		fi
 	done
 	[ "${#missing[@]}" -eq 0 ] || fail "not documented in mailslot.conf.5: ${missing[*]}"
+	[ "${#wrong[@]}" -eq 0 ] || fail "command-line options not named as such in mailslot.conf.5: ${wrong[*]}"
 }
 
 @test "mailslot.conf.5 names the option that reads the file" {

@@ -8,6 +8,7 @@ setup() {
 	command -v systemd-analyze >/dev/null ||
 		skip "systemd-analyze is not installed (package systemd)"
 	UNITS=$REPO/units
+	EXAMPLES=$REPO/examples/systemd
 }
 
 teardown() {
@@ -22,13 +23,33 @@ teardown() {
 copy_units() {
 	require_smtpd
 	mkdir -p "$BATS_TEST_TMPDIR/units"
-	cp "$UNITS/mailslot-smtpd.socket" "$BATS_TEST_TMPDIR/units/"
-	sed "s|^ExecStart=/usr/local/sbin/mailslot-smtpd|ExecStart=$SMTPD|" \
-		"$UNITS/mailslot-smtpd@.service" >"$BATS_TEST_TMPDIR/units/mailslot-smtpd@.service"
+	cp "$UNITS/mailslot-smtpd.socket" "$EXAMPLES/mailslot-smtpd-accept.socket" "$BATS_TEST_TMPDIR/units/"
+	local unit
+	for unit in "$UNITS/mailslot-smtpd.service" "$EXAMPLES/mailslot-smtpd-accept@.service"; do
+		sed "s|^ExecStart=/usr/local/sbin/mailslot-smtpd|ExecStart=$SMTPD|" \
+			"$unit" >"$BATS_TEST_TMPDIR/units/${unit##*/}"
+	done
 }
 
-@test "the service runs the binary that make install puts in /usr/local/sbin" {
-	run grep -c '^ExecStart=/usr/local/sbin/mailslot-smtpd$' "$UNITS/mailslot-smtpd@.service"
+# exposure_at_most LIMIT UNIT: systemd-analyze security's overall level.
+exposure_at_most() {
+	run systemd-analyze security --offline=true --no-pager "$2"
+	assert_success
+	refute_line --partial 'Unknown key'
+	local level
+	level=$(sed -n 's/^.*Overall exposure level for .*: \([0-9.]*\) .*$/\1/p' <<<"$output")
+	[ -n "$level" ] || fail "no exposure level in: $output"
+	awk -v l="$level" -v max="$1" 'BEGIN { exit !(l <= max) }' || fail "exposure $level > $1"
+}
+
+@test "the service runs the acceptor that make install puts in /usr/local/sbin, with the installed config" {
+	run grep -c '^ExecStart=/usr/local/sbin/mailslot-smtpd --listen --config /etc/mailslot/mailslot.conf' \
+		"$UNITS/mailslot-smtpd.service"
+	assert_output 1
+	run grep -x 'Accept=no' "$UNITS/mailslot-smtpd.socket"
+	assert_success
+	run grep -c '^ExecStart=/usr/local/sbin/mailslot-smtpd --config /etc/mailslot/mailslot.conf$' \
+		"$EXAMPLES/mailslot-smtpd-accept@.service"
 	assert_output 1
 }
 
@@ -45,23 +66,23 @@ copy_units() {
 	fi
 	run systemd-analyze verify "$man" \
 		"$BATS_TEST_TMPDIR/units/mailslot-smtpd.socket" \
-		"$BATS_TEST_TMPDIR/units/mailslot-smtpd@.service"
+		"$BATS_TEST_TMPDIR/units/mailslot-smtpd.service"
+	assert_success
+	assert_output ''
+	run systemd-analyze verify "$man" \
+		"$BATS_TEST_TMPDIR/units/mailslot-smtpd-accept.socket" \
+		"$BATS_TEST_TMPDIR/units/mailslot-smtpd-accept@.service"
 	assert_success
 	assert_output ''
 }
 
-@test "the service's exposure is at most 2.0" {
-	run systemd-analyze security --offline=true --no-pager "$UNITS/mailslot-smtpd@.service"
-	assert_success
-	refute_line --partial 'Unknown key'
-	local level
-	level=$(sed -n 's/^.*Overall exposure level for .*: \([0-9.]*\) .*$/\1/p' <<<"$output")
-	[ -n "$level" ] || fail "no exposure level in: $output"
-	awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "exposure $level > 2.0"
+@test "the service's exposure is at most 2.0, and the Accept=yes example's too" {
+	exposure_at_most 2.0 "$UNITS/mailslot-smtpd.service"
+	exposure_at_most 2.0 "$EXAMPLES/mailslot-smtpd-accept@.service"
 }
 
 @test "the service may write the spec's default spool and queue" {
-	run grep -x 'ReadWritePaths=/var/spool/mail /var/spool/mailslot/queue' "$UNITS/mailslot-smtpd@.service"
+	run grep -x 'ReadWritePaths=/var/spool/mail /var/spool/mailslot/queue' "$UNITS/mailslot-smtpd.service"
 	assert_success
 }
 
@@ -124,7 +145,8 @@ copy_relay_units() {
 }
 
 @test "the relay service runs the binary that make install puts in /usr/local/sbin" {
-	run grep -c '^ExecStart=/usr/local/sbin/mailslot-relay$' "$UNITS/mailslot-relay.service"
+	run grep -c '^ExecStart=/usr/local/sbin/mailslot-relay --config /etc/mailslot/mailslot.conf$' \
+		"$UNITS/mailslot-relay.service"
 	assert_output 1
 }
 
@@ -146,13 +168,7 @@ copy_relay_units() {
 }
 
 @test "the relay service's exposure is at most 2.0" {
-	run systemd-analyze security --offline=true --no-pager "$UNITS/mailslot-relay.service"
-	assert_success
-	refute_line --partial 'Unknown key'
-	local level
-	level=$(sed -n 's/^.*Overall exposure level for .*: \([0-9.]*\) .*$/\1/p' <<<"$output")
-	[ -n "$level" ] || fail "no exposure level in: $output"
-	awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "exposure $level > 2.0"
+	exposure_at_most 2.0 "$UNITS/mailslot-relay.service"
 }
 
 @test "the relay service is a oneshot run as mail, with no capability, writing only the queue and the spool" {

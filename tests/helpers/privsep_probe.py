@@ -5,8 +5,10 @@
     privsep_probe.py BINARY (--port PORT | --exec CMD) forbid GDB_EXPR TOKEN
 
 The client connects (or runs CMD with pipes), reads the greeting and says
-EHLO.  The session process is the one whose executable is BINARY and whose
-parent runs BINARY too (the monitor); exactly one such pair must exist.
+EHLO.  The session process is the one whose executable is BINARY, whose
+parent runs BINARY too (the monitor), and which is no such parent itself
+(under --listen the acceptor is the monitor's parent); exactly one such
+pair must exist.
 
 status: prints "session FIELD VALUE..." and "monitor FIELD VALUE..." for the
 credential lines of /proc/PID/status, then QUIT and the reply.
@@ -60,6 +62,10 @@ def find_pair(binary, timeout=5.0):
                 continue
             if exe_of(ppid) == target:
                 pairs.append((pid, ppid))
+        # under --listen the acceptor runs BINARY too: its child, the
+        # monitor, is a parent in a pair of its own, and not a session
+        parents = {ppid for _, ppid in pairs}
+        pairs = [(pid, ppid) for pid, ppid in pairs if pid not in parents]
         if len(pairs) == 1:
             return pairs[0]
         if time.time() > deadline:

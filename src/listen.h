@@ -1,0 +1,32 @@
+/* listen: mailslot-smtpd --listen, the acceptor for systemd's Accept=no.
+ *
+ * One process takes the listening socket(s) systemd passes (LISTEN_FDS),
+ * or a listening socket on standard input (inetd "wait"), accepts each
+ * connection and starts a session for it: fork, then exec of this same
+ * program without --listen, the connection on standard input and output.
+ * So every connection is still a fresh process (its own address-space
+ * layout and stack canary, the configuration read again) that splits and
+ * sandboxes itself as under Accept=yes; the acceptor keeps no state about
+ * a connection beyond its process id and peer address, for the limits:
+ *   --max-connections: at the limit, no more are accepted until a session
+ *     ends; clients wait in the listen backlog;
+ *   --max-connections-per-source: one more from the same address is told
+ *     "421 4.7.0" and closed;
+ *   --listen-idle: with no session running and none accepted for that
+ *     long, the acceptor exits; systemd starts it again on the next
+ *     connection, so nothing stays resident without need.
+ * SIGTERM or SIGHUP: accept no more, wait for the running sessions, exit
+ * (a reload: the next connection starts a new acceptor).
+ *
+ * The acceptor reads nothing from any client; it holds what the sessions
+ * it starts need (root, for their monitors' identity switches).
+ */
+#ifndef MAILSLOT_LISTEN_H
+#define MAILSLOT_LISTEN_H
+
+#include "config.h"
+
+/* Serve until idle or told to stop; returns the exit status (sysexits). */
+int listen_run(const struct config *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,252 @@
+#!/usr/bin/env bats
+# listen.bats: mailslot-smtpd --listen, the acceptor the shipped socket unit
+# starts (Accept=no), run as systemd does it: systemd-socket-activate
+# without --accept passes the listening socket(s) (LISTEN_FDS) to the
+# program when the first client connects.  tests/systemd.bats runs the
+# installed units under a real systemd.
+
+load helpers/units_helper
+
+setup() {
+	require_smtpd
+	command -v systemd-socket-activate >/dev/null ||
+		skip "systemd-socket-activate is not installed (package systemd)"
+	setup_mail
+	PORT=$(free_port)
+}
+
+teardown() {
+	stop_daemons
+}
+
+# start_acceptor [OPTION...]: the acceptor on $PORT, its log in acc.log.
+start_acceptor() {
+	start_daemon acc systemd-socket-activate -l "127.0.0.1:$PORT" \
+		"$SMTPD" --listen "${SMTPD_ARGS[@]}" "$@"
+	wait_listen "$PORT"
+}
+
+acceptor_pid() {
+	head -1 "$BATS_TEST_TMPDIR/daemons.pid"
+}
+
+# exited PID: the process has ended (a zombie not yet waited for counts).
+exited() {
+	[ ! -e "/proc/$1" ] || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"
+}
+
+# hold N: N clients that connect, read the greeting and wait for a line on
+# their standard input; prints one reply line per client as it comes.
+# (The scripts go in with -c: standard input is theirs to wait on.)
+hold_clients() {
+	python3 -u -c '
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
+for s in socks:
+    print(s.recv(512).decode().strip())
+sys.stdin.readline()
+' "$PORT" "$1"
+}
+
+@test "--listen: one acceptor serves 20 concurrent clients, a fresh session process each" {
+	start_acceptor
+	run python3 - "$PORT" <<'EOF'
+import smtplib, sys, threading
+port = int(sys.argv[1])
+errors = []
+def send(i):
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+            s.sendmail("sender@example.net", ["alice@example.test"],
+                       "Subject: %d\r\n\r\nlisten-token-%d\r\n" % (i, i))
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=send, args=(i,)) for i in range(20)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("errors", len(errors), errors[:1])
+EOF
+	assert_success
+	assert_output --partial "errors 0"
+	run grep -c '^From ' "$SPOOL/alice"
+	assert_output 20
+	# every session was its own process (its own pid in the log)
+	run sh -c "grep -o 'mailslot-smtpd\[[0-9]*\]: [0-9A-F]*: from=' '$BATS_TEST_TMPDIR/acc.log' | cut -d: -f1 | sort -u | wc -l"
+	assert_output 20
+	kill -0 "$(acceptor_pid)"
+}
+
+@test "--listen: the session behind the acceptor holds no capability, no_new_privs, seccomp" {
+	start_acceptor
+	assert_session_sandboxed "$PORT"
+}
+
+@test "--max-connections-per-source 2: a third client from the address gets 421 4.7.0; the acceptor logs it" {
+	start_acceptor --max-connections-per-source 2
+	run hold_clients 3 </dev/null
+	assert_success
+	assert_line --index 0 --regexp '^220 '
+	assert_line --index 1 --regexp '^220 '
+	assert_line --index 2 '421 4.7.0 mx.example.test Error: too many connections from your address'
+	run grep -c 'connection from 127.0.0.1 refused: 2 sessions from that address already' \
+		"$BATS_TEST_TMPDIR/acc.log"
+	assert_output 1
+}
+
+@test "--max-connections 1: a second client waits in the backlog and is served when the first ends" {
+	start_acceptor --max-connections 1
+	coproc HOLD { hold_clients 1; }
+	local first
+	read -r -t 10 first <&"${HOLD[0]}"
+	[[ $first == 220* ]] || fail "first client: $first"
+	# the second gets no greeting while the first holds the only slot
+	run python3 - "$PORT" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.settimeout(1.0)
+try:
+    print("early", s.recv(512).decode().strip())
+except socket.timeout:
+    print("waiting")
+EOF
+	assert_output waiting
+	echo >&"${HOLD[1]}"
+	wait "$HOLD_PID" || true
+	run send_smtplib "$PORT" alice@example.test backlog-token
+	assert_success
+	assert_delivered alice backlog-token
+	run grep -c 'sessions running (--max-connections): new ones wait' "$BATS_TEST_TMPDIR/acc.log"
+	[ "$output" -ge 1 ]
+}
+
+@test "--listen-idle 1: with no session for a second the acceptor exits 0" {
+	start_acceptor --listen-idle 1 --verbose
+	run send_smtplib "$PORT" alice@example.test idle-token
+	assert_success
+	local pid i
+	pid=$(acceptor_pid)
+	for ((i = 0; i < 50; i++)); do
+		exited "$pid" && break
+		sleep 0.1
+	done
+	exited "$pid" || fail "the acceptor is still running"
+	local rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 0
+	run grep -c 'acceptor exits: idle' "$BATS_TEST_TMPDIR/acc.log"
+	assert_output 1
+	assert_delivered alice idle-token
+}
+
+@test "SIGTERM: the acceptor takes no new client, lets the running session deliver, then exits 0" {
+	start_acceptor
+	coproc SESSION {
+		python3 -u -c '
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
+s.ehlo("client.example.test")
+print("ready", flush=True)
+sys.stdin.readline()
+s.sendmail("sender@example.net", ["alice@example.test"], "Subject: t\r\n\r\nterm-token\r\n")
+s.quit()
+print("sent", flush=True)
+' "$PORT"
+	}
+	local line pid
+	read -r -t 10 line <&"${SESSION[0]}"
+	assert_equal "$line" ready
+	pid=$(acceptor_pid)
+	kill -TERM "$pid"
+	sleep 0.3
+	exited "$pid" && fail "the acceptor exited with a session running"
+	echo >&"${SESSION[1]}"
+	read -r -t 10 line <&"${SESSION[0]}"
+	assert_equal "$line" sent
+	local rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 0
+	assert_delivered alice term-token
+	run grep -c 'accepting no more connections; 1 sessions to finish' "$BATS_TEST_TMPDIR/acc.log"
+	assert_output 1
+}
+
+@test "a broken config file: each client gets 421 4.3.5, the acceptor stays; once fixed, mail flows" {
+	local conf=$BATS_TEST_TMPDIR/mailslot.conf
+	echo 'max-size lots' >"$conf"
+	start_acceptor --config "$conf"
+	run python3 - "$PORT" <<'EOF'
+import socket, sys
+for _ in range(2):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    print(s.recv(512).decode().strip())
+EOF
+	assert_line --index 0 --regexp '^421 4\.3\.5 .*configuration error'
+	assert_line --index 1 --regexp '^421 4\.3\.5 .*configuration error'
+	run grep -c "mailslot.conf:1: max-size 'lots': not a number" "$BATS_TEST_TMPDIR/acc.log"
+	[ "$output" -ge 3 ] || fail "the reason is not logged at start and per session: $output"
+	echo 'max-size 10m' >"$conf"
+	run send_smtplib "$PORT" alice@example.test fixed-token
+	assert_success
+	assert_delivered alice fixed-token
+}
+
+@test "two listening sockets (two ListenStream= lines): the acceptor serves both" {
+	local port2
+	port2=$(free_port)
+	start_daemon acc systemd-socket-activate -l "127.0.0.1:$PORT" -l "127.0.0.1:$port2" \
+		"$SMTPD" --listen "${SMTPD_ARGS[@]}"
+	wait_listen "$PORT"
+	wait_listen "$port2"
+	run send_smtplib "$PORT" alice@example.test first-socket-token
+	assert_success
+	run send_smtplib "$port2" alice@example.test second-socket-token
+	assert_success
+	assert_delivered alice first-socket-token
+	assert_delivered alice second-socket-token
+	run grep -c 'accepting on 2 sockets' "$BATS_TEST_TMPDIR/acc.log"
+	assert_output 1
+}
+
+@test "--listen without a listening socket: exit 64 and a one-line reason" {
+	run "$SMTPD" --listen "${SMTPD_ARGS[@]}" </dev/null
+	assert_failure 64
+	assert_output 'mailslot-smtpd: --listen: no listening socket (none passed by systemd, and standard input is not one)'
+}
+
+@test "a listening socket without --listen: exit 64, and the reason names --listen" {
+	start_daemon acc systemd-socket-activate -l "127.0.0.1:$PORT" --inetd "$SMTPD" "${SMTPD_ARGS[@]}"
+	wait_listen "$PORT"
+	python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5).close()' "$PORT"
+	local i
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'add --listen' "$BATS_TEST_TMPDIR/acc.log" && break
+		sleep 0.1
+	done
+	run grep -c 'standard input is a listening socket: add --listen' "$BATS_TEST_TMPDIR/acc.log"
+	assert_output 1
+}
+
+@test "--max-session-time 1: a session that lasts longer is ended and the monitor says why" {
+	start_acceptor --max-session-time 1
+	run python3 - "$PORT" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+f = s.makefile("rb")
+print(f.readline().decode().strip())
+start = time.time()
+for _ in range(8):
+    try:
+        s.sendall(b"NOOP\r\n")
+    except OSError:
+        break
+    if not f.readline():
+        break
+    time.sleep(0.4)
+print("closed after %.0f s" % (time.time() - start))
+EOF
+	assert_line --index 0 --regexp '^220 '
+	assert_line --index 1 --regexp '^closed after [12] s$'
+	run grep -c 'ended: it lasted --max-session-time' "$BATS_TEST_TMPDIR/acc.log"
+	assert_output 1
+}
