@@ -67,7 +67,8 @@ deps-run:
 deps-test:
 	@sh tests/install-deps.sh test
 
-# The handler on 127.0.0.1:2525 and [::1]:2525 under real socket activation,
+# The handler on 127.0.0.1:2525 and [::1]:2525 under real socket activation
+# (Accept=no and the --listen acceptor, as the shipped units run it),
 # delivering into the checkout's spool/ for the users of examples/users.
 RUN_ARGS = --spool $(CURDIR)/spool/mail --queue $(CURDIR)/spool/queue \
            --users $(CURDIR)/examples/users --aliases $(CURDIR)/examples/aliases \
@@ -76,8 +77,8 @@ run: deps-run all
 	@mkdir -p spool/mail spool/queue
 	@echo "mailslot-smtpd on 127.0.0.1:2525 and [::1]:2525; try: nc -C localhost 2525"
 	@echo "mail lands in $(CURDIR)/spool/mail/<user>; Ctrl-C stops"
-	exec systemd-socket-activate --accept --inetd -l 127.0.0.1:2525 -l '[::1]:2525' \
-		$(CURDIR)/mailslot-smtpd $(RUN_ARGS)
+	exec systemd-socket-activate -l 127.0.0.1:2525 -l '[::1]:2525' \
+		$(CURDIR)/mailslot-smtpd --listen --listen-idle 0 $(RUN_ARGS)
 
 test: deps-test
 	$(MAKE) clean
