@@ -3,7 +3,10 @@
 #
 # Both servers run the same way, one process per connection under
 # `systemd-socket-activate --inetd -a` on a loopback port, and deliver to one
-# mbox.  Measured, as medians over ROUNDS repetitions:
+# mbox.  A third side, "listen", is mailslot-smtpd --listen under
+# `systemd-socket-activate` without --accept: the shipped units' way
+# (Accept=no, the acceptor starting a process per connection).  Measured,
+# as medians over ROUNDS repetitions:
 #   - session latency: connect, 220, EHLO, MAIL, RCPT, DATA, 2 KiB, ".", QUIT
 #     (smtpclient latency, SESSIONS sequential sessions per round);
 #   - throughput with Postfix's smtp-source: CONCURRENCY parallel sessions of
@@ -165,9 +168,10 @@ make_spool() { # make_spool DIR
 
 # server_cmd SIDE DIR: the command line of a server delivering under DIR
 server_cmd() {
-	if [ "$1" = mailslot ] && [ "$self_test" = 0 ]; then
+	if [ "$1" != trivial ] && [ "$self_test" = 0 ]; then
 		cmd=("$SMTPD" --spool "$2/spool" --queue "$2/queue" --users "$2/users"
 			--domain "$DOMAIN" --format mbox --log stderr)
+		[ "$1" != listen ] || cmd+=(--listen --listen-idle 0)
 	else
 		cmd=("$TRIVIAL" "$2/spool/bench")
 	fi
@@ -192,7 +196,11 @@ start_server() { # start_server SIDE
 	for _ in 1 2 3 4 5; do
 		port=$((20000 + RANDOM % 40000))
 		port_free "$port" || continue
-		systemd-socket-activate --inetd -a -l "127.0.0.1:$port" "${cmd[@]}" 2>>"$log" &
+		if [ "$side" = listen ] && [ "$self_test" = 0 ]; then
+			systemd-socket-activate -l "127.0.0.1:$port" "${cmd[@]}" 2>>"$log" &
+		else
+			systemd-socket-activate --inetd -a -l "127.0.0.1:$port" "${cmd[@]}" 2>>"$log" &
+		fi
 		PID[$side]=$!
 		started+=("$!")
 		for _ in $(seq 50); do
@@ -379,10 +387,11 @@ wanted() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 say "bench: server $SMTPD$([ "$self_test" = 1 ] && echo ' (self-test: trivial on both sides)')"
 say "bench: rounds=$ROUNDS sessions=$SESSIONS messages=$MESSAGES concurrency=$CONCURRENCY idle=$IDLE big=${BIG_MIB}MiB work=$WORK"
 start_server mailslot
+start_server listen
 start_server trivial
 
-# warm-up: page cache, first-exec costs, and a first check that both deliver
-for side in mailslot trivial; do
+# warm-up: page cache, first-exec costs, and a first check that all deliver
+for side in mailslot listen trivial; do
 	"$CLIENT" -f "$SENDER" -t "$RCPT" latency 127.0.0.1 "${PORT[$side]}" 10 >/dev/null ||
 		fail "warm-up session against $side failed (log: $WORK/$side.log)"
 	[ "$(count_messages "$(mbox_of "$side")")" = 10 ] ||
@@ -392,10 +401,11 @@ done
 for r in $(seq "$ROUNDS"); do
 	say "bench: round $r/$ROUNDS"
 	# alternate which side goes first so that drift hits both alike
-	if [ $((r % 2)) = 1 ]; then sides="mailslot trivial"; else sides="trivial mailslot"; fi
+	if [ $((r % 2)) = 1 ]; then sides="mailslot listen trivial"; else sides="trivial listen mailslot"; fi
 	for side in $sides; do
 		wanted latency && try latency "$side" measure_latency "$side"
 		wanted conc && try conc "$side" measure_source "$side" conc -s "$CONCURRENCY"
+		[ "$side" = listen ] && continue # the rest does not depend on the launcher
 		wanted session && try session "$side" measure_source "$side" session -d -s 1
 		wanted pss && try pss "$side" measure_pss "$side"
 	done
@@ -412,21 +422,22 @@ done
 
 status=0
 missed=()
-# row LABEL KEY FORMAT KIND LIMIT TARGET-TEXT
+# row LABEL KEY FORMAT KIND LIMIT TARGET-TEXT [SIDE]: SIDE (default mailslot)
+#   against trivial
 #   ratio  LIMIT: mailslot/trivial must be <= LIMIT (kind "le") or >= LIMIT ("ge")
 #   abs    LIMIT: mailslot's own figure must be <= LIMIT
 row() {
-	local label=$1 key=$2 fmt=$3 kind=$4 limit=$5 target=$6 m t ratio verdict
+	local label=$1 key=$2 fmt=$3 kind=$4 limit=$5 target=$6 side=${7:-mailslot} m t ratio verdict
 	wanted "$key" || return 0
-	if [ -n "${FAILED[$key,mailslot]:-}${FAILED[$key,trivial]:-}" ]; then
-		m=${M[$key,mailslot]:-nan}
+	if [ -n "${FAILED[$key,$side]:-}${FAILED[$key,trivial]:-}" ]; then
+		m=${M[$key,$side]:-nan}
 		t=${M[$key,trivial]:-n/a}
-		[ -z "${FAILED[$key,mailslot]:-}" ] || m=FAILED
+		[ -z "${FAILED[$key,$side]:-}" ] || m=FAILED
 		[ -z "${FAILED[$key,trivial]:-}" ] || t=FAILED
 		printf '| %-44s | %10s | %10s | %7s | %-13s | %-6s |\n' "$label" "$m" "$t" - "$target" FAILED
 		return 0
 	fi
-	m=${M[$key,mailslot]:-nan}
+	m=${M[$key,$side]:-nan}
 	t=${M[$key,trivial]:-n/a}
 	m=$(awk -v f="$fmt" -v v="$m" 'BEGIN { printf f, v }')
 	[ "$t" = n/a ] || t=$(awk -v f="$fmt" -v v="$t" 'BEGIN { printf f, v }')
@@ -447,7 +458,9 @@ table() {
 	printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "------------" "------------" \
 		"---------" "---------------" "--------"
 	row "session latency, median (ms)" latency %.2f le 1.25 "<= 1.25x"
+	row "  the same, --listen (Accept=no)" latency %.2f le 1.25 "<= 1.25x" listen
 	row "throughput, $CONCURRENCY conns x 1 msg (msg/s)" conc %.0f ge 0.9 ">= 0.9x"
+	row "  the same, --listen (Accept=no)" conc %.0f ge 0.9 ">= 0.9x" listen
 	row "throughput, 1 session x $MESSAGES msgs (msg/s)" session %.0f ge 0.9 ">= 0.9x"
 	row "PSS per idle connection (KiB)" pss %.1f abs 200 "<= 200 KiB"
 	row "peak RSS, one $BIG_MIB MiB message (KiB)" rss %.0f abs 4096 "<= 4096 KiB"
@@ -461,10 +474,10 @@ echo
 table >"$WORK/table" # not in a pipeline: row() records missed targets
 tee ${RESULTS_FILE:+"$RESULTS_FILE"} <"$WORK/table"
 echo
-echo "samples per round (mailslot / trivial):"
+echo "samples per round (mailslot / listen / trivial):"
 for key in latency conc session pss rss; do
 	wanted "$key" || continue
-	printf '  %-8s %s /%s\n' "$key" "${R[$key,mailslot]:- -}" "${R[$key,trivial]:- -}"
+	printf '  %-8s %s /%s /%s\n' "$key" "${R[$key,mailslot]:- -}" "${R[$key,listen]:- -}" "${R[$key,trivial]:- -}"
 done
 echo
 if [ "$nfailed" -gt 0 ]; then
