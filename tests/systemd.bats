@@ -1,0 +1,252 @@
+#!/usr/bin/env bats
+# systemd.bats: the units `make install` installs, under a real systemd
+# booted as PID 1 in systemd-nspawn (helpers/nspawn.bash): the socket
+# serves a system account's mbox and the queue, the session that reads the
+# client holds nothing, mailslot-relay.path starts the relay's own
+# hardened service on a queued message, and a bad configuration fails
+# connections, not the socket.
+#
+# One container for the file (setup_file), powered off in teardown_file.
+# The only change to the installed units is the drop-in mailslot-smtpd(8)
+# shows for an administrator's configuration file (-c
+# /etc/mailslot/mailslot.conf); every hardening line stays.  The relay
+# asks its own dnsmasq in the container and delivers to Postfix's
+# smtp-sink there: the container's network namespace has a loopback
+# interface only, so no query or connection can leave it.
+
+load helpers/units_helper
+load helpers/nspawn
+
+# the remote side, in the container: DNS on 127.0.0.1, the MX on
+# 127.0.0.2 (127.0.0.1 would be the relay's own address, a loop)
+DNS_PORT=5353
+MX_ADDR=127.0.0.2
+MX_PORT=2526
+
+# bats 1.8 cannot skip from setup_file: the reason goes to setup
+setup_file() {
+	local why
+	if why=$(ns_cannot); then
+		export NS_SKIP="cannot run a container here: $why"
+		return 0
+	fi
+	ns_missing || return 1
+	ns_install "$BATS_FILE_TMPDIR/ct" || return 1
+	# shellcheck disable=SC2046 # one unit a word
+	ns_dropin_config $(ns_unit_files 'mailslot-*.service') || return 1
+	# Where the relay finds DNS and its mail servers: the file it shares
+	# with mailslot-smtpd, which accepts and ignores these lines.
+	cat >>"$NS_ETC/mailslot.conf" <<-EOF
+
+		# tests/systemd.bats: the container's own DNS and MX port
+		dns-server = 127.0.0.1:$DNS_PORT
+		port = $MX_PORT
+		connect-timeout = 5
+	EOF
+	cp "$NS_ETC/mailslot.conf" "$BATS_FILE_TMPDIR/mailslot.conf.good"
+	# unique per run: the host name, and so the handler's default domain
+	if ! ns_boot "mailslot-t$$" 2>"$BATS_FILE_TMPDIR/boot.err"; then
+		ns_poweroff
+		NS_SKIP="systemd-nspawn could not boot a container here: $(cat "$BATS_FILE_TMPDIR/boot.err")"
+		export NS_SKIP
+		return 0
+	fi
+	export NS_DIR NS_UNITDIR NS_UNITS NS_SBIN NS_ETC NS_QUEUE NS_SPOOL NS_NAME NS_NSPAWN NS_PID1
+}
+
+setup() {
+	[ -z "${NS_SKIP:-}" ] || skip "$NS_SKIP"
+}
+
+teardown_file() {
+	ns_poweroff
+}
+
+# The names of the installed units, as the manager knows them: a template
+# gets an instance name.
+loaded_names() {
+	local u
+	for u in $(ns_unit_files 'mailslot-*'); do
+		case $u in
+		*@.*) echo "${u%@.*}@probe.${u##*.}" ;;
+		*) echo "$u" ;;
+		esac
+	done
+}
+
+# A message with TOKEN for a system account's mbox, through port 25.
+send_local() {
+	run ns_smtp "nobody@$NS_NAME" "$1"
+	assert_success
+	assert_output "sent 250"
+}
+
+@test "the installed sockets listen on port 25 and every installed unit loads, hardened as shipped" {
+	local s names
+	run ns_unit_files 'mailslot-*.socket'
+	assert_success
+	[ "${#lines[@]}" -ge 1 ] || fail "make install installed no socket unit"
+	for s in "${lines[@]}"; do
+		run ns systemctl is-active "$s"
+		assert_output active
+	done
+	run ns ss -Hltn
+	assert_output --regexp ':25 '
+	mapfile -t names < <(loaded_names)
+	run ns systemctl show -p LoadState -p LoadError "${names[@]}"
+	assert_success
+	refute_line --regexp '^LoadState=[^l]'
+	refute_line --regexp '^LoadError=.'
+	# The real manager parsed every line (no "Unknown key", "Ignoring")
+	run ns journalctl -b --no-pager -o cat -u 'mailslot-*'
+	refute_output --regexp '[Uu]nknown|[Ii]gnoring|[Ff]ailed to parse'
+	# and the loaded services, drop-in included, keep exposure <= 2.0
+	for s in "${names[@]}"; do
+		[[ $s == *.service ]] || continue
+		run ns systemd-analyze security --no-pager "$s"
+		assert_success
+		local level
+		level=$(sed -n 's/^.*Overall exposure level for .*: \([0-9.]*\) .*$/\1/p' <<<"$output")
+		[ -n "$level" ] || fail "no exposure level for $s in: $output"
+		awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "$s: exposure $level > 2.0"
+	done
+}
+
+@test "mail to a system account lands in its mbox, which belongs to it" {
+	send_local local-token
+	SPOOL=$NS_SPOOL assert_delivered nobody local-token
+	run stat -c '%U %G %a' "$NS_SPOOL/nobody"
+	assert_output "nobody mail 600"
+}
+
+@test "the session process that reads the client holds nothing (capabilities, no_new_privs, seccomp)" {
+	run ns_session_status
+	assert_success
+	assert_line "greeting 220"
+	assert_line "holders 1"
+	assert_line "session CapPrm 0000000000000000"
+	assert_line "session CapEff 0000000000000000"
+	assert_line "session CapAmb 0000000000000000"
+	assert_line "session NoNewPrivs 1"
+	assert_line "session Seccomp 2"
+	assert_line "session exe /usr/local/sbin/mailslot-smtpd"
+	# started by the installed units, not by anything else
+	assert_line --regexp '^session unit mailslot-smtpd[^ ]*\.service$'
+	assert_line "quit 221"
+}
+
+# Before mailslot-relay.path is started: nothing takes the entry away.
+@test "mail to a remote domain is queued, readable by mail only" {
+	run ns systemctl is-active mailslot-relay.path
+	refute_output active
+	run ns_smtp someone@remote.test queued-token
+	assert_output "sent 250"
+	run find "$NS_QUEUE/env" "$NS_QUEUE/msg" -type f
+	assert_equal "${#lines[@]}" 2
+	run stat -c '%U %a' "${lines[@]}"
+	assert_output $'mail 600\nmail 600'
+	run grep -l 'someone@remote.test' "$NS_QUEUE"/env/*
+	assert_success
+}
+
+@test "mailslot-relay.path starts the relay's hardened service, which delivers the queue through its own DNS" {
+	local pid i mnt1
+	# the remote world, as transient units in the container
+	run ns systemd-run --unit=mailslot-test-dns --collect /usr/sbin/dnsmasq --keep-in-foreground \
+		--no-resolv --no-hosts --conf-file=/dev/null --listen-address=127.0.0.1 --bind-interfaces \
+		--port="$DNS_PORT" --log-queries --log-facility=- --local=/test/ \
+		--mx-host=remote.test,mx.remote.test,10 --host-record=mx.remote.test,$MX_ADDR
+	assert_success
+	# -w 2: each DATA waits 2 s, long enough to read the relay's /proc
+	run ns systemd-run --unit=mailslot-test-sink --collect /usr/sbin/smtp-sink -u root -w 2 \
+		-D /run/mailslot-test-sink/dump "$MX_ADDR:$MX_PORT" 16
+	assert_success
+	ns_wait_listen "127.0.0.1:$DNS_PORT" udp
+	ns_wait_listen "127.0.0.1:$DNS_PORT" tcp
+	ns_wait_listen "$MX_ADDR:$MX_PORT" tcp
+
+	run ns systemctl start mailslot-relay.path
+	assert_success
+	# the rename of a new entry into env/ is the event
+	run ns_smtp other@remote.test path-token
+	assert_output "sent 250"
+	for ((i = 0; i < 100; i++)); do
+		pid=$(ns pgrep -o -x mailslot-relay) && break
+		sleep 0.1
+	done
+	[ -n "$pid" ] || fail "no mailslot-relay process within 10 s of queueing"
+	run ns cat "/proc/$pid/status" "/proc/$pid/cgroup"
+	assert_line --regexp "^Uid:\s+$(id -u mail)\s+$(id -u mail)\s+$(id -u mail)\s+$(id -u mail)\$"
+	assert_line --regexp '^CapPrm:\s+0000000000000000$'
+	assert_line --regexp '^CapEff:\s+0000000000000000$'
+	assert_line --regexp '^CapBnd:\s+0000000000000000$'
+	assert_line --regexp '^NoNewPrivs:\s+1$'
+	assert_line --regexp '^Seccomp:\s+2$'
+	assert_line --regexp '/mailslot-relay\.service$'
+	# ProtectSystem= and friends: a mount namespace of its own
+	mnt1=$(ns readlink /proc/1/ns/mnt)
+	run ns readlink "/proc/$pid/ns/mnt"
+	assert_success
+	refute_output "$mnt1"
+
+	for ((i = 0; i < 200; i++)); do
+		[ -z "$(ls -A "$NS_QUEUE/env")" ] &&
+			[ "$(ns systemctl show -P ActiveState mailslot-relay.service)" = inactive ] && break
+		sleep 0.1
+	done
+	run ls -A "$NS_QUEUE/env" "$NS_QUEUE/msg"
+	assert_output --regexp $'^[^\n]*env:\n\n[^\n]*msg:$'
+	run ns systemctl show -p Result -p ExecMainStatus mailslot-relay.service
+	assert_line Result=success
+	assert_line ExecMainStatus=0
+	# both entries, the one queued before the path unit ran too
+	run ns cat /run/mailslot-test-sink/dump
+	assert_output --partial queued-token
+	assert_output --partial path-token
+	run ns journalctl --no-pager -o cat -u mailslot-test-dns
+	assert_output --partial 'query[MX] remote.test from 127.0.0.1'
+	run ns journalctl --no-pager -o cat -u mailslot-relay.service
+	assert_output --regexp "to=<someone@remote.test> relay=mx.remote.test\\[$MX_ADDR\\]:$MX_PORT status=sent"
+	assert_output --regexp "to=<other@remote.test> relay=mx.remote.test\\[$MX_ADDR\\]:$MX_PORT status=sent"
+}
+
+# A bad line fails the service that reads it; the socket is not touched
+# and serves again once the file is fixed.
+@test "a bad configuration fails the connection, not the socket, and is collected; fixed, mail flows again" {
+	local sockets=() s i before after
+	mapfile -t sockets < <(ns_unit_files 'mailslot-*.socket')
+	before=$(ns systemctl show -P InvocationID "${sockets[@]}")
+	# a service already running read the good file: wait until none is
+	# (instances end with their connection; a listener ends when idle)
+	for ((i = 0; i < 300; i++)); do
+		[ -z "$(ns systemctl list-units --no-legend --plain --state=active 'mailslot-smtpd*.service')" ] && break
+		sleep 0.1
+	done
+	run ns systemctl list-units --no-legend --plain --state=active 'mailslot-smtpd*.service'
+	assert_output ''
+
+	echo 'no-such-setting = 1' >>"$NS_ETC/mailslot.conf"
+	run ns_smtp "nobody@$NS_NAME" bad-config-token
+	cp "$BATS_FILE_TMPDIR/mailslot.conf.good" "$NS_ETC/mailslot.conf"
+	assert_output --regexp '^(closed|refused 4[0-9][0-9] )'
+	run ns journalctl -b --no-pager -o cat -t mailslot-smtpd
+	assert_output --partial "unknown setting 'no-such-setting'"
+	for s in "${sockets[@]}"; do
+		run ns systemctl is-active "$s"
+		assert_output active
+	done
+	# collected: no failed unit left behind
+	for ((i = 0; i < 50; i++)); do
+		[ -z "$(ns systemctl list-units --all --no-legend --plain --state=failed 'mailslot-*')" ] && break
+		sleep 0.1
+	done
+	run ns systemctl list-units --all --no-legend --plain --state=failed 'mailslot-*'
+	assert_output ''
+
+	send_local fixed-config-token
+	SPOOL=$NS_SPOOL assert_delivered nobody fixed-config-token
+	run grep -c bad-config-token "$NS_SPOOL/nobody"
+	assert_output 0
+	after=$(ns systemctl show -P InvocationID "${sockets[@]}")
+	assert_equal "$after" "$before"
+}
