@@ -100,6 +100,10 @@ group_test() {
 	need strace strace
 	# privsep.bats: a forbidden system call made in the session (gdb call)
 	need gdb gdb
+	# systemd.bats: the shipped units under a real systemd booted in a
+	# container (systemd-nspawn), entered with nsenter (util-linux)
+	need systemd-container systemd-nspawn
+	need util-linux nsenter
 	# delivery.bats: nmh and mutt read the MH folders
 	need nmh /usr/bin/mh/scan
 	need mutt mutt
@@ -110,6 +114,9 @@ group_bench() {
 	need systemd systemd-socket-activate
 	need hyperfine hyperfine
 	need postfix smtp-source
+	# make bench-systemd: the shipped units in a systemd-nspawn container
+	need systemd-container systemd-nspawn
+	need util-linux nsenter
 }
 
 [ $# -gt 0 ] || set -- build run test bench
