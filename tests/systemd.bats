@@ -250,3 +250,12 @@ send_local() {
 	after=$(ns systemctl show -P InvocationID "${sockets[@]}")
 	assert_equal "$after" "$before"
 }
+
+# Last: what every unit of this file ran left no report of a sanitizer (the
+# ASan+UBSan build of make test-asan) and no crash in the journal.
+@test "no mailslot process crashed or reported a sanitizer error under the units" {
+	run ns journalctl -b --no-pager -o cat
+	assert_success
+	refute_output --regexp 'Sanitizer|runtime error:'
+	refute_output --regexp 'mailslot[^ ]*\.service: Main process exited, code=(killed|dumped)'
+}

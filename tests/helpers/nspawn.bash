@@ -118,8 +118,16 @@ ns_dropin_config() {
 
 # ns_boot NAME: boot the container (the recipe of the systemd issue) and
 # wait until its systemd has finished starting up; 30 s at most.
+# ASAN_OPTIONS and UBSAN_OPTIONS, when set, become the manager's
+# environment (systemd.setenv=), which every service inherits: the
+# sanitizer build of make test-asan runs under the units with the options
+# the rest of the suite has (LeakSanitizer, which needs ptrace, cannot
+# work under the units' seccomp filters and NoNewPrivileges=).
 ns_boot() {
-	local name=$1 i pid state
+	local name=$1 i pid state v setenv=()
+	for v in ASAN_OPTIONS UBSAN_OPTIONS; do
+		[ -z "${!v:-}" ] || setenv+=("systemd.setenv=$v=${!v}")
+	done
 	# shellcheck disable=SC2034 # for the callers
 	NS_NAME=$name
 	NS_PID1=
@@ -131,7 +139,7 @@ ns_boot() {
 		--bind-ro=/etc/passwd --bind-ro=/etc/group \
 		--bind="$NS_SPOOL:/var/spool/mail" \
 		--bind="$NS_QUEUE:/var/spool/mailslot/queue" \
-		-- systemd.unit=multi-user.target systemd.firstboot=off \
+		-- systemd.unit=multi-user.target systemd.firstboot=off "${setenv[@]}" \
 		</dev/null >"$NS_DIR/console.log" 2>&1 3>&- 4>&- &
 	NS_NSPAWN=$!
 	echo "$NS_NSPAWN" >"$NS_DIR/nspawn.pid"
