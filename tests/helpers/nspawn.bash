@@ -116,8 +116,9 @@ ns_dropin_config() {
 	done
 }
 
-# ns_boot NAME: boot the container (the recipe of the systemd issue) and
-# wait until its systemd has finished starting up; 30 s at most.
+# ns_boot NAME [NSPAWN-OPTION...]: boot the container (the recipe of the
+# systemd issue), with further binds given as options, and wait until its
+# systemd has finished starting up; 30 s at most.
 # ASAN_OPTIONS and UBSAN_OPTIONS, when set, become the manager's
 # environment (systemd.setenv=), which every service inherits: the
 # sanitizer build of make test-asan runs under the units with the options
@@ -125,6 +126,7 @@ ns_dropin_config() {
 # work under the units' seccomp filters and NoNewPrivileges=).
 ns_boot() {
 	local name=$1 i pid state v setenv=()
+	shift
 	for v in ASAN_OPTIONS UBSAN_OPTIONS; do
 		[ -z "${!v:-}" ] || setenv+=("systemd.setenv=$v=${!v}")
 	done
@@ -138,7 +140,7 @@ ns_boot() {
 		--bind="$NS_ETC:/etc/mailslot" \
 		--bind-ro=/etc/passwd --bind-ro=/etc/group \
 		--bind="$NS_SPOOL:/var/spool/mail" \
-		--bind="$NS_QUEUE:/var/spool/mailslot/queue" \
+		--bind="$NS_QUEUE:/var/spool/mailslot/queue" "$@" \
 		-- systemd.unit=multi-user.target systemd.firstboot=off "${setenv[@]}" \
 		</dev/null >"$NS_DIR/console.log" 2>&1 3>&- 4>&- &
 	NS_NSPAWN=$!
