@@ -100,8 +100,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 [ "$i" -lt 100 ] || fail "nothing listens on port $UNITS_PORT in the container"
-EXEC=$(sed -n 's/^ExecStart=//p' "$NS_UNITDIR/${SERVICES[0]}")
-EXEC=${EXEC%% *}
+EXEC=/usr/local/sbin/mailslot-smtpd # the program the units run
 
 ns systemd-run --quiet --unit=mailslot-bench-ssa --collect systemd-socket-activate --inetd -a \
 	-l "127.0.0.1:$SSA_PORT" "$EXEC" -c "$NS_CONF" || fail "cannot start systemd-socket-activate"
