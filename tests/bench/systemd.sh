@@ -196,7 +196,9 @@ variant_units() {
 			awk -v keys="$keys" -v conf="$NS_CONF" '
 				BEGIN { n = split(keys, k, /[ \t\n]+/); for (i = 1; i <= n; i++) drop[k[i]] = 1 }
 				/^\[/ { sect = $0 }
-				/^ExecStart=/ && $0 !~ / -c / { print $0 " -c " conf; next }
+				/^ExecStart=/ { exec = 1 }
+				exec && /\\$/ { print; if ($0 ~ / (-c|--config) /) cfg = 1; next }
+				exec { exec = 0; if ($0 !~ / (-c|--config) / && !cfg) $0 = $0 " -c " conf }
 				sect == "[Service]" && /^[A-Za-z]+=/ {
 					key = substr($0, 1, index($0, "=") - 1)
 					if (keys == "*" && key !~ /^(Type|ExecStart|Standard(Input|Output|Error)|User|Group|UMask|RuntimeMaxSec|TasksMax|Environment)$/) next

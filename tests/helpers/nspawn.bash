@@ -100,6 +100,13 @@ ns_unit_files() {
 	done
 }
 
+# ns_exec_start FILE: the ExecStart= of a unit file, as one line (a line
+# ending in a backslash goes on in the next)
+ns_exec_start() {
+	awk '/^ExecStart=/ { on = 1; sub(/^ExecStart=/, "") }
+		on { line = line $0; if (sub(/\\$/, "", line)) next; print line; exit }' "$1"
+}
+
 # ns_dropin_config UNITFILE...: a drop-in for each that runs its ExecStart=
 # with -c /etc/mailslot/mailslot.conf, as mailslot-smtpd(8) shows for an
 # administrator's configuration; nothing else of the unit changes.  A unit
@@ -107,7 +114,7 @@ ns_unit_files() {
 ns_dropin_config() {
 	local u exec
 	for u; do
-		exec=$(sed -n 's/^ExecStart=//p' "$NS_UNITDIR/$u")
+		exec=$(ns_exec_start "$NS_UNITDIR/$u")
 		[ -n "$exec" ] || { echo "$u has no ExecStart=" >&2; return 1; }
 		case " $exec " in *" -c "* | *" --config"*) continue ;; esac
 		mkdir -p "$NS_UNITS/$u.d"
