@@ -210,6 +210,23 @@ send_local() {
 	assert_output --regexp "to=<other@remote.test> relay=mx.remote.test\\[$MX_ADDR\\]:$MX_PORT status=sent"
 }
 
+# per_source_cap: the connections one address may hold, as the installed
+# units set it: --max-connections-per-source of the service's ExecStart=
+# (an acceptor, Accept=no) or MaxConnectionsPerSource= of the socket
+# (Accept=yes, where systemd enforces it).
+per_source_cap() {
+	local u n
+	for u in $(ns_unit_files 'mailslot-smtpd*.service'); do
+		n=$(ns_exec_start "$NS_UNITDIR/$u" | sed -n 's/.*--max-connections-per-source[ =]\([0-9][0-9]*\).*/\1/p')
+		[ -z "$n" ] || { echo "$n"; return 0; }
+	done
+	for u in $(ns_unit_files 'mailslot-smtpd*.socket'); do
+		n=$(sed -n 's/^MaxConnectionsPerSource=\([0-9][0-9]*\)$/\1/p' "$NS_UNITDIR/$u")
+		[ -z "$n" ] || { echo "$n"; return 0; }
+	done
+	return 1
+}
+
 # stop_smtpd_services: stop the mailslot-smtpd services that are running,
 # as an administrator does after editing the configuration, so that the
 # next connection starts one that reads the file as it is now.  Under
@@ -221,6 +238,41 @@ stop_smtpd_services() {
 		'mailslot-smtpd*.service' | awk '{ print $1 }'); do
 		ns systemctl stop "$u"
 	done
+}
+
+@test "one address holds at most the per-source cap of connections; the next is refused, the rest go on" {
+	local cap
+	cap=$(per_source_cap) || fail "the installed units set no per-source connection cap"
+	run ns /usr/bin/python3 - "$cap" <<'EOF'
+import socket, sys
+cap = int(sys.argv[1])
+def connect():
+    c = socket.create_connection(("127.0.0.1", 25), timeout=20)
+    return c, c.makefile("rb")
+held = []
+for i in range(cap):
+    c, f = connect()
+    if f.readline().startswith(b"220 "):
+        held.append((c, f))
+print("held %d" % len(held))
+c, f = connect()
+try:
+    line = f.readline().decode("latin-1").strip()
+except ConnectionResetError:
+    line = ""
+print("extra " + (line or "closed"))
+ok = 0
+for c, f in held:
+    c.sendall(b"QUIT\r\n")
+    ok += f.readline().startswith(b"221 ")
+print("quit 221 %d" % ok)
+EOF
+	assert_success
+	assert_line "held $cap"
+	assert_line --regexp '^extra (421 4\.7\.0 |closed$)'
+	assert_line "quit 221 $cap"
+	send_local after-cap-token
+	SPOOL=$NS_SPOOL assert_delivered nobody after-cap-token
 }
 
 # A bad line fails the service that reads it; the socket is not touched
