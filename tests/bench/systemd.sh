@@ -5,10 +5,12 @@
 # A container boots the machine's systemd as PID 1 (tests/helpers/
 # nspawn.bash: the recipe of the systemd issue, a private network with
 # loopback only).  In it, with the same binary, configuration
-# (/etc/mailslot/mailslot.conf, given with -c by a drop-in, domain
-# bench.example) and mbox (/var/spool/mail/nobody, a system account):
-#   units  the installed socket on port 25, as shipped (Accept=yes with a
-#          service instance per connection, or whatever the units are now)
+# (/etc/mailslot/mailslot.conf, domain bench.example) and mbox
+# (/var/spool/mail/nobody, a system account), side by side:
+#   units  the installed socket, as shipped, on port 25
+#   examples/systemd's socket and service (the per-connection Accept=yes
+#          pair), when make install put one in the examples: on 127.0.0.1
+#          from port 2527, as they are otherwise
 #   ssa    systemd-socket-activate --inetd -a on 127.0.0.1:2525, started
 #          as root like the units (what `make bench` measures)
 # measured, as medians over ROUNDS rounds that alternate the order:
@@ -17,10 +19,11 @@
 #   - msg/s with CONCURRENCY clients: Postfix's smtp-source -s CONCURRENCY
 #     -m MESSAGES; every run is checked against the messages that reached
 #     the mbox.
-# Then, for the issue's "measure each hardening line", copies of the
-# shipped socket and service on ports of their own with groups of
-# hardening lines taken out of the service (VARIANTS=0 skips them), and
-# their ms per session over VARIANT_SESSIONS sessions a round.
+# Then, for the issue's "measure each hardening line", copies of each of
+# those socket and service pairs on ports of their own with groups of
+# hardening lines taken out of the service (VARIANTS=0 skips them), their
+# ms per session over VARIANT_SESSIONS sessions a round, and the exposure
+# systemd-analyze security gives each as loaded.
 #
 # Environment: ROUNDS (3), SESSIONS (100), MESSAGES (500), CONCURRENCY
 # (20), VARIANTS (1), VARIANT_SESSIONS (30), BENCH_BUILD (tests/bench/
@@ -156,11 +159,11 @@ conc() {
 	add "conc,$1" "$(awk -v n="$MESSAGES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')"
 }
 
-# --- variants: the shipped socket and service with hardening lines removed
-# VARIANT_KEYS[name]: the [Service] keys taken out ("*" all but what runs
-# the program)
+# --- unit copies: a socket and its service(s) renamed, on a port of their
+# own, with groups of [Service] lines taken out.
+# VARIANT_KEYS[name]: the keys taken out ("*": all but what runs the program)
 declare -A VARIANT_KEYS=(
-	[shipped]=""
+	[as-is]=""
 	[-network]="PrivateNetwork IPAddressDeny IPAddressAllow RestrictAddressFamilies"
 	[-PrivateIPC]="PrivateIPC"
 	[-mountns]="ProtectSystem ReadWritePaths ReadOnlyPaths InaccessiblePaths ProtectHome PrivateTmp PrivateMounts
@@ -173,26 +176,24 @@ declare -A VARIANT_KEYS=(
 	[-seccomp]="SystemCallFilter SystemCallArchitectures SystemCallErrorNumber"
 	[none]="*"
 )
-VARIANT_ORDER=(shipped -network -PrivateIPC -seccomp -mountns -mountns-network none)
-declare -A VPORT VNAME
+VARIANT_ORDER=(as-is -network -PrivateIPC -seccomp -mountns -mountns-network none)
 
-# variant_units NAME PORT: msbench-N.socket and its service(s) in
-# /run/systemd/system; unit names are renamed, the program path is not.
-variant_units() {
-	local v=$1 port=$2 n f out keys
-	n=msbench${v//[^a-zA-Z0-9]/-}
-	keys=${VARIANT_KEYS[$v]}
-	rename=(sed "s/mailslot-smtpd\(@\{0,1\}\.\(socket\|service\)\)/$n\1/g")
-	for f in "${SOCKETS[@]}"; do
-		out=${f/mailslot-smtpd/$n}
-		"${rename[@]}" "$NS_UNITDIR/$f" |
-			awk -v p="127.0.0.1:$port" '/^ListenStream=/ { if (!done) print "ListenStream=" p; done = 1; next }
-				/^BindIPv6Only=/ { next } { print }' |
-			ns tee "/run/systemd/system/$out" >/dev/null
-	done
-	for f in "${SERVICES[@]}"; do
-		out=${f/mailslot-smtpd/$n}
-		"${rename[@]}" "$NS_UNITDIR/$f" |
+# copy_units DIR BASE NEW PORT KEYS: DIR/BASE.socket and DIR/BASE[@].service
+# as NEW.socket and NEW[@].service in the container's /run/systemd/system,
+# listening on 127.0.0.1:PORT only, without the [Service] keys KEYS; unit
+# names are renamed in the files too, the program's path is not.  An
+# ExecStart= without a configuration file gets -c /etc/mailslot/mailslot.conf.
+copy_units() {
+	local dir=$1 base=$2 new=$3 port=$4 keys=$5 f
+	local rename=(sed "s/$base\(@\{0,1\}\.\(socket\|service\)\)/$new\1/g")
+	"${rename[@]}" "$dir/$base.socket" |
+		awk -v p="127.0.0.1:$port" '/^ListenStream=/ { if (!done) print "ListenStream=" p; done = 1; next }
+			/^BindIPv6Only=/ { next } { print }' |
+		ns tee "/run/systemd/system/$new.socket" >/dev/null
+	for f in "$dir/$base.service" "$dir/$base@.service"; do
+		[ -e "$f" ] || continue
+		f=${f##*/}
+		"${rename[@]}" "$dir/$f" |
 			awk -v keys="$keys" -v conf="$NS_CONF" '
 				BEGIN { n = split(keys, k, /[ \t\n]+/); for (i = 1; i <= n; i++) drop[k[i]] = 1 }
 				/^\[/ { sect = $0 }
@@ -205,57 +206,111 @@ variant_units() {
 					if (key in drop) next
 				}
 				{ print }' |
-			ns tee "/run/systemd/system/$out" >/dev/null
+			ns tee "/run/systemd/system/${f/$base/$new}" >/dev/null
 	done
-	echo "$n"
 }
 
+# exposure UNIT...: systemd-analyze security's overall level of the loaded
+# service(s) of these sockets' families (a template with an instance name)
+exposure() {
+	local u
+	for u; do
+		u=${u%.socket}
+		if ns test -e "/run/systemd/system/$u@.service" -o -e "/etc/systemd/system/$u@.service"; then
+			u=$u@probe
+		fi
+		ns systemd-analyze security --no-pager "$u.service" 2>/dev/null |
+			sed -n 's/^.*Overall exposure level for .*: \([0-9.]*\) .*$/\1/p'
+	done | head -1
+}
+
+# The families measured: the installed units, already listening on port
+# 25, and the per-connection pair of examples/systemd when make install
+# put one in the examples.
+declare -A FAM_DIR FAM_BASE FAM_PORT FAM_LABEL FAM_SOCKET
+FAMILIES=(units)
+FAM_DIR[units]=$NS_UNITDIR
+FAM_BASE[units]=mailslot-smtpd
+FAM_PORT[units]=$UNITS_PORT
+FAM_SOCKET[units]=${SOCKETS[0]}
+FAM_LABEL[units]="installed: ${SOCKETS[*]} + ${SERVICES[*]}"
+EXAMPLES_DIR=$NS_DIR/root/usr/local/share/doc/mailslot/examples/systemd
+EXAMPLE_PORT=2527
+for f in "$EXAMPLES_DIR"/*.socket; do
+	[ -e "$f" ] || continue
+	base=${f##*/}
+	base=${base%.socket}
+	FAMILIES+=("$base")
+	FAM_DIR[$base]=$EXAMPLES_DIR
+	FAM_BASE[$base]=$base
+	FAM_PORT[$base]=$EXAMPLE_PORT
+	FAM_SOCKET[$base]=$base.socket
+	FAM_LABEL[$base]="examples/systemd: $base.socket"
+	for g in "$EXAMPLES_DIR/$base.service" "$EXAMPLES_DIR/$base@.service"; do
+		[ -e "$g" ] && FAM_LABEL[$base]+=" + ${g##*/}"
+	done
+	copy_units "$EXAMPLES_DIR" "$base" "$base" "$EXAMPLE_PORT" ""
+	EXAMPLE_PORT=$((EXAMPLE_PORT + 1))
+done
+
+declare -A VPORT VSOCK
 if [ "$VARIANTS" = 1 ]; then
 	port=2600
-	for v in "${VARIANT_ORDER[@]}"; do
-		port=$((port + 1))
-		VPORT[$v]=$port
-		VNAME[$v]=$(variant_units "$v" "$port")
-	done
-	ns systemctl daemon-reload
-	for v in "${VARIANT_ORDER[@]}"; do
-		n=${VNAME[$v]}
-		for f in "${SOCKETS[@]}"; do
-			ns systemctl start "${f/mailslot-smtpd/$n}" || fail "cannot start the variant $v"
-		done
-		ns_wait_listen "127.0.0.1:${VPORT[$v]}" || exit 1
-	done
-	# what each variant gives up, as systemd-analyze rates the loaded unit
-	declare -A EXPOSURE
-	for v in "${VARIANT_ORDER[@]}"; do
-		for f in "${SERVICES[@]}"; do
-			f=${f/mailslot-smtpd/${VNAME[$v]}}
-			f=${f/@./@probe.}
-			EXPOSURE[$v]=$(ns systemd-analyze security --no-pager "$f" 2>/dev/null |
-				sed -n 's/^.*Overall exposure level for .*: \([0-9.]*\) .*$/\1/p')
+	for fam in "${FAMILIES[@]}"; do
+		for v in "${VARIANT_ORDER[@]}"; do
+			port=$((port + 1))
+			n=msb-$fam$v
+			[ "$v" != as-is ] || n=msb-$fam-as-is
+			copy_units "${FAM_DIR[$fam]}" "${FAM_BASE[$fam]}" "$n" "$port" "${VARIANT_KEYS[$v]}"
+			VPORT[$fam,$v]=$port
+			VSOCK[$fam,$v]=$n.socket
 		done
 	done
 fi
+ns systemctl daemon-reload
+for fam in "${FAMILIES[@]}"; do
+	[ "$fam" = units ] && continue
+	ns systemctl start "${FAM_SOCKET[$fam]}" || fail "cannot start ${FAM_SOCKET[$fam]}"
+	ns_wait_listen "127.0.0.1:${FAM_PORT[$fam]}" || exit 1
+done
+declare -A EXPOSURE
+for fam in "${FAMILIES[@]}"; do
+	EXPOSURE[$fam]=$(exposure "${FAM_SOCKET[$fam]}")
+done
+if [ "$VARIANTS" = 1 ]; then
+	for key in "${!VSOCK[@]}"; do
+		ns systemctl start "${VSOCK[$key]}" || fail "cannot start ${VSOCK[$key]}"
+		ns_wait_listen "127.0.0.1:${VPORT[$key]}" || exit 1
+		EXPOSURE[v,$key]=$(exposure "${VSOCK[$key]}")
+	done
+fi
 
-say "bench-systemd: units ${SOCKETS[*]} + ${SERVICES[*]} on port $UNITS_PORT, systemd-socket-activate on $SSA_PORT;" \
+SIDES=("${FAMILIES[@]}" ssa)
+declare -A PORT_OF
+for fam in "${FAMILIES[@]}"; do PORT_OF[$fam]=${FAM_PORT[$fam]}; done
+PORT_OF[ssa]=$SSA_PORT
+
+say "bench-systemd: ${SIDES[*]} on ports$(for s in "${SIDES[@]}"; do printf ' %s' "${PORT_OF[$s]}"; done);" \
 	"rounds=$ROUNDS sessions=$SESSIONS messages=$MESSAGES concurrency=$CONCURRENCY work=$WORK"
-# warm-up, and a first check that both deliver
-latency warm "$UNITS_PORT" 5
-latency warm "$SSA_PORT" 5
+# warm-up, and a first check that each delivers
+for side in "${SIDES[@]}"; do
+	latency warm "${PORT_OF[$side]}" 5
+done
 
 for r in $(seq "$ROUNDS"); do
 	say "bench-systemd: round $r/$ROUNDS"
-	if [ $((r % 2)) = 1 ]; then sides="units ssa"; else sides="ssa units"; fi
-	for side in $sides; do
-		if [ "$side" = units ]; then p=$UNITS_PORT; else p=$SSA_PORT; fi
-		latency "$side" "$p" "$SESSIONS"
-		conc "$side" "$p"
+	# alternate the order so that drift hits every side alike
+	order=("${SIDES[@]}")
+	[ $((r % 2)) = 1 ] || mapfile -t order < <(printf '%s\n' "${SIDES[@]}" | tac)
+	for side in "${order[@]}"; do
+		latency "$side" "${PORT_OF[$side]}" "$SESSIONS"
+		conc "$side" "${PORT_OF[$side]}"
 	done
 	if [ "$VARIANTS" = 1 ]; then
-		order=("${VARIANT_ORDER[@]}")
-		[ $((r % 2)) = 1 ] || mapfile -t order < <(printf '%s\n' "${VARIANT_ORDER[@]}" | tac)
-		for v in "${order[@]}"; do
-			latency "v$v" "${VPORT[$v]}" "$VARIANT_SESSIONS"
+		mapfile -t keys < <(printf '%s\n' "${!VPORT[@]}" | sort)
+		[ $((r % 2)) = 1 ] || mapfile -t keys < <(printf '%s\n' "${keys[@]}" | tac)
+		for key in "${keys[@]}"; do
+			latency "v,$key" "${VPORT[$key]}" "$VARIANT_SESSIONS"
 		done
 	fi
 done
@@ -265,42 +320,63 @@ m() { # m KEY: the median of KEY's samples
 	# shellcheck disable=SC2086
 	median ${R[$1]:-}
 }
-lat_u=$(m lat,units) lat_s=$(m lat,ssa) conc_u=$(m conc,units) conc_s=$(m conc,ssa)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf (b > 0 ? "%.2fx" : "n/a"), a / b }'; }
 verdict() { awk -v a="$1" -v b="$2" -v k="$3" -v l="$4" 'BEGIN {
 	r = (b > 0) ? a / b : 0
-	ok = (k == "le") ? r <= l : r >= l
-	printf "%.2fx %s", r, ok ? "ok" : "MISSED" }'; }
-read -r lat_ratio lat_ok <<<"$(verdict "$lat_u" "$lat_s" le 1.5)"
-read -r conc_ratio conc_ok <<<"$(verdict "$conc_u" "$conc_s" ge 0.9)"
+	print ((k == "le") ? r <= l : r >= l) ? "ok" : "MISSED" }'; }
+lat_s=$(m lat,ssa) conc_s=$(m conc,ssa)
 {
 	echo
-	echo "mailslot bench-systemd: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(systemctl --version | head -1 | cut -d' ' -f1-2)" \
-		"in systemd-nspawn; medians of $ROUNDS rounds; $MSG_SIZE B messages to one mbox"
+	echo "mailslot bench-systemd: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
+		"$(systemctl --version | head -1 | cut -d' ' -f1-2) as PID 1 in systemd-nspawn; medians of $ROUNDS rounds;" \
+		"$MSG_SIZE B messages to one mbox; latency over $SESSIONS sessions a round," \
+		"$CONCURRENCY clients x $MESSAGES messages (smtp-source)"
 	echo
-	printf '| %-54s | %18s | %30s |\n' path "ms per session" "$CONCURRENCY clients x $MESSAGES msgs (msg/s)"
-	printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..56})" "$(printf -- '-%.0s' {1..20})" "$(printf -- '-%.0s' {1..32})"
-	printf '| %-54s | %18.2f | %30.1f |\n' "units: ${SOCKETS[*]} + ${SERVICES[*]}" "$lat_u" "$conc_u"
-	printf '| %-54s | %18.2f | %30.1f |\n' "systemd-socket-activate --inetd -a, same binary" "$lat_s" "$conc_s"
-	printf '| %-54s | %18s | %30s |\n' "units / socket-activate (target)" "$lat_ratio (<= 1.5x)" "$conc_ratio (>= 0.9x)"
-	printf '| %-54s | %18s | %30s |\n' "result" "$lat_ok" "$conc_ok"
+	printf '| %-78s | %8s | %10s | %8s | %10s | %8s |\n' path exposure "ms/session" "vs ssa" "msg/s" "vs ssa"
+	printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..80})" ---------- ------------ ---------- ------------ ----------
+	for side in "${SIDES[@]}"; do
+		if [ "$side" = ssa ]; then
+			label="systemd-socket-activate --inetd -a, same binary" exp=-
+		else
+			label=${FAM_LABEL[$side]} exp=${EXPOSURE[$side]:--}
+		fi
+		printf '| %-78s | %8s | %10.2f | %8s | %10.1f | %8s |\n' "$label" "$exp" \
+			"$(m "lat,$side")" "$(ratio "$(m "lat,$side")" "$lat_s")" \
+			"$(m "conc,$side")" "$(ratio "$(m "conc,$side")" "$conc_s")"
+	done
+	echo
+	echo "targets for the installed units against systemd-socket-activate:" \
+		"ms/session <= 1.5x: $(verdict "$(m lat,units)" "$lat_s" le 1.5);" \
+		"msg/s >= 0.9x: $(verdict "$(m conc,units)" "$conc_s" ge 0.9)"
 	if [ "$VARIANTS" = 1 ]; then
 		echo
-		echo "copies of the shipped units on ports of their own, [Service] lines removed ($VARIANT_SESSIONS sessions a round):"
+		echo "copies on ports of their own, [Service] lines taken out (ms/session, $VARIANT_SESSIONS sessions a round; exposure):"
 		echo
-		printf '| %-20s | %12s | %8s |\n' "service" "ms/session" exposure
-		printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..22})" "--------------" "----------"
+		printf '| %-18s |' "service"
+		for fam in "${FAMILIES[@]}"; do printf ' %-26s |' "$fam"; done
+		echo
+		printf '|%s|' "$(printf -- '-%.0s' {1..20})"
+		for fam in "${FAMILIES[@]}"; do printf '%s|' "$(printf -- '-%.0s' {1..28})"; done
+		echo
 		for v in "${VARIANT_ORDER[@]}"; do
-			printf '| %-20s | %12.2f | %8s |\n' "$v" "$(m "lat,v$v")" "${EXPOSURE[$v]}"
+			printf '| %-18s |' "$v"
+			for fam in "${FAMILIES[@]}"; do
+				printf ' %10.2f ms %-12s |' "$(m "lat,v,$fam,$v")" "(${EXPOSURE[v,$fam,$v]:--})"
+			done
+			echo
 		done
 		echo
 		for v in "${VARIANT_ORDER[@]}"; do
 			case $v in
-			shipped) echo "  shipped: the installed service, unchanged" ;;
+			as-is) echo "  as-is: the service unchanged (its own port)" ;;
 			none) echo "  none: only Type, ExecStart, Standard*, User, Group, UMask, RuntimeMaxSec, TasksMax, Environment kept" ;;
 			*) echo "  $v: without $(tr -s ' \t\n' ' ' <<<"${VARIANT_KEYS[$v]}")" ;;
 			esac
 		done
 	fi
 	echo
-	echo "samples (units / ssa): latency${R[lat,units]} /${R[lat,ssa]}; conc${R[conc,units]} /${R[conc,ssa]}"
+	echo "samples:"
+	for side in "${SIDES[@]}"; do
+		echo "  $side: ms/session${R[lat,$side]}; msg/s${R[conc,$side]}"
+	done
 } | tee ${RESULTS_FILE:+"$RESULTS_FILE"}
