@@ -102,10 +102,11 @@ bench: all
 	@sh tests/install-deps.sh bench
 	SMTPD=$(CURDIR)/mailslot-smtpd bash tests/bench/run.sh
 
-# The units make install installs, under the machine's systemd as PID 1 in
+# The units make install installs (and the Accept=yes pair of
+# examples/systemd), under the machine's systemd as PID 1 in
 # systemd-nspawn, against the same binary under systemd-socket-activate
-# there: ms per session, msg/s from 20 clients, and the shipped service
-# with groups of hardening lines removed (tests/bench/systemd.sh).
+# there: ms per session, msg/s from 20 clients, and each service with
+# groups of hardening lines removed (tests/bench/systemd.sh).
 .PHONY: bench-systemd
 bench-systemd: all
 	@sh tests/install-deps.sh bench
