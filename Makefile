@@ -40,7 +40,7 @@ endif
 
 SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/sandbox.o src/status.o src/reply.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
              src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o \
-             src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o
+             src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o src/sasl.o src/authdb.o
 RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliver.o src/mbox.o \
              src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o
 PROGRAMS   = mailslot-smtpd mailslot-relay
@@ -50,7 +50,7 @@ all: $(PROGRAMS)
 
 mailslot-smtpd: $(SMTPD_OBJS)
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(SMTPD_OBJS) $(LDLIBS)
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(SMTPD_OBJS) $(LDLIBS) -lcrypt
 
 mailslot-relay: $(RELAY_OBJS)
 	@echo "  LD  $@"

@@ -71,6 +71,8 @@ static const struct setting settings[] = {
 	{ "max-connections", SMTPD, 0, K_NUMBER, OFF(max_connections), 1000, 1, 100000, "N", "--listen: sessions at once; more wait in the backlog" },
 	{ "max-connections-per-source", SMTPD, 0, K_NUMBER, OFF(max_per_source), 50, 1, 100000, "N", "--listen: sessions at once from one address; more get 421" },
 	{ "listen-idle", SMTPD, 0, K_NUMBER, OFF(listen_idle), 60, 0, 86400, "SECONDS", "--listen: exit after this long with no session (0: never)" },
+	{ "passwd", SMTPD, 0, K_STRING, OFF(passwd), 0, 0, 0, "FILE", "offer AUTH; passwords from FILE (name:HASH lines, /etc/shadow too)" },
+	{ "submission", SMTPD, 0, K_FLAG, OFF(submission), 0, 0, 0, NULL, "RFC 6409: AUTH before MAIL, the sender must be the user's" },
 	{ "handoff", SMTPD, 'x', K_STRING, OFF(handoff), 0, 0, 0, "COMMAND", "run (sh -c) after a queue entry is written" },
 	{ "user", BOTH, 'U', K_STRING, OFF(run_user), 0, 0, 0, "NAME", "account to run as when started as root (default mail)" },
 	{ "log", BOTH, 'L', K_LOG, OFF(log), 0, 0, 0, "DEST", "auto, journal, syslog or stderr" },
@@ -369,6 +371,7 @@ static void set_defaults(struct config *cfg)
 	cfg->spool = "/var/spool/mail";
 	cfg->queue = "/var/spool/mailslot/queue";
 	cfg->run_user = "mail";
+	cfg->passwd_fd = -1;
 	for (size_t i = 0; i < NSETTINGS; i++)
 		if (settings[i].kind == K_NUMBER || settings[i].kind == K_SIZE)
 			*(long long *)((char *)cfg + settings[i].offset) = settings[i].def;
@@ -517,5 +520,9 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	}
 	if (cfg->ndomains == 0)
 		cfg->domains[cfg->ndomains++] = cfg->hostname;
+	if (cfg->submission && !cfg->passwd) {
+		error("--submission needs --passwd: without AUTH no client could send");
+		return 64;
+	}
 	return 0;
 }

@@ -50,6 +50,9 @@ struct config {
 	long long stale_lock_time;	/* a foreign dotlock older than this is stale */
 	int verbose;
 	long long max_session_time;	/* seconds a session may last (0: no limit) */
+	const char *passwd;		/* name:HASH lines for AUTH, or NULL: no AUTH */
+	int passwd_fd;			/* it, opened before privileges go; -1: none */
+	int submission;			/* RFC 6409: AUTH first, own senders only */
 	/* mailslot-smtpd --listen */
 	int listen;
 	long long max_connections;

@@ -25,19 +25,25 @@ static int bounded(const char *s, size_t size)
 static int serve(struct txn *t, const struct ps_request *req, struct ps_reply *rep)
 {
 	memset(rep, 0, sizeof *rep);
-	if (!bounded(req->arg, sizeof req->arg) || !bounded(req->helo, sizeof req->helo))
+	if (!bounded(req->arg, sizeof req->arg) || !bounded(req->helo, sizeof req->helo) ||
+	    !bounded(req->secret, sizeof req->secret))
 		return PS_BAD;
 	switch (req->op) {
 	case PS_MAIL:
+		txn_helo(t, req->helo, req->esmtp != 0);
+		txn_mail(t, req->arg, &rep->st);
+		if (t->cfg->submission)
+			return -1;	/* whose sender it is: the monitor's answer */
 		/* no reply: the session checked the same syntax with the same
 		 * parser; a sender refused here leaves no transaction, and the
 		 * recipients that follow get 503 */
-		txn_helo(t, req->helo, req->esmtp != 0);
-		txn_mail(t, req->arg, &rep->st);
 		if (rep->st.kind != STATUS_OK)
 			log_msg(LOG_WARNING, "sender refused by the monitor after the session accepted it: %s",
 				rep->st.text);
 		return PS_QUIET;
+	case PS_AUTH:
+		txn_auth(t, req->arg, req->secret, &rep->st);
+		return -1;
 	case PS_RCPT:
 		txn_rcpt(t, req->arg, &rep->st);
 		return -1;
@@ -136,7 +142,7 @@ void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *r
 	ssize_t n;
 	while ((n = send(l->fd, req, sizeof *req, MSG_NOSIGNAL)) == -1 && errno == EINTR)
 		;
-	if (n == (ssize_t)sizeof *req && req->op == PS_MAIL)
+	if (n == (ssize_t)sizeof *req && req->op == PS_MAIL && !l->mail_asked)
 		return;		/* told, not asked: no reply comes */
 	if (n != (ssize_t)sizeof *req || recv_reply(l->fd, rep, &fd) == -1) {
 		link_broken(rep);
@@ -179,6 +185,7 @@ int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct pee
 		if (n == 0 || n == -1)
 			break;
 		int fd = n == (ssize_t)sizeof req ? serve(&t, &req, &rep) : PS_BAD;
+		explicit_bzero(&req, sizeof req);	/* a password, for AUTH */
 		if (fd == PS_BAD) {
 			log_msg(LOG_ERR, "session process %ld sent a malformed request: connection ended",
 				(long)child);

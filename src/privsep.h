@@ -20,6 +20,11 @@
  *   DATA                       a spool file to write the message into (its
  *                              descriptor travels with the reply, SCM_RIGHTS)
  *   DOT size                   deliver and queue; the answer for the client
+ *   AUTH user, secret          check a password (the monitor's authdb), pace
+ *                              and count failures, log the outcome; later
+ *                              MAILs and RCPTs are that user's
+ * With --submission the MAIL request is asked, not told: whether the sender
+ * belongs to the user is the monitor's answer.
  * Anything else (a short record, an unknown request, text that is not a
  * bounded C string) ends the connection.  When the session's side closes,
  * the monitor reaps it, logs an abnormal end (a seccomp kill is SIGSYS),
@@ -40,7 +45,7 @@
 #include "status.h"
 #include "txn.h"
 
-enum ps_op { PS_MAIL = 1, PS_RCPT, PS_DATA, PS_DOT };
+enum ps_op { PS_MAIL = 1, PS_RCPT, PS_DATA, PS_DOT, PS_AUTH };
 
 /* The one octet the monitor sends first, once the greeting is out: the
  * session may read the client.  The socket's end instead means the client
@@ -51,8 +56,9 @@ struct ps_request {
 	uint32_t op;
 	uint32_t esmtp;
 	uint64_t size;
-	char arg[ADDR_MAILBOX_MAX + 1];	/* sender or recipient mailbox */
+	char arg[TXN_USER_MAX + 1];	/* sender or recipient mailbox; AUTH: the user */
 	char helo[TXN_HELO_MAX + 1];
+	char secret[TXN_SECRET_MAX + 1];	/* AUTH: the password, wiped after use */
 };
 
 struct ps_reply {
@@ -64,10 +70,12 @@ struct ps_reply {
 struct ps_link {
 	int fd;
 	struct txn *local;
+	int mail_asked;		/* --submission: MAIL waits for the monitor's reply */
 };
 
 /* Ask; the reply is filled in any case (a broken link is a 421), except
- * for MAIL, which is told and not answered (rep untouched).  For DATA,
+ * for MAIL without mail_asked, which is told and not answered (rep
+ * untouched).  For DATA,
  * *spool_fd receives the spool file (the caller closes it), or -1. */
 void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *rep, int *spool_fd);
 

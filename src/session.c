@@ -17,6 +17,7 @@
 #include "privsep.h"
 #include "queue.h"
 #include "reply.h"
+#include "sasl.h"
 #include "version.h"
 
 #define COMMAND_LINE_MAX 512	/* RFC 5321 4.5.3.1.4, CRLF included */
@@ -31,6 +32,7 @@ struct session {
 	enum state state;
 	int esmtp;
 	int quit;
+	int authenticated;		/* the monitor accepted an AUTH */
 	char helo[TXN_HELO_MAX + 1];	/* printable copy of the client's name */
 	struct ps_link link;		/* to the transaction, in the monitor */
 	/* the transaction, as far as the protocol needs it */
@@ -91,6 +93,13 @@ static void cmd_helo(struct session *s, const char *arg)
 		reply(&s->r, 250, NULL, "%s", s->cfg->hostname);
 }
 
+/* RFC 4954 14: AUTH only where the password cannot be read off the wire:
+ * inside TLS, or on a connection that never left this host. */
+static int auth_offered(const struct session *s)
+{
+	return s->cfg->passwd && s->peer->local_class;
+}
+
 static void cmd_ehlo(struct session *s, const char *arg)
 {
 	char first[300], size[48];
@@ -99,8 +108,129 @@ static void cmd_ehlo(struct session *s, const char *arg)
 		return;
 	snprintf(first, sizeof first, "%s Hello %s [%s]", s->cfg->hostname, s->helo, s->peer->addr);
 	snprintf(size, sizeof size, "SIZE %lld", s->cfg->max_size);
-	const char *lines[] = { first, "PIPELINING", size, "8BITMIME", "ENHANCEDSTATUSCODES" };
-	reply_lines(&s->r, 250, NULL, lines, 5);
+	const char *lines[] = { first, "PIPELINING", size, "8BITMIME", "ENHANCEDSTATUSCODES", "AUTH PLAIN LOGIN" };
+	reply_lines(&s->r, 250, NULL, lines, auth_offered(s) ? 6 : 5);
+}
+
+/* One response of the AUTH dialogue after a 334 challenge, decoded into
+ * out: its length, or -1 when the exchange ends here (the reply is sent). */
+static long auth_response(struct session *s, const char *challenge, unsigned char *out, size_t outsz)
+{
+	char line[SASL_RESPONSE_MAX + 3];
+	size_t len;
+	long n;
+
+	reply_uncounted(&s->r, 334, NULL, "%s", challenge);
+	enum line_status st = lineio_getline(&s->io, line, sizeof line, &len);
+	if (st == LINE_TOOLONG) {
+		reply(&s->r, 500, "5.5.6", "Authentication exchange line is too long");
+		return -1;
+	}
+	if (st != LINE_OK) {
+		s->quit = 1;
+		return -1;
+	}
+	if (strcmp(line, "*") == 0) {
+		reply(&s->r, 501, "5.7.0", "Authentication aborted");
+		return -1;
+	}
+	n = sasl_b64_decode(line, out, outsz);
+	explicit_bzero(line, sizeof line);
+	if (n < 0)
+		reply(&s->r, 501, "5.5.2", "Cannot decode response");
+	return n;
+}
+
+/* The initial response on the AUTH line ("=" is an empty one), or one
+ * asked for with an empty challenge. */
+static long auth_first(struct session *s, const char *initial, const char *challenge, unsigned char *out,
+		       size_t outsz)
+{
+	long n;
+
+	if (!*initial)
+		return auth_response(s, challenge, out, outsz);
+	if (strcmp(initial, "=") == 0)
+		return 0;
+	if ((n = sasl_b64_decode(initial, out, outsz)) < 0)
+		reply(&s->r, 501, "5.5.2", "Cannot decode response");
+	return n;
+}
+
+/* PLAIN or LOGIN into user and password: 0, or -1 when replied to. */
+static int auth_exchange(struct session *s, const char *mech, const char *initial, char *user, char *pass)
+{
+	unsigned char msg[3 * (SASL_NAME_MAX + 1)];
+	const char *why = NULL;
+	long n;
+	int rc = -1;
+
+	if (strcasecmp(mech, "PLAIN") == 0) {
+		if ((n = auth_first(s, initial, "", msg, sizeof msg)) >= 0 &&
+		    (rc = sasl_plain_split(msg, (size_t)n, user, pass, &why)) == -1)
+			reply(&s->r, 501, "5.5.2", "Bad PLAIN response: %s", why);
+	} else if (strcasecmp(mech, "LOGIN") == 0) {
+		/* the challenges are "Username:" and "Password:", in base64 */
+		if ((n = auth_first(s, initial, "VXNlcm5hbWU6", msg, sizeof msg)) >= 0 &&
+		    sasl_login_value(msg, (size_t)n, user, SASL_NAME_MAX + 1, &why) == 0 &&
+		    (n = auth_response(s, "UGFzc3dvcmQ6", msg, sizeof msg)) >= 0 &&
+		    sasl_login_value(msg, (size_t)n, pass, SASL_SECRET_MAX + 1, &why) == 0)
+			rc = 0;
+		else if (why)
+			reply(&s->r, 501, "5.5.2", "Bad LOGIN response: %s", why);
+	} else {
+		reply(&s->r, 504, "5.5.4", "Unrecognized authentication type");
+	}
+	explicit_bzero(msg, sizeof msg);
+	return rc;
+}
+
+static void cmd_auth(struct session *s, const char *arg)
+{
+	char mech[32], user[SASL_NAME_MAX + 1], pass[SASL_SECRET_MAX + 1];
+	const char *initial;
+	size_t mlen = strcspn(arg, " ");
+
+	if (!s->cfg->passwd) {
+		reply(&s->r, 502, "5.5.1", "Error: authentication not enabled");
+		return;
+	}
+	if (!auth_offered(s)) {
+		reply(&s->r, 538, "5.7.11", "Encryption required for requested authentication mechanism");
+		return;
+	}
+	if (!s->esmtp) {
+		reply(&s->r, 503, "5.5.1", "Error: send EHLO first");
+		return;
+	}
+	if (s->authenticated) {
+		reply(&s->r, 503, "5.5.1", "Error: already authenticated");
+		return;
+	}
+	if (s->state & (S_MAIL | S_RCPT)) {
+		reply(&s->r, 503, "5.5.1", "Error: MAIL transaction in progress");
+		return;
+	}
+	if (mlen == 0 || mlen >= sizeof mech) {
+		reply(&s->r, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+		return;
+	}
+	snprintf(mech, sizeof mech, "%.*s", (int)mlen, arg);
+	for (initial = arg + mlen; *initial == ' '; initial++)
+		;
+	if (auth_exchange(s, mech, initial, user, pass) == 0) {
+		/* the check is the monitor's: this process only decoded */
+		struct ps_request req = { .op = PS_AUTH };
+		struct ps_reply rep;
+		snprintf(req.arg, sizeof req.arg, "%s", user);
+		snprintf(req.secret, sizeof req.secret, "%s", pass);
+		ps_call(&s->link, &req, &rep, NULL);
+		explicit_bzero(&req, sizeof req);
+		reply_status(s, &rep.st);
+		s->authenticated = rep.st.kind == STATUS_OK;
+	}
+	explicit_bzero(user, sizeof user);
+	explicit_bzero(pass, sizeof pass);
 }
 
 /* "FROM:" or "TO:" in front of the path, in any case. */
@@ -180,6 +310,10 @@ static void cmd_mail(struct session *s, const char *arg)
 	const char *path = after_keyword(arg, "FROM:"), *params, *why;
 	struct mailaddr a;
 
+	if (s->cfg->submission && !s->authenticated) {
+		reply(&s->r, 530, "5.7.0", "Authentication required");
+		return;
+	}
 	if (!path) {
 		reply(&s->r, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return;
@@ -427,7 +561,7 @@ static const struct command commands[] = {
 	{ "SOML", cmd_not_implemented, S_ANY, 0 },
 	{ "SAML", cmd_not_implemented, S_ANY, 0 },
 	{ "BDAT", cmd_not_implemented, S_ANY, 0 },
-	{ "AUTH", cmd_not_implemented, S_ANY, 0 },
+	{ "AUTH", cmd_auth, S_ANY, 0 },
 	{ "STARTTLS", cmd_not_implemented, S_ANY, 0 },
 };
 
@@ -464,8 +598,10 @@ static void dispatch(struct session *s, char *line, size_t len)
 {
 	if (log_verbose()) {
 		char shown[80];
-		log_printable(shown, sizeof shown, line, len);
-		log_msg(LOG_DEBUG, "< %s", shown);
+		/* AUTH's initial response is a password in base64 */
+		size_t keep = strncasecmp(line, "AUTH ", 5) == 0 ? 5 + strcspn(line + 5, " ") : len;
+		log_printable(shown, sizeof shown, line, keep);
+		log_msg(LOG_DEBUG, "< %s%s", shown, keep < len ? " ..." : "");
 	}
 	if (!valid_command_text(line, len)) {
 		reply(&s->r, 500, "5.5.2", "Error: invalid character in command");
@@ -520,6 +656,7 @@ void session_prepare(const struct config *cfg, const struct peer *peer)
 	s.state = S_GREET;
 	s.spool_fd = -1;
 	s.link.fd = -1;
+	s.link.mail_asked = cfg->submission;
 	lineio_init(&s.io, 0, 1, peer->network, cfg->timeout);
 	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors, .soft_errors = cfg->soft_errors,
 				.delay_ms = cfg->error_delay };

@@ -72,6 +72,8 @@ static void run_session(const struct config *cfg, int sock)
 	int abi;
 	ssize_t n;
 
+	if (cfg->passwd_fd != -1)
+		close(cfg->passwd_fd);	/* the hashes are the monitor's alone */
 	if (cfg->max_session_time > 0)
 		alarm((unsigned)cfg->max_session_time);	/* SIGALRM ends the session */
 	privs_shed_groups();
@@ -161,6 +163,13 @@ int main(int argc, char **argv)
 		return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one "
 				       "process per connection (systemd Accept=yes, inetd 'nowait')", cfg.hostname);
 	log_open("mailslot-smtpd", cfg.log, cfg.verbose);
+	/* a password file readable by root only (/etc/shadow) is opened now;
+	 * the monitor reads it again from the start for every AUTH */
+	if (cfg.passwd && (cfg.passwd_fd = open(cfg.passwd, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, sizeof err, "cannot read the password file %s (--passwd): %s", cfg.passwd,
+			 strerror(errno));
+		return fatal(EX_CONFIG, err, cfg.hostname);
+	}
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg.hostname);
 	if (queue_usable(&cfg, err, sizeof err) == -1)

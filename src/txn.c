@@ -9,8 +9,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "authdb.h"
 #include "deliver.h"
 #include "fileio.h"
 #include "log.h"
@@ -51,11 +53,83 @@ void txn_helo(struct txn *t, const char *helo, int esmtp)
 	t->esmtp = esmtp;
 }
 
+/* The wait after a failed AUTH grows with each one: guessing costs time. */
+static void auth_pause(const struct txn *t)
+{
+	long long ms = t->cfg->error_delay * t->auth_failures;
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+void txn_auth(struct txn *t, const char *user, const char *password, struct status *st)
+{
+	char why[300], name[2 * TXN_USER_MAX + 3], peer[2 * PEER_ADDR_MAX + 3];
+
+	log_value(name, sizeof name, user);
+	log_value(peer, sizeof peer, t->peer->addr);
+	if (t->cfg->passwd_fd == -1) {
+		status_set(st, 503, "5.5.1", 0, "Error: authentication not enabled");
+		return;
+	}
+	if (t->auth_user[0]) {
+		status_set(st, 503, "5.5.1", 0, "Error: already authenticated");
+		return;
+	}
+	if (t->auth_failures >= TXN_AUTH_FAILURES_MAX) {
+		status_set(st, 421, "4.7.0", 0, "%s Error: too many authentication failures", t->cfg->hostname);
+		return;
+	}
+	switch (authdb_check_fd(t->cfg->passwd_fd, t->cfg->passwd, user, password, why, sizeof why)) {
+	case AUTHDB_OK:
+		snprintf(t->auth_user, sizeof t->auth_user, "%s", user);
+		log_msg(LOG_INFO, "authenticated: user=%s peer=%s", name, peer);
+		status_set(st, 235, "2.7.0", 0, "Authentication successful");
+		return;
+	case AUTHDB_BAD:
+		t->auth_failures++;
+		/* fail2ban's filter (examples/) matches this line */
+		log_msg(LOG_WARNING, "authentication failed: user=%s peer=%s", name, peer);
+		auth_pause(t);
+		if (t->auth_failures >= TXN_AUTH_FAILURES_MAX)
+			status_set(st, 421, "4.7.0", 0, "%s Error: too many authentication failures",
+				   t->cfg->hostname);
+		else
+			status_set(st, 535, "5.7.8", 0, "Error: authentication failed");
+		return;
+	default:
+		log_msg(LOG_ERR, "cannot check a password: %s", why);
+		status_set(st, 454, "4.7.0", errno, "Temporary authentication failure");
+		return;
+	}
+}
+
+/* --submission: a sender of the user's own, at a local domain, directly
+ * or through an alias that reaches the user's mailbox. */
+static int sender_owned(const struct txn *t)
+{
+	struct target found[32];
+	int n = 0;
+
+	if (t->sender.null || !users_local_domain(t->sender.domain))
+		return 0;
+	(void)users_resolve(t->sender.local, t->sender.domain, found, 32, &n);
+	for (int i = 0; i < n; i++)
+		if (!found[i].remote && strcasecmp(found[i].user, t->auth_user) == 0)
+			return 1;
+	return 0;
+}
+
 void txn_mail(struct txn *t, const char *sender, struct status *st)
 {
 	const char *why;
 
 	txn_reset(t);
+	if (t->cfg->submission && !t->auth_user[0]) {
+		status_set(st, 530, "5.7.0", 0, "Authentication required");
+		return;
+	}
 	if (sender[0] && addr_parse_mailbox(sender, strlen(sender), &t->sender, &why) != ADDR_OK) {
 		status_set(st, 501, "5.1.7", 0, "Bad sender address syntax: %s", why);
 		return;
@@ -66,6 +140,11 @@ void txn_mail(struct txn *t, const char *sender, struct status *st)
 		return;
 	}
 	t->sender.null = !sender[0];
+	if (t->cfg->submission && !sender_owned(t)) {
+		status_set(st, 553, "5.7.1", 0, "<%s>: Sender address rejected: not owned by user %s", sender,
+			   t->auth_user);
+		return;
+	}
 	t->active = 1;
 	status_set(st, 250, "2.1.0", 0, "Ok");
 }
@@ -123,7 +202,7 @@ void txn_rcpt(struct txn *t, const char *mailbox, struct status *st)
 		default:
 			break;
 		}
-	} else if (!t->may_relay) {
+	} else if (!t->may_relay && !t->auth_user[0]) {
 		status_set(st, 550, "5.7.1", 0, "<%s>: Relay access denied", a.mailbox);
 		return;
 	} else {
@@ -156,7 +235,7 @@ static int write_received(struct txn *t, int fd)
 		snprintf(forpart, sizeof forpart, "\n\tfor <%s>", t->first_rcpt);
 	int n = snprintf(hdr, sizeof hdr, "Received: from %s (%s)\n\tby %s (mailslot) with %s id %s%s;\n\t%s\n",
 			 t->helo[0] ? t->helo : "unknown", tcpinfo, t->cfg->hostname,
-			 t->esmtp ? "ESMTP" : "SMTP", t->qid, forpart, date);
+			 !t->esmtp ? "SMTP" : t->auth_user[0] ? "ESMTPA" : "ESMTP", t->qid, forpart, date);
 	if (n < 0 || (size_t)n >= sizeof hdr) {
 		errno = EOVERFLOW;
 		return -1;

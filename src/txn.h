@@ -29,12 +29,17 @@
 #include "users.h"
 
 #define TXN_HELO_MAX 255
+#define TXN_USER_MAX 255	/* an AUTH name, or a mailbox (ADDR_MAILBOX_MAX) */
+#define TXN_SECRET_MAX 255
+#define TXN_AUTH_FAILURES_MAX 3	/* failed AUTHs before the connection ends */
 #define TXN_TARGETS_MAX 10000	/* mailboxes and forwards after alias expansion */
 
 struct txn {
 	const struct config *cfg;
 	const struct peer *peer;
 	int may_relay;
+	char auth_user[TXN_USER_MAX + 1];	/* after a good AUTH, else "" */
+	int auth_failures;
 	char helo[TXN_HELO_MAX + 1];	/* printable copy of the client's name */
 	int esmtp;
 	int active;			/* a sender was given */
@@ -52,7 +57,12 @@ struct txn {
 void txn_init(struct txn *t, const struct config *cfg, const struct peer *peer);
 /* The client's HELO/EHLO name (any bytes; kept printable) and dialect. */
 void txn_helo(struct txn *t, const char *helo, int esmtp);
-/* Start a transaction; sender is a mailbox ("" for the null sender <>). */
+/* AUTH: whether password is user's (--passwd).  OK: the connection is
+ * user's from now on and may relay; a failure waits, is counted and
+ * logged, and the last one allowed is a 421. */
+void txn_auth(struct txn *t, const char *user, const char *password, struct status *st);
+/* Start a transaction; sender is a mailbox ("" for the null sender <>).
+ * With --submission only after AUTH, and only a sender of that user. */
 void txn_mail(struct txn *t, const char *sender, struct status *st);
 /* Add a recipient: local@domain, or a bare local part (the primary domain). */
 void txn_rcpt(struct txn *t, const char *mailbox, struct status *st);

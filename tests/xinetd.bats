@@ -98,9 +98,11 @@ start_xinetd() {
 			fail "examples/mailslot.conf lacks $name"
 	done
 	sed 's/^#\([a-z-]* = \)/\1/' "$REPO/examples/mailslot.conf" >"$BATS_TEST_TMPDIR/all.conf"
-	# the example's users and aliases paths do not exist here: override them
+	# the example's users, aliases and passwd paths do not exist here:
+	# override them
+	: >"$BATS_TEST_TMPDIR/passwd"
 	run "$SMTPD" -c "$BATS_TEST_TMPDIR/all.conf" "${SMTPD_ARGS[@]}" \
-		-a "$REPO/examples/aliases" <<<QUIT
+		-a "$REPO/examples/aliases" --passwd "$BATS_TEST_TMPDIR/passwd" <<<QUIT
 	assert_success
 	assert_line --partial '221 '
 }
