@@ -18,7 +18,7 @@
 FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 600
 FUZZ_SMOKE_SECONDS ?= 20
-FUZZ_TARGETS  ?= session addr data envelope dns reply
+FUZZ_TARGETS  ?= session addr data envelope dns reply sasl
 FUZZ_ARGS     ?=
 FUZZ_DIR       = tests/fuzz
 FUZZ_BUILD     = $(FUZZ_DIR)/build
@@ -27,13 +27,15 @@ FUZZ_CFLAGS    = -std=c17 -g -O1 -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
                  -D_GNU_SOURCE $(FUZZ_SAN)
 
 # What each target links besides its harness.
-FUZZ_OBJS_session  = session txn privsep status reply conn fileio lineio addr users peer queue deliver mailbox lock mbox maildir mh numbered config log privs
+FUZZ_OBJS_session  = session txn privsep status reply conn fileio lineio addr users peer queue deliver mailbox lock mbox maildir mh numbered config log privs sasl authdb
+FUZZ_OBJS_sasl     = sasl
 FUZZ_OBJS_addr     = addr
 FUZZ_OBJS_data     = conn fileio lineio
 FUZZ_OBJS_envelope = queue fileio addr
 FUZZ_OBJS_dns      = mx
 FUZZ_OBJS_reply    = smtpc conn fileio lineio log
 FUZZ_LIBS_dns      = -lresolv
+FUZZ_LIBS_session  = -lcrypt
 
 # Per target: the longest input, and options (the session logs to stderr,
 # which its harness silences; libFuzzer keeps its own output).
@@ -43,6 +45,7 @@ FUZZ_MAXLEN_envelope = 16384
 FUZZ_MAXLEN_addr     = 1024
 FUZZ_MAXLEN_dns      = 4096
 FUZZ_MAXLEN_reply    = 16384
+FUZZ_MAXLEN_sasl     = 1100
 FUZZ_DICT_session    = -dict=$(FUZZ_DIR)/smtp.dict
 FUZZ_DICT_addr       = -dict=$(FUZZ_DIR)/smtp.dict
 FUZZ_DICT_reply      = -dict=$(FUZZ_DIR)/smtp.dict
@@ -67,7 +70,7 @@ $(FUZZ_BUILD)/fuzz_$(1): $(FUZZ_DIR)/fuzz_$(1).c $(FUZZ_DIR)/fuzz_util.h $(patsu
 	@$$(FUZZ_CC) $$(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$@ $$< \
 		$(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_OBJS_$(1))) $(FUZZ_LIBS_$(1)) -lpthread
 endef
-$(foreach t,session addr data envelope dns reply,$(eval $(call FUZZ_LINK,$(t))))
+$(foreach t,session addr data envelope dns reply sasl,$(eval $(call FUZZ_LINK,$(t))))
 
 fuzz: $(addprefix fuzz-run-,$(FUZZ_TARGETS))
 fuzz-run-%: $(FUZZ_BUILD)/fuzz_%

@@ -44,7 +44,7 @@ static void make_broken_mailbox(void);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char users_path[300], aliases_path[300];
+	static char users_path[300], aliases_path[300], passwd_path[300];
 	static char *args[32];
 	char err[512];
 	int n = 0;
@@ -96,12 +96,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* no wait after errors: the fuzzer makes many */
 	args[n++] = "--error-delay";
 	args[n++] = "0";
+	/* AUTH: alice's password is "fuzz secret" (md5-crypt: a cheap hash,
+	 * so that a fuzzer that finds it still runs fast) */
+	fuzz_write_file(dir, "passwd", "alice:$1$fuzzsalt$ahBTudq14VnwDdgZPmDkJ1\nbob:!locked\n");
+	snprintf(passwd_path, sizeof passwd_path, "%s/passwd", dir);
+	args[n++] = "--passwd";
+	args[n++] = passwd_path;
 	args[n] = NULL;
 	optind = 0;
 	if (config_load(&cfg, n, args, PROG_SMTPD, "mailslot-smtpd") != 0)
 		fuzz_die(config_error);
 	if (users_init(&cfg, err, sizeof err) == -1)
 		fuzz_die(err);
+	if ((cfg.passwd_fd = open(passwd_path, O_RDONLY | O_CLOEXEC)) == -1)
+		fuzz_die("open passwd");
 	log_open("mailslot-smtpd", LOG_DEST_STDERR, 1);
 	make_broken_mailbox();
 	in_file = fuzz_memfd("fuzz-session-in");
@@ -318,6 +326,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.relay = mode & 0x10 ? RELAY_NO : RELAY_AUTO;
 	cfg.max_recipients = mode & 0x20 ? 2 : 100;
 	cfg.max_size = mode & 0x80 ? 1024 : 25 * 1024 * 1024;
+	cfg.submission = (mode & 0x50) == 0x50;
 	switch (mode & 3) {
 	case 0:
 	case 1:
