@@ -57,3 +57,39 @@ void fileio_put(struct fileio_buf *w, const char *data, size_t len)
 	memcpy(w->buf + w->len, data, len);
 	w->len += len;
 }
+
+int fileio_copy(int infd, off_t from, off_t end, int fd, off_t *offset)
+{
+	off_t in_off = from;
+	char buf[65536];
+
+	while (in_off < end) {
+		size_t want = (size_t)(end - in_off);
+		ssize_t n = offset ? copy_file_range(infd, &in_off, fd, offset, want, 0) : -1;
+		if (n > 0)
+			continue;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		if (offset && errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+		    errno != EOPNOTSUPP && errno != EBADF)
+			return -1;
+		/* fall back to read and write for the rest */
+		while (in_off < end) {
+			size_t chunk = (size_t)(end - in_off) < sizeof buf ? (size_t)(end - in_off) : sizeof buf;
+			ssize_t r = pread(infd, buf, chunk, in_off);
+			if (r <= 0) {
+				if (r == -1 && errno == EINTR)
+					continue;
+				if (r == 0)
+					errno = EIO;
+				return -1;
+			}
+			if (fileio_write(fd, buf, (size_t)r, offset) == -1)
+				return -1;
+			in_off += r;
+		}
+	}
+	return 0;
+}

@@ -16,6 +16,11 @@
  * 0, or -1 with errno (EIO for a write that wrote nothing). */
 int fileio_write(int fd, const char *buf, size_t len, off_t *offset);
 
+/* Octets from to end of infd into fd, at *offset (advanced) when given,
+ * else at fd's position.  The kernel copies in one call where it can
+ * (copy_file_range), without passing the bytes through us.  0, or -1. */
+int fileio_copy(int infd, off_t from, off_t end, int fd, off_t *offset);
+
 struct fileio_buf {
 	int fd;
 	int err;		/* the first error, 0 while all is well */

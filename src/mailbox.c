@@ -59,47 +59,9 @@ void mailbox_drop_stale(int dirfd, const char *dir, const char *name)
 		log_msg(LOG_NOTICE, "removed %s/%s, left by an interrupted delivery", dir, name);
 }
 
-/* The spool file lives elsewhere; the kernel copies it in one call where
- * it can (copy_file_range), without passing the bytes through us. */
-static int copy_plain(int msgfd, off_t size, int fd, off_t *offset)
-{
-	off_t in_off = 0;
-	char buf[65536];
-
-	while (in_off < size) {
-		size_t want = (size_t)(size - in_off);
-		ssize_t n = offset ? copy_file_range(msgfd, &in_off, fd, offset, want, 0) : -1;
-		if (n > 0)
-			continue;
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		if (offset && errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
-		    errno != EOPNOTSUPP && errno != EBADF)
-			return -1;
-		/* fall back to read and write for the rest */
-		while (in_off < size) {
-			size_t chunk = (size_t)(size - in_off) < sizeof buf ? (size_t)(size - in_off) : sizeof buf;
-			ssize_t r = pread(msgfd, buf, chunk, in_off);
-			if (r <= 0) {
-				if (r == -1 && errno == EINTR)
-					continue;
-				if (r == 0)
-					errno = EIO;
-				return -1;
-			}
-			if (fileio_write(fd, buf, (size_t)r, offset) == -1)
-				return -1;
-			in_off += r;
-		}
-	}
-	return 0;
-}
-
 int mailbox_copy(const struct mailbox_msg *m, int fd, off_t *offset)
 {
-	return copy_plain(m->fd, m->size, fd, offset);
+	return fileio_copy(m->fd, 0, m->size, fd, offset);
 }
 
 int mailbox_new_file(struct mailbox_job *job, int dirfd, const char *name)

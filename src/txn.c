@@ -240,6 +240,7 @@ static int write_received(struct txn *t, int fd)
 		errno = EOVERFLOW;
 		return -1;
 	}
+	t->received_len = n;
 	return fileio_write(fd, hdr, (size_t)n, NULL);
 }
 
@@ -366,6 +367,67 @@ static void queue_rest(struct txn *t, struct envelope *env, int delivered, struc
 	status_set(st, 250, "2.0.0", 0, "Ok: queued as %s", t->qid);
 }
 
+/* Which of Date: and Message-ID: the header holds (bits 1 and 2), from
+ * the message's start (after our trace field) to its first empty line; a
+ * header longer than the buffer counts as complete (left alone). */
+static int header_fields(const struct txn *t, off_t size)
+{
+	static char head[65536];
+	off_t at = t->received_len;
+	ssize_t n = pread(t->spool_fd, head, sizeof head - 1, at);
+	int found = 0, bol = 1;
+
+	if (n <= 0)
+		return 3;
+	head[n] = '\0';
+	for (char *p = head; *p; p++) {
+		if (bol && *p == '\n')
+			return found;		/* the empty line ends the header */
+		if (bol && strncasecmp(p, "Date:", 5) == 0)
+			found |= 1;
+		if (bol && strncasecmp(p, "Message-ID:", 11) == 0)
+			found |= 2;
+		bol = *p == '\n';
+	}
+	return at + n >= size ? found : 3;
+}
+
+/* RFC 6409 8.2 and 8.3: a submitted message without Date: or Message-ID:
+ * gets them, below our trace field.  The spool file becomes a new one of
+ * the three parts; *size follows.  0, or -1 with errno. */
+static int complete_header(struct txn *t, off_t *size)
+{
+	char add[600], date[64];
+	struct tm tm;
+	int found = header_fields(t, *size), len = 0;
+	off_t out = 0;
+
+	if (found == 3)
+		return 0;
+	localtime_r(&t->arrived, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (!(found & 1))
+		len += snprintf(add + len, sizeof add - (size_t)len, "Date: %s\n", date);
+	if (!(found & 2))
+		len += snprintf(add + len, sizeof add - (size_t)len, "Message-ID: <%s@%s>\n", t->qid,
+				t->cfg->hostname);
+	int fd = queue_spool_open(t->cfg->queue);
+	if (fd == -1)
+		return -1;
+	if (fileio_copy(t->spool_fd, 0, t->received_len, fd, &out) == -1 ||
+	    fileio_write(fd, add, (size_t)len, &out) == -1 ||
+	    fileio_copy(t->spool_fd, t->received_len, *size, fd, &out) == -1) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	close(t->spool_fd);
+	t->spool_fd = fd;
+	*size = out;
+	return 0;
+}
+
 void txn_commit(struct txn *t, unsigned long long size, struct status *st)
 {
 	struct stat sb;
@@ -380,6 +442,11 @@ void txn_commit(struct txn *t, unsigned long long size, struct status *st)
 		return;
 	}
 	t->spooled = 0;
+	if (t->cfg->submission && complete_header(t, &sb.st_size) == -1) {
+		status_set(st, 451, "4.3.0", errno, "Cannot spool message");
+		log_msg(LOG_ERR, "%s: refused: cannot add Date: or Message-ID: %s", t->qid, strerror(st->err));
+		return;
+	}
 	/* no From_ count from the network side: mbox counts and quotes for itself */
 	struct delivery d = { .msgfd = t->spool_fd, .size = sb.st_size, .sender = t->sender.mailbox,
 			      .qid = t->qid, .arrived = t->arrived, .hostname = t->cfg->hostname };

@@ -51,6 +51,7 @@ struct txn {
 	char qid[QUEUE_ID_MAX];
 	int spool_fd;			/* unnamed spool file, reused until queued */
 	int spooled;			/* txn_data gave out the spool file */
+	off_t received_len;		/* the trace field at the spool file's start */
 	time_t arrived;
 };
 

@@ -170,3 +170,25 @@ EOF
 	assert_output --regexp 'Failregex: 1 total'
 	assert_output --partial '127.0.0.1'
 }
+
+@test "--submission: a message without Date: or Message-ID: gets both (RFC 6409 8), one with them keeps its own" {
+	start_listener --passwd "$PASSWD" --submission
+	local auth
+	auth="AUTH PLAIN $(b64 '\0alice\0alice secret')"
+	run raw "EHLO c.test" "$auth" "MAIL FROM:<alice@example.org>" "RCPT TO:<bob@example.org>" "DATA" \
+		"<<DATA" "Subject: bare" "" "no date, no id" "." ">>" \
+		"MAIL FROM:<alice@example.org>" "RCPT TO:<bob@example.org>" "DATA" \
+		"<<DATA" "Date: Mon, 30 Nov 2026 10:00:00 +0000" "Message-ID: <own@client.test>" "Subject: full" "" \
+		"has both" "." ">>" QUIT
+	[ "$(grep -c '^250 2.0.0 Ok' <<<"$output")" -eq 2 ]
+	run python3 - "$SPOOL/bob" <<'PY'
+import mailbox, sys
+for m in mailbox.mbox(sys.argv[1], create=False):
+    print(m["Subject"], "|", m["Date"], "|", m["Message-ID"], "|", m.get_payload().strip())
+PY
+	assert_line --index 0 --regexp '^bare \| [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} 20[0-9]{2} [0-9:]{8} [-+][0-9]{4} \| <[0-9A-F]+@mx\.test> \| no date, no id$'
+	assert_line --index 1 'full | Mon, 30 Nov 2026 10:00:00 +0000 | <own@client.test> | has both'
+	# the added fields sit below the trace field, above the client's header
+	run sh -c "grep -n -e '^Received:' -e '^Date:' -e '^Message-ID:' -e '^Subject: bare' '$SPOOL/bob' | head -4 | cut -d: -f2"
+	assert_output $'Received\nDate\nMessage-ID\nSubject'
+}
