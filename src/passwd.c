@@ -123,12 +123,13 @@ static int ask(const char *prompt, struct secret *s)
 
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
-	fputs(prompt, stderr);
 	tty_quiet = 1;
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == -1) {
 		tty_quiet = 0;
 		return complain(74, "cannot turn off the terminal's echo: %s", strerror(errno));
 	}
+	/* only now: what is typed after the prompt must not be echoed */
+	fputs(prompt, stderr);
 	int rc = read_line(STDIN_FILENO, s);
 	restore_tty();
 	return check_read(rc, s);
