@@ -46,6 +46,9 @@ group_build() {
 	need pkg-config pkg-config
 	# gcc only recommends the C library headers.
 	need libc6-dev /usr/include/stdio.h
+	# mailslot-passwd and authdb: libxcrypt's crypt_rn and crypt_gensalt_rn
+	# (the static archive too, for the static PIE)
+	need libcrypt-dev /usr/include/crypt.h
 }
 
 # make run (and make soak): build, then the handler under real socket
@@ -104,6 +107,9 @@ group_test() {
 	# container (systemd-nspawn), entered with nsenter (util-linux)
 	need systemd-container systemd-nspawn
 	need util-linux nsenter
+	# passwd.bats: hashes made by other tools (mkpasswd is in whois)
+	need whois mkpasswd
+	need openssl openssl
 	# delivery.bats: nmh and mutt read the MH folders
 	need nmh /usr/bin/mh/scan
 	need mutt mutt
