@@ -130,8 +130,9 @@ static int ask(const char *prompt, struct secret *s)
 	}
 	/* only now: what is typed after the prompt must not be echoed */
 	fputs(prompt, stderr);
-	int rc = read_line(STDIN_FILENO, s);
+	int rc = read_line(STDIN_FILENO, s), saved = errno;
 	restore_tty();
+	errno = saved;
 	return check_read(rc, s);
 }
 
