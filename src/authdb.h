@@ -25,7 +25,7 @@
 
 #define AUTHDB_USER_MAX 255	/* octets; a longer name is no user */
 #define AUTHDB_PASSWORD_MAX 255	/* octets; a longer password is wrong */
-#define AUTHDB_WHY_MAX 512	/* room for any *why, file name included */
+#define AUTHDB_WHY_MAX 512	/* a *why buffer: whole for file names up to 400 octets, cut after */
 
 enum authdb_result { AUTHDB_OK = 0, AUTHDB_BAD = 1, AUTHDB_ERROR = -1 };
 
