@@ -40,10 +40,11 @@ endif
 
 SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/sandbox.o src/status.o src/reply.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
              src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o \
-             src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o src/sasl.o src/authdb.o
+             src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o src/sasl.o src/authdb.o src/pwfile.o
 RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliver.o src/mbox.o \
              src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o
-PROGRAMS   = mailslot-smtpd mailslot-relay
+PASSWD_OBJS = src/passwd.o src/pwedit.o src/pwfile.o src/lock.o src/fileio.o src/log.o
+PROGRAMS   = mailslot-smtpd mailslot-relay mailslot-passwd
 
 .PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test
 all: $(PROGRAMS)
@@ -55,6 +56,10 @@ mailslot-smtpd: $(SMTPD_OBJS)
 mailslot-relay: $(RELAY_OBJS)
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(RELAY_OBJS) $(LDLIBS) -lresolv
+
+mailslot-passwd: $(PASSWD_OBJS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(PASSWD_OBJS) $(LDLIBS) -lcrypt
 
 src/%.o: src/%.c $(wildcard src/*.h)
 	@echo "  CC  $<"

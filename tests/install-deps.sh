@@ -46,6 +46,9 @@ group_build() {
 	need pkg-config pkg-config
 	# gcc only recommends the C library headers.
 	need libc6-dev /usr/include/stdio.h
+	# mailslot-passwd and authdb: libxcrypt's crypt_rn and crypt_gensalt_rn
+	# (the static archive too, for the static PIE)
+	need libcrypt-dev /usr/include/crypt.h
 }
 
 # make run (and make soak): build, then the handler under real socket
@@ -107,6 +110,9 @@ group_test() {
 	# auth.bats: examples/fail2ban checked by fail2ban-regex (the daemon is
 	# kept from starting like the others)
 	need fail2ban fail2ban-regex
+	# passwd.bats: hashes made by other tools (mkpasswd is in whois)
+	need whois mkpasswd
+	need openssl openssl
 	# delivery.bats: nmh and mutt read the MH folders
 	need nmh /usr/bin/mh/scan
 	need mutt mutt
