@@ -72,6 +72,9 @@ static const struct setting settings[] = {
 	{ "max-connections-per-source", SMTPD, 0, K_NUMBER, OFF(max_per_source), 50, 1, 100000, "N", "--listen: sessions at once from one address; more get 421" },
 	{ "listen-idle", SMTPD, 0, K_NUMBER, OFF(listen_idle), 60, 0, 86400, "SECONDS", "--listen: exit after this long with no session (0: never)" },
 	{ "passwd", SMTPD, 0, K_STRING, OFF(passwd), 0, 0, 0, "FILE", "offer AUTH; passwords from FILE (name:HASH lines, /etc/shadow too)" },
+	{ "tls-cert", SMTPD, 0, K_STRING, OFF(tls_cert), 0, 0, 0, "FILE", "PEM certificate (and chain): offer STARTTLS; needs --tls-key" },
+	{ "tls-key", SMTPD, 0, K_STRING, OFF(tls_key), 0, 0, 0, "FILE", "PEM private key of --tls-cert (read before privileges are dropped)" },
+	{ "smtps", SMTPD, 0, K_FLAG, OFF(smtps), 0, 0, 0, NULL, "implicit TLS from the first octet (port 465, RFC 8314)" },
 	{ "submission", SMTPD, 0, K_FLAG, OFF(submission), 0, 0, 0, NULL, "RFC 6409: AUTH before MAIL, the sender must be the user's" },
 	{ "handoff", SMTPD, 'x', K_STRING, OFF(handoff), 0, 0, 0, "COMMAND", "run (sh -c) after a queue entry is written" },
 	{ "user", BOTH, 'U', K_STRING, OFF(run_user), 0, 0, 0, "NAME", "account to run as when started as root (default mail)" },
@@ -520,6 +523,14 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	}
 	if (cfg->ndomains == 0)
 		cfg->domains[cfg->ndomains++] = cfg->hostname;
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		error("--tls-cert and --tls-key go together");
+		return 64;
+	}
+	if (cfg->smtps && !cfg->tls_cert) {
+		error("--smtps needs --tls-cert and --tls-key");
+		return 64;
+	}
 	if (cfg->submission && !cfg->passwd) {
 		error("--submission needs --passwd: without AUTH no client could send");
 		return 64;

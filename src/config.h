@@ -53,6 +53,9 @@ struct config {
 	const char *passwd;		/* name:HASH lines for AUTH, or NULL: no AUTH */
 	int passwd_fd;			/* it, opened before privileges go; -1: none */
 	int submission;			/* RFC 6409: AUTH first, own senders only */
+	const char *tls_cert;		/* PEM chain and key: STARTTLS offered */
+	const char *tls_key;
+	int smtps;			/* implicit TLS from the first octet (RFC 8314) */
 	/* mailslot-smtpd --listen */
 	int listen;
 	long long max_connections;

@@ -30,6 +30,11 @@ size_t lineio_pending(const struct lineio *io)
 	return io->in_end - io->in_start;
 }
 
+void lineio_discard_input(struct lineio *io)
+{
+	io->in_start = io->in_end = 0;
+}
+
 int lineio_flush(struct lineio *io)
 {
 	size_t done = 0;

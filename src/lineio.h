@@ -61,6 +61,9 @@ void lineio_set_conn(struct lineio *io, struct conn *c);
 enum line_status lineio_getline(struct lineio *io, char *buf, size_t bufsz, size_t *len);
 /* Input already buffered: replies are held back while more commands wait. */
 size_t lineio_pending(const struct lineio *io);
+/* Forget what was read and not yet taken: after STARTTLS, bytes the client
+ * pipelined in clear must never pass for ones that came inside TLS. */
+void lineio_discard_input(struct lineio *io);
 /* Data from the peer waiting before we said anything (an early talker). */
 int lineio_peer_spoke(struct lineio *io);
 void lineio_write(struct lineio *io, const char *data, size_t len);

@@ -26,11 +26,12 @@ static int serve(struct txn *t, const struct ps_request *req, struct ps_reply *r
 {
 	memset(rep, 0, sizeof *rep);
 	if (!bounded(req->arg, sizeof req->arg) || !bounded(req->helo, sizeof req->helo) ||
-	    !bounded(req->secret, sizeof req->secret))
+	    !bounded(req->secret, sizeof req->secret) || !bounded(req->tls, sizeof req->tls))
 		return PS_BAD;
 	switch (req->op) {
 	case PS_MAIL:
 		txn_helo(t, req->helo, req->esmtp != 0);
+		txn_tls(t, req->tls);
 		txn_mail(t, req->arg, &rep->st);
 		if (t->cfg->submission)
 			return -1;	/* whose sender it is: the monitor's answer */

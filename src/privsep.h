@@ -59,6 +59,7 @@ struct ps_request {
 	char arg[TXN_USER_MAX + 1];	/* sender or recipient mailbox; AUTH: the user */
 	char helo[TXN_HELO_MAX + 1];
 	char secret[TXN_SECRET_MAX + 1];	/* AUTH: the password, wiped after use */
+	char tls[TXN_TLS_MAX + 1];	/* MAIL: the session's TLS, for Received: */
 };
 
 struct ps_reply {

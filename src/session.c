@@ -18,6 +18,7 @@
 #include "queue.h"
 #include "reply.h"
 #include "sasl.h"
+#include "tls.h"
 #include "version.h"
 
 #define COMMAND_LINE_MAX 512	/* RFC 5321 4.5.3.1.4, CRLF included */
@@ -33,6 +34,8 @@ struct session {
 	int esmtp;
 	int quit;
 	int authenticated;		/* the monitor accepted an AUTH */
+	struct tls_ctx *tls_ctx;	/* STARTTLS offered with it, or NULL */
+	char tls[TLS_DESCRIBE_MAX];	/* "TLSv1.3 ...": inside TLS, else "" */
 	char helo[TXN_HELO_MAX + 1];	/* printable copy of the client's name */
 	struct ps_link link;		/* to the transaction, in the monitor */
 	/* the transaction, as far as the protocol needs it */
@@ -97,7 +100,7 @@ static void cmd_helo(struct session *s, const char *arg)
  * inside TLS, or on a connection that never left this host. */
 static int auth_offered(const struct session *s)
 {
-	return s->cfg->passwd && s->peer->local_class;
+	return s->cfg->passwd && (s->tls[0] || s->peer->local_class);
 }
 
 static void cmd_ehlo(struct session *s, const char *arg)
@@ -108,8 +111,70 @@ static void cmd_ehlo(struct session *s, const char *arg)
 		return;
 	snprintf(first, sizeof first, "%s Hello %s [%s]", s->cfg->hostname, s->helo, s->peer->addr);
 	snprintf(size, sizeof size, "SIZE %lld", s->cfg->max_size);
-	const char *lines[] = { first, "PIPELINING", size, "8BITMIME", "ENHANCEDSTATUSCODES", "AUTH PLAIN LOGIN" };
-	reply_lines(&s->r, 250, NULL, lines, auth_offered(s) ? 6 : 5);
+	const char *lines[7] = { first, "PIPELINING", size, "8BITMIME", "ENHANCEDSTATUSCODES" };
+	int n = 5;
+	if (s->tls_ctx && !s->tls[0])
+		lines[n++] = "STARTTLS";
+	if (auth_offered(s))
+		lines[n++] = "AUTH PLAIN LOGIN";
+	reply_lines(&s->r, 250, NULL, lines, n);
+}
+
+/* The handshake on the client's connection, after a 220 (STARTTLS) or
+ * before anything (--smtps).  0, or -1: the stream is spent, the session
+ * ends without another word. */
+static int start_tls(struct session *s)
+{
+	char why[TLS_WHY_MAX], peer[2 * PEER_ADDR_MAX + 3];
+
+	/* CVE-2011-0411: what the client pipelined in clear after STARTTLS
+	 * is dropped, never read as if it had come inside TLS */
+	lineio_discard_input(&s->io);
+	if (tls_start(s->io.conn, s->tls_ctx, NULL, (int)s->cfg->timeout * 1000, why, sizeof why) == -1) {
+		log_msg(LOG_NOTICE, "TLS handshake with %s failed: %s", log_value(peer, sizeof peer, s->peer->addr),
+			why);
+		s->quit = 1;
+		return -1;
+	}
+	tls_describe(s->io.conn, s->tls, sizeof s->tls);
+	if (log_verbose())
+		log_msg(LOG_DEBUG, "TLS: %s", s->tls);
+	return 0;
+}
+
+static void cmd_starttls(struct session *s, const char *arg)
+{
+	if (*arg) {
+		reply(&s->r, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (!s->tls_ctx) {
+		reply(&s->r, 502, "5.5.1", "Error: command not implemented");
+		return;
+	}
+	if (s->tls[0]) {
+		reply(&s->r, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	if (s->authenticated) {
+		/* RFC 3207 4.2 would have it forgotten: simpler not to start */
+		reply(&s->r, 503, "5.5.1", "Error: already authenticated");
+		return;
+	}
+	if (s->state & (S_MAIL | S_RCPT)) {
+		reply(&s->r, 503, "5.5.1", "Error: MAIL transaction in progress");
+		return;
+	}
+	reply(&s->r, 220, "2.0.0", "Ready to start TLS");
+	if (lineio_flush(&s->io) == -1 || start_tls(s) == -1) {
+		s->quit = 1;
+		return;
+	}
+	/* RFC 3207 4.2: all that was learnt before is forgotten; EHLO again */
+	reset_transaction(s);
+	s->state = S_GREET;
+	s->esmtp = 0;
+	s->helo[0] = '\0';
 }
 
 /* One response of the AUTH dialogue after a 334 challenge, decoded into
@@ -339,6 +404,7 @@ static void cmd_mail(struct session *s, const char *arg)
 	status_set(&rep.st, 250, "2.1.0", 0, "Ok");
 	snprintf(req.arg, sizeof req.arg, "%s", a.mailbox);
 	snprintf(req.helo, sizeof req.helo, "%s", s->helo);
+	snprintf(req.tls, sizeof req.tls, "%s", s->tls);
 	ps_call(&s->link, &req, &rep, NULL);
 	reply_status(s, &rep.st);
 	if (rep.st.kind == STATUS_OK) {
@@ -562,7 +628,7 @@ static const struct command commands[] = {
 	{ "SAML", cmd_not_implemented, S_ANY, 0 },
 	{ "BDAT", cmd_not_implemented, S_ANY, 0 },
 	{ "AUTH", cmd_auth, S_ANY, 0 },
-	{ "STARTTLS", cmd_not_implemented, S_ANY, 0 },
+	{ "STARTTLS", cmd_starttls, S_ANY, 0 },
 };
 
 static void out_of_sequence(struct session *s, const struct command *c)
@@ -675,6 +741,19 @@ int session_greet(void)
 	reply(&s.r, 220, NULL, "%s ESMTP mailslot", s.cfg->hostname);
 	/* out now: the client answers while the connection is split */
 	lineio_flush(&s.io);
+	return 0;
+}
+
+void session_use_tls(struct tls_ctx *ctx)
+{
+	s.tls_ctx = ctx;
+}
+
+int session_greet_in_tls(void)
+{
+	if (start_tls(&s) == -1)
+		return -1;
+	reply(&s.r, 220, NULL, "%s ESMTP mailslot", s.cfg->hostname);
 	return 0;
 }
 

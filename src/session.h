@@ -20,6 +20,12 @@ void session_prepare(const struct config *cfg, const struct peer *peer);
  * that still holds privileges may call it, and the client reads the 220
  * while the session child sandboxes itself. */
 int session_greet(void);
+/* In the session child, before session_run: offer STARTTLS with ctx. */
+struct tls_ctx;
+void session_use_tls(struct tls_ctx *ctx);
+/* --smtps: the handshake first (nothing is read in clear), then the
+ * greeting inside TLS.  -1: the handshake failed, the session is over. */
+int session_greet_in_tls(void);
 /* Both, in one process (a fuzzer). */
 int session_open(const struct config *cfg, const struct peer *peer);
 /* Then serve commands until QUIT, end of input, timeout or too many

@@ -23,6 +23,7 @@
 #include "privsep.h"
 #include "sandbox.h"
 #include "session.h"
+#include "tls.h"
 #include "users.h"
 
 #define EX_USAGE 64
@@ -49,6 +50,20 @@ static int fatal(int status, const char *why, const char *hostname)
 	return status;
 }
 
+/* The acceptor tries the certificate and key once, so that a bad pair is
+ * in the log at start; every session loads them again for itself. */
+static void tls_check(const struct config *cfg)
+{
+	char why[TLS_WHY_MAX];
+	struct tls_ctx *ctx;
+
+	if (!cfg->tls_cert)
+		return;
+	if (!(ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, why, sizeof why)))
+		log_msg(LOG_ERR, "configuration error: %s (each session answers 421 until it is fixed)", why);
+	tls_ctx_free(ctx);
+}
+
 /* Every message that is not delivered at once goes to the queue: a queue
  * this account cannot write is a configuration error now, not a 451 for
  * every message later with the reason only in the log. */
@@ -63,9 +78,10 @@ static int queue_usable(const struct config *cfg, char *err, size_t errlen)
 }
 
 /* The session child: sandbox itself for good while the monitor greets,
- * then speak SMTP once told the greeting went out.  A session that could
- * not sandbox itself answers 421 after the greeting and ends. */
-static void run_session(const struct config *cfg, int sock)
+ * then speak SMTP once told the greeting went out (--smtps: after the
+ * handshake, greeting inside TLS).  A session that could not sandbox
+ * itself answers 421 after the greeting and ends. */
+static void run_session(const struct config *cfg, int sock, struct tls_ctx *tls)
 {
 	const char *step;
 	char go = 0;
@@ -90,6 +106,9 @@ static void run_session(const struct config *cfg, int sock)
 	}
 	if (log_verbose())
 		log_msg(LOG_DEBUG, "session sandboxed (Landlock ABI %d)", abi);
+	session_use_tls(tls);
+	if (cfg->smtps && session_greet_in_tls() == -1)
+		_exit(0);
 	_exit(session_run(sock));
 }
 
@@ -113,7 +132,7 @@ static void leave_connection(void)
 /* The fork comes before the greeting, so that the child's start and its
  * sandbox overlap the client's reading of the 220 instead of delaying the
  * answer to its first command. */
-static int split(const struct config *cfg, const struct peer *peer)
+static int split(const struct config *cfg, const struct peer *peer, struct tls_ctx *tls)
 {
 	const char go = PS_GO;
 	int sv[2];
@@ -129,10 +148,14 @@ static int split(const struct config *cfg, const struct peer *peer)
 		return fatal(EX_OSERR, "cannot fork the session process", cfg->hostname);
 	if (pid == 0) {
 		close(sv[0]);
-		run_session(cfg, sv[1]);
+		run_session(cfg, sv[1], tls);
 	}
 	close(sv[1]);
-	if (session_greet() == -1 || send(sv[0], &go, 1, MSG_NOSIGNAL) != 1)
+	/* the key is the session's alone: the monitor frees (and OpenSSL
+	 * wipes) its copy */
+	tls_ctx_free(tls);
+	/* --smtps: the client speaks first (its ClientHello), the session greets */
+	if ((!cfg->smtps && session_greet() == -1) || send(sv[0], &go, 1, MSG_NOSIGNAL) != 1)
 		shutdown(sv[0], SHUT_RDWR);
 	leave_connection();
 	return ps_monitor(sv[0], pid, cfg, peer);
@@ -154,6 +177,7 @@ int main(int argc, char **argv)
 		return fatal(rc, config_error, NULL);
 	if (cfg.listen) {
 		log_open("mailslot-smtpd", cfg.log, cfg.verbose);
+		tls_check(&cfg);
 		return listen_run(&cfg, argc, argv);
 	}
 	if (users_init(&cfg, err, sizeof err) == -1)
@@ -170,9 +194,13 @@ int main(int argc, char **argv)
 			 strerror(errno));
 		return fatal(EX_CONFIG, err, cfg.hostname);
 	}
+	/* the certificate and key are read while we may still read anything */
+	struct tls_ctx *tls = NULL;
+	if (cfg.tls_cert && !(tls = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof err)))
+		return fatal(EX_CONFIG, err, cfg.hostname);
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg.hostname);
 	if (queue_usable(&cfg, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err, cfg.hostname);
-	return split(&cfg, &peer);
+	return split(&cfg, &peer, tls);
 }

@@ -53,6 +53,11 @@ void txn_helo(struct txn *t, const char *helo, int esmtp)
 	t->esmtp = esmtp;
 }
 
+void txn_tls(struct txn *t, const char *tls)
+{
+	log_printable(t->tls, sizeof t->tls, tls, strlen(tls));
+}
+
 /* The wait after a failed AUTH grows with each one: guessing costs time. */
 static void auth_pause(const struct txn *t)
 {
@@ -222,6 +227,7 @@ void txn_rcpt(struct txn *t, const char *mailbox, struct status *st)
 static int write_received(struct txn *t, int fd)
 {
 	char hdr[1200], date[64], tcpinfo[PEER_ADDR_MAX + 16], forpart[ADDR_MAILBOX_MAX + 16] = "";
+	char using[TXN_TLS_MAX + 32] = "", with[16];
 	struct tm tm;
 
 	localtime_r(&t->arrived, &tm);
@@ -233,9 +239,14 @@ static int write_received(struct txn *t, int fd)
 	/* "for" only with one recipient: more would disclose the Bcc list */
 	if (t->nrcpt == 1)
 		snprintf(forpart, sizeof forpart, "\n\tfor <%s>", t->first_rcpt);
-	int n = snprintf(hdr, sizeof hdr, "Received: from %s (%s)\n\tby %s (mailslot) with %s id %s%s;\n\t%s\n",
-			 t->helo[0] ? t->helo : "unknown", tcpinfo, t->cfg->hostname,
-			 !t->esmtp ? "SMTP" : t->auth_user[0] ? "ESMTPA" : "ESMTP", t->qid, forpart, date);
+	/* RFC 3848: ESMTP, then S for TLS and A for AUTH */
+	snprintf(with, sizeof with, "%s%s%s", t->esmtp ? "ESMTP" : "SMTP", t->esmtp && t->tls[0] ? "S" : "",
+		 t->esmtp && t->auth_user[0] ? "A" : "");
+	if (t->tls[0])
+		snprintf(using, sizeof using, "\n\t(using %s)", t->tls);
+	int n = snprintf(hdr, sizeof hdr, "Received: from %s (%s)\n\tby %s (mailslot) with %s id %s%s%s;\n\t%s\n",
+			 t->helo[0] ? t->helo : "unknown", tcpinfo, t->cfg->hostname, with, t->qid, using,
+			 forpart, date);
 	if (n < 0 || (size_t)n >= sizeof hdr) {
 		errno = EOVERFLOW;
 		return -1;

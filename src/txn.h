@@ -31,6 +31,7 @@
 #define TXN_HELO_MAX 255
 #define TXN_USER_MAX 255	/* an AUTH name, or a mailbox (ADDR_MAILBOX_MAX) */
 #define TXN_SECRET_MAX 255
+#define TXN_TLS_MAX 63		/* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
 #define TXN_AUTH_FAILURES_MAX 3	/* failed AUTHs before the connection ends */
 #define TXN_TARGETS_MAX 10000	/* mailboxes and forwards after alias expansion */
 
@@ -42,6 +43,7 @@ struct txn {
 	int auth_failures;
 	char helo[TXN_HELO_MAX + 1];	/* printable copy of the client's name */
 	int esmtp;
+	char tls[TXN_TLS_MAX + 1];	/* the session's TLS protocol and cipher, or "" */
 	int active;			/* a sender was given */
 	struct mailaddr sender;
 	struct target *targets;		/* allocated on the first recipient */
@@ -58,6 +60,8 @@ struct txn {
 void txn_init(struct txn *t, const struct config *cfg, const struct peer *peer);
 /* The client's HELO/EHLO name (any bytes; kept printable) and dialect. */
 void txn_helo(struct txn *t, const char *helo, int esmtp);
+/* The session's word on its TLS ("" for none), for the trace field only. */
+void txn_tls(struct txn *t, const char *tls);
 /* AUTH: whether password is user's (--passwd).  OK: the connection is
  * user's from now on and may relay; a failure waits, is counted and
  * logged, and the last one allowed is a 421. */

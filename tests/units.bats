@@ -81,6 +81,31 @@ exposure_at_most() {
 	exposure_at_most 2.0 "$EXAMPLES/mailslot-smtpd-accept@.service"
 }
 
+@test "the submission units (587 STARTTLS, 465 implicit TLS): verified, hardened as the SMTP one, --submission" {
+	require_smtpd
+	local kind port
+	for kind in submission submissions; do
+		port=587
+		[ "$kind" = submissions ] && port=465
+		run grep -x "ListenStream=$port" "$UNITS/mailslot-$kind.socket"
+		assert_success
+		run grep -c "^ExecStart=/usr/local/sbin/mailslot-smtpd --listen --config /etc/mailslot/mailslot.conf --submission" \
+			"$UNITS/mailslot-$kind.service"
+		assert_output 1
+		exposure_at_most 2.0 "$UNITS/mailslot-$kind.service"
+		cp "$UNITS/mailslot-$kind.socket" "$BATS_TEST_TMPDIR/"
+		sed "s|^ExecStart=/usr/local/sbin/mailslot-smtpd|ExecStart=$SMTPD|" "$UNITS/mailslot-$kind.service" \
+			>"$BATS_TEST_TMPDIR/mailslot-$kind.service"
+		run systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/mailslot-$kind.socket" \
+			"$BATS_TEST_TMPDIR/mailslot-$kind.service"
+		assert_success
+		assert_output ''
+	done
+	run grep -c -- '--smtps' "$UNITS/mailslot-submissions.service" "$UNITS/mailslot-submission.service"
+	assert_output "$UNITS/mailslot-submissions.service:1
+$UNITS/mailslot-submission.service:0"
+}
+
 @test "the service may write the spec's default spool and queue" {
 	run grep -x 'ReadWritePaths=/var/spool/mail /var/spool/mailslot/queue' "$UNITS/mailslot-smtpd.service"
 	assert_success
