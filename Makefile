@@ -129,10 +129,12 @@ soak: deps-run all
 # configuration becomes $(CONFDIR)/mailslot.conf only where there is none:
 # an administrator's file is never overwritten.
 EXAMPLES   = examples/mailslot.conf examples/inetd.conf examples/users examples/aliases \
-             examples/systemd/mailslot-smtpd-accept.socket examples/systemd/mailslot-smtpd-accept@.service
+             examples/systemd/mailslot-smtpd-accept.socket examples/systemd/mailslot-smtpd-accept@.service \
+             examples/fail2ban/filter.d/mailslot-auth.conf examples/fail2ban/jail.d/mailslot-auth.conf
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
-	install -d $(DESTDIR)$(DOCDIR)/examples/xinetd.d $(DESTDIR)$(DOCDIR)/examples/systemd $(DESTDIR)$(CONFDIR)
+	install -d $(DESTDIR)$(DOCDIR)/examples/xinetd.d $(DESTDIR)$(DOCDIR)/examples/systemd \
+		$(DESTDIR)$(DOCDIR)/examples/fail2ban/filter.d $(DESTDIR)$(DOCDIR)/examples/fail2ban/jail.d $(DESTDIR)$(CONFDIR)
 	install -d -m 0770 $(DESTDIR)/var/spool/mailslot/queue
 	-chown mail:mail $(DESTDIR)/var/spool/mailslot/queue
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(SBINDIR)/

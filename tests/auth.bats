@@ -163,9 +163,9 @@ EOF
 	sed "s/^/$(date '+%b %e %H:%M:%S') mailhost /" "$LOG" >"$BATS_TEST_TMPDIR/syslog"
 	# installed beside fail2ban's own common.conf, as the comment says
 	mkdir -p "$BATS_TEST_TMPDIR/filter.d"
-	cp /etc/fail2ban/filter.d/common.conf "$BATS_TEST_DIRNAME/../examples/fail2ban/filter.d/mailslot.conf" \
+	cp /etc/fail2ban/filter.d/common.conf "$BATS_TEST_DIRNAME/../examples/fail2ban/filter.d/mailslot-auth.conf" \
 		"$BATS_TEST_TMPDIR/filter.d/"
-	run fail2ban-regex "$BATS_TEST_TMPDIR/syslog" "$BATS_TEST_TMPDIR/filter.d/mailslot.conf"
+	run fail2ban-regex "$BATS_TEST_TMPDIR/syslog" "$BATS_TEST_TMPDIR/filter.d/mailslot-auth.conf"
 	assert_success
 	assert_output --regexp 'Failregex: 1 total'
 	assert_output --partial '127.0.0.1'
