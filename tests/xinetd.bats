@@ -101,8 +101,11 @@ start_xinetd() {
 	# the example's users, aliases and passwd paths do not exist here:
 	# override them
 	: >"$BATS_TEST_TMPDIR/passwd"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=mx.test \
+		-keyout "$BATS_TEST_TMPDIR/key.pem" -out "$BATS_TEST_TMPDIR/cert.pem" 2>/dev/null
 	run "$SMTPD" -c "$BATS_TEST_TMPDIR/all.conf" "${SMTPD_ARGS[@]}" \
-		-a "$REPO/examples/aliases" --passwd "$BATS_TEST_TMPDIR/passwd" <<<QUIT
+		-a "$REPO/examples/aliases" --passwd "$BATS_TEST_TMPDIR/passwd" \
+		--tls-cert "$BATS_TEST_TMPDIR/cert.pem" --tls-key "$BATS_TEST_TMPDIR/key.pem" <<<QUIT
 	assert_success
 	assert_line --partial '221 '
 }
