@@ -6,6 +6,7 @@
  * configuration, 71 an operating-system failure before the session. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,23 @@ static int fatal(int status, const char *why, const char *hostname)
 			hostname ? hostname : "mailslot",
 			status == EX_OSERR ? "system error" : "configuration error");
 	return status;
+}
+
+/* TLS is configured and this is the plain build: the same command line
+ * goes to mailslot-smtpd-tls beside this program (under --listen once,
+ * for the acceptor: its sessions are started from it). */
+static int run_tls_build(char **argv, const char *hostname)
+{
+	char self[PATH_MAX], why[PATH_MAX + 100];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - sizeof "-tls");
+
+	if (n > 0) {
+		memcpy(self + n, "-tls", sizeof "-tls");
+		execv(self, argv);
+	}
+	snprintf(why, sizeof why, "TLS is configured, and %s cannot be run: %s",
+		 n > 0 ? self : "mailslot-smtpd-tls", strerror(errno));
+	return fatal(EX_CONFIG, why, hostname);
 }
 
 /* The acceptor tries the certificate and key once, so that a bad pair is
@@ -175,6 +193,8 @@ int main(int argc, char **argv)
 		return 0;
 	if (rc)
 		return fatal(rc, config_error, NULL);
+	if ((cfg.tls_cert || cfg.smtps) && !tls_built_in())
+		return run_tls_build(argv, cfg.hostname);
 	if (cfg.listen) {
 		log_open("mailslot-smtpd", cfg.log, cfg.verbose);
 		tls_check(&cfg);

@@ -600,6 +600,11 @@ int tls_start(struct conn *c, struct tls_ctx *ctx, const char *peer_name, int ti
 	return 0;
 }
 
+int tls_built_in(void)
+{
+	return 1;
+}
+
 int tls_active(const struct conn *c)
 {
 	return c->ops == &tls_ops;

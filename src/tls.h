@@ -104,6 +104,10 @@ void tls_ctx_free(struct tls_ctx *ctx);
 int tls_start(struct conn *c, struct tls_ctx *ctx, const char *peer_name, int timeout_ms, char *why,
 	      size_t whylen);
 
+/* 1 in a program linked with OpenSSL (tls.c), 0 in mailslot-smtpd's
+ * plain build (tls_off.c). */
+int tls_built_in(void);
+
 /* Whether c reads and writes through TLS. */
 int tls_active(const struct conn *c);
 
