@@ -110,6 +110,12 @@ group_test() {
 	# auth.bats: examples/fail2ban checked by fail2ban-regex (the daemon is
 	# kept from starting like the others)
 	need fail2ban fail2ban-regex
+	# starttls.bats: the TLS clients, and testssl.sh's scan
+	need msmtp msmtp
+	need curl curl
+	need libnet-ssleay-perl /var/lib/dpkg/info/libnet-ssleay-perl.list
+	need libio-socket-ssl-perl /var/lib/dpkg/info/libio-socket-ssl-perl.list
+	need testssl.sh testssl
 	# passwd.bats: hashes made by other tools (mkpasswd is in whois)
 	need whois mkpasswd
 	need openssl openssl

@@ -235,3 +235,41 @@ EOF
 		--tls-cert '$PKI/cert.pem' --tls-key '$BATS_TEST_TMPDIR/root.key'"
 	assert_line --regexp '^250 STARTTLS'
 }
+
+# testssl_clean ARGS...: testssl.sh's protocols, cipher categories, forward
+# secrecy and vulnerabilities; no finding above LOW or INFO/OK.
+testssl_clean() {
+	command -v testssl >/dev/null || fail "testssl.sh missing (tests/install-deps.sh test)"
+	rm -f "$BATS_TEST_TMPDIR/testssl.json"
+	run timeout 300 testssl --quiet --color 0 --warnings off --fast -p -s -f -U \
+		--jsonfile "$BATS_TEST_TMPDIR/testssl.json" "$@"
+	run python3 - "$BATS_TEST_TMPDIR/testssl.json" <<'PY'
+import json, sys
+findings = json.load(open(sys.argv[1]))
+ids = {f["id"]: f for f in findings}
+# WARN is about testssl's own openssl (no GOST engine, no RC4): not the server
+bad = [f"{f['id']}: {f['severity']}: {f['finding']}" for f in findings
+       if f["severity"] in ("MEDIUM", "HIGH", "CRITICAL")]
+print("\n".join(bad) or "clean")
+for pid in ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3"):
+    print(pid, ids[pid]["finding"] if pid in ids else "missing")
+print("PFS", ids.get("PFS", {}).get("finding", "missing"))
+PY
+	assert_success
+	assert_line --index 0 clean
+	assert_line 'SSLv2 not offered'
+	assert_line 'SSLv3 not offered'
+	assert_line 'TLS1 not offered'
+	assert_line 'TLS1_1 not offered'
+	assert_line --regexp '^TLS1_2 offered'
+	assert_line --regexp '^TLS1_3 offered'
+	assert_line "PFS offered"
+}
+
+@test "testssl.sh: implicit TLS (465) and STARTTLS (587): no vulnerability, nothing below TLS 1.2, forward secrecy only" {
+	start_listener "${TLS[@]}" --smtps
+	testssl_clean "127.0.0.1:$PORT"
+	stop_listeners
+	start_listener "${TLS[@]}" --submission
+	testssl_clean -t smtp "127.0.0.1:$PORT"
+}
