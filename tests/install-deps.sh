@@ -113,7 +113,7 @@ group_test() {
 	# starttls.bats: the TLS clients, and testssl.sh's scan
 	need msmtp msmtp
 	need curl curl
-	need libnet-ssleay-perl /var/lib/dpkg/info/libnet-ssleay-perl.list
+	need libnet-ssleay-perl "/var/lib/dpkg/info/libnet-ssleay-perl:$(dpkg --print-architecture 2>/dev/null).list"
 	need libio-socket-ssl-perl /var/lib/dpkg/info/libio-socket-ssl-perl.list
 	need testssl.sh testssl
 	# passwd.bats: hashes made by other tools (mkpasswd is in whois)
