@@ -10,6 +10,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "addr.h"
 #include "lineio.h"
@@ -136,6 +139,11 @@ static int start_tls(struct session *s)
 		s->quit = 1;
 		return -1;
 	}
+	/* the client's Finished is read and its ACK delayed; a client that
+	 * sends EHLO right after it (Nagle holding it for that ACK) would
+	 * wait 40 ms: acknowledge now */
+	int on = 1;
+	(void)setsockopt(s->io.conn->in_fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
 	tls_describe(s->io.conn, s->tls, sizeof s->tls);
 	if (log_verbose())
 		log_msg(LOG_DEBUG, "TLS: %s", s->tls);

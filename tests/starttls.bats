@@ -273,3 +273,26 @@ PY
 	start_listener "${TLS[@]}" --submission
 	testssl_clean -t smtp "127.0.0.1:$PORT"
 }
+
+# Python's smtplib sends EHLO right after its Finished, and Nagle holds it
+# until that is acknowledged: without an immediate ACK from the server
+# the first command inside TLS waited for the delayed ACK, 40 ms.
+@test "the first command after STARTTLS is answered at once, not after a delayed ACK" {
+	start_listener "${TLS[@]}"
+	run python3 - "$PORT" <<'EOF2'
+import smtplib, ssl, statistics, sys, time
+ctx = ssl._create_unverified_context()
+waits = []
+for _ in range(5):
+    s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="c.test")
+    s.starttls(context=ctx)
+    t = time.perf_counter()
+    s.ehlo()
+    waits.append((time.perf_counter() - t) * 1000)
+    s.quit()
+print("median_ms %.1f" % statistics.median(waits))
+EOF2
+	assert_success
+	local ms=${output#median_ms }
+	awk -v m="$ms" 'BEGIN { exit !(m < 20) }' || fail "EHLO inside TLS took $ms ms (a delayed ACK is 40)"
+}
