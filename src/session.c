@@ -128,12 +128,13 @@ static void cmd_ehlo(struct session *s, const char *arg)
  * ends without another word. */
 static int start_tls(struct session *s)
 {
-	char why[TLS_WHY_MAX], peer[2 * PEER_ADDR_MAX + 3];
+	char why[TLS_WHY_MAX];
 
 	/* CVE-2011-0411: what the client pipelined in clear after STARTTLS
 	 * is dropped, never read as if it had come inside TLS */
 	lineio_discard_input(&s->io);
 	if (tls_start(s->io.conn, s->tls_ctx, NULL, (int)s->cfg->timeout * 1000, why, sizeof why) == -1) {
+		char peer[2 * PEER_ADDR_MAX + 3];
 		log_msg(LOG_NOTICE, "TLS handshake with %s failed: %s", log_value(peer, sizeof peer, s->peer->addr),
 			why);
 		s->quit = 1;

@@ -202,11 +202,12 @@ EOF
 		ip link set lo up && ip addr add 192.0.2.25/32 dev lo || exit 1
 		systemd-socket-activate --accept --inetd -l 192.0.2.25:2525 '$SMTPD' $(smtpd_args) ${TLS[*]} \
 			2>>'$LOG' >/dev/null &
+		listener=\$!
 		sleep 0.5
 		printf 'EHLO c.test\nAUTH PLAIN %s\nQUIT\n' '$(b64 '\0alice\0alice secret')' | $CHAT 192.0.2.25 2525
 		swaks --server 192.0.2.25:2525 --tls --auth PLAIN --auth-user alice --auth-password 'alice secret' \
 			--from alice@example.org --to someone@remote.example --helo swaks.test --body network-token
-		kill %1"
+		kill \$listener"
 	assert_line '538 5.7.11 Encryption required for requested authentication mechanism'
 	assert_line '<~  235 2.7.0 Authentication successful'
 	assert_line --regexp '^<~  250 2\.0\.0 Ok: queued as '
