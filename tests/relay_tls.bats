@@ -48,6 +48,14 @@ smarthost() {
 	relay_py_sink 127.0.0.6 smart "$@"
 }
 
+# smart_relay MODE [options]: the relay through the smarthost on
+# 127.0.0.6:$RPORT with --smarthost-tls MODE, trusting the test CA.
+smart_relay() {
+	local mode=$1
+	shift
+	relay --smarthost "127.0.0.6:$RPORT" --smarthost-tls "$mode" --smarthost-ca "$PKI/ca.pem" "$@"
+}
+
 # Nothing reached the receiver NAME in clear: no message, and every
 # session it saw past EHLO was inside TLS or ended before MAIL.
 nothing_delivered() {
@@ -109,8 +117,7 @@ nothing_delivered() {
 	smarthost --starttls "$PKI/smart.pem" "$PKI/smart.key" --require-tls --auth alice:'s3cr:et pw'
 	creds 'alice:s3cr:et pw'
 	relay_queue alice@example.org bob@remote.test < <(relay_msg smarthost)
-	run relay --smarthost "127.0.0.6:$RPORT" --smarthost-tls starttls --smarthost-ca "$PKI/ca.pem" \
-		--smarthost-auth "$BATS_TEST_TMPDIR/creds"
+	run smart_relay starttls --smarthost-auth "$BATS_TEST_TMPDIR/creds"
 	assert_success
 	assert_output --regexp "Verified TLS connection to \[127\.0\.0\.6\]\[127\.0\.0\.6\]:$RPORT: TLSv1\.3 [A-Z0-9_]+, authenticated"
 	assert_output --partial "status=sent"
@@ -162,7 +169,7 @@ nothing_delivered() {
 	tls_cert "$PKI" wrongname "DNS:not-the-smarthost.test,IP:127.0.0.7"
 	smarthost --starttls "$PKI/wrongname.pem" "$PKI/wrongname.key"
 	relay_queue alice@example.org bob@remote.test < <(relay_msg wrongname)
-	run relay --smarthost "127.0.0.6:$RPORT" --smarthost-tls starttls --smarthost-ca "$PKI/ca.pem"
+	run smart_relay starttls
 	assert_success
 	assert_output --regexp "status=deferred \(.*certificate verify failed \((IP address|Hostname) mismatch\)"
 	run queue_ids
@@ -173,7 +180,7 @@ nothing_delivered() {
 @test "smarthost with STARTTLS required that does not offer it: deferred, no MAIL in clear" {
 	smarthost
 	relay_queue alice@example.org bob@remote.test < <(relay_msg nostarttls)
-	run relay --smarthost "127.0.0.6:$RPORT" --smarthost-tls starttls --smarthost-ca "$PKI/ca.pem"
+	run smart_relay starttls
 	assert_success
 	assert_output --regexp "status=deferred \(.*does not offer STARTTLS"
 	run queue_ids
@@ -194,7 +201,7 @@ sleep 2
 close
 EOF
 	relay_queue alice@example.org bob@remote.test < <(relay_msg inject)
-	run relay --smarthost "127.0.0.6:$RPORT" --smarthost-tls starttls --smarthost-ca "$PKI/ca.pem"
+	run smart_relay starttls
 	assert_success
 	assert_output --partial "status=deferred"
 	run grep -c '^C: MAIL' "$BATS_TEST_TMPDIR/inject/transcript"
@@ -207,8 +214,7 @@ EOF
 	smarthost --smtps "$PKI/smart.pem" "$PKI/smart.key" --auth carol:pw
 	creds carol:pw
 	relay_queue alice@example.org bob@remote.test < <(relay_msg smtps)
-	run relay --smarthost "127.0.0.6:$RPORT" --smarthost-tls smtps --smarthost-ca "$PKI/ca.pem" \
-		--smarthost-auth "$BATS_TEST_TMPDIR/creds"
+	run smart_relay smtps --smarthost-auth "$BATS_TEST_TMPDIR/creds"
 	assert_success
 	assert_output --regexp "Verified TLS connection to \[127\.0\.0\.6\]\[127\.0\.0\.6\]:$RPORT: TLSv1\.3 .*, authenticated"
 	assert_output --partial "status=sent"
@@ -235,8 +241,7 @@ EOF
 	smarthost --starttls "$PKI/smart.pem" "$PKI/smart.key" --auth alice:right
 	creds alice:wrong
 	relay_queue alice@example.org bob@remote.test < <(relay_msg badauth)
-	run relay --smarthost "127.0.0.6:$RPORT" --smarthost-tls starttls --smarthost-ca "$PKI/ca.pem" \
-		--smarthost-auth "$BATS_TEST_TMPDIR/creds"
+	run smart_relay starttls --smarthost-auth "$BATS_TEST_TMPDIR/creds"
 	assert_success
 	assert_output --regexp "status=deferred \(.*AUTH PLAIN refused: 535"
 	run cat "$BATS_TEST_TMPDIR/smart/auth"
@@ -266,8 +271,7 @@ EOF
 	smarthost --starttls "$PKI/smart.pem" "$PKI/smart.key" --auth alice:pw
 	creds alice:pw 644
 	relay_queue alice@example.org bob@remote.test < <(relay_msg mode)
-	run relay --smarthost "127.0.0.6:$RPORT" --smarthost-tls starttls --smarthost-ca "$PKI/ca.pem" \
-		--smarthost-auth "$BATS_TEST_TMPDIR/creds"
+	run smart_relay starttls --smarthost-auth "$BATS_TEST_TMPDIR/creds"
 	assert_failure 78
 	assert_equal "${#lines[@]}" 1
 	assert_output "mailslot-relay: --smarthost-auth $BATS_TEST_TMPDIR/creds: permissions 0644 are too open (group or others): chmod 600 it"
