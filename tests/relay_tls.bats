@@ -83,6 +83,21 @@ nothing_delivered() {
 	assert_output ''
 }
 
+@test "MX that is mailslot-smtpd with --tls-cert: STARTTLS both ways, its Received: field says ESMTPS" {
+	relay_dns
+	relay_remote 127.0.0.2 mx1 --tls-cert "$PKI/mx.pem" --tls-key "$PKI/mx.key"
+	relay_queue alice@example.org bob@remote.test < <(relay_msg ourselves)
+	run relay
+	assert_success
+	assert_output --regexp "Unverified TLS connection to mx1\.remote\.test\[127\.0\.0\.2\]:$RPORT: TLSv1\.3 "
+	assert_output --partial "status=sent"
+	run relay_remote_mail mx1 bob
+	assert_equal "${#lines[@]}" 1
+	run grep -A2 -m1 '^Received: from sender.test' "${lines[0]}"
+	assert_output --regexp 'with ESMTPS'
+	assert_output --partial 'TLSv1.3'
+}
+
 @test "MX without STARTTLS: plain delivery, no TLS line" {
 	relay_dns
 	relay_py_sink 127.0.0.2 mx1
