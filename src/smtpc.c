@@ -3,13 +3,11 @@
 #include "smtpc.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -579,16 +577,11 @@ static void after_ehlo(struct client *c)
 	} else if (!tls && job->tls_mode >= SMTPC_TLS_REQUIRE) {
 		set_status(c, "4.7.4");
 		fail(c, "TLS is required and the server does not offer STARTTLS");
+	} else if (job->auth_user && !job->authenticated && tls && (c->auth_plain || c->auth_login)) {
+		enter_state(c, c->auth_plain ? ST_AUTH_PLAIN : ST_AUTH_LOGIN);
 	} else if (job->auth_user && !job->authenticated) {
 		set_status(c, "4.7.4");
-		if (!tls)
-			fail(c, "AUTH is only sent inside TLS");
-		else if (c->auth_plain)
-			enter_state(c, ST_AUTH_PLAIN);
-		else if (c->auth_login)
-			enter_state(c, ST_AUTH_LOGIN);
-		else
-			fail(c, "the server offers no AUTH PLAIN or LOGIN");
+		fail(c, "%s", tls ? "the server offers no AUTH PLAIN or LOGIN" : "AUTH is only sent inside TLS");
 	} else {
 		enter_state(c, ST_MAIL);
 	}
