@@ -82,6 +82,11 @@ static const struct setting settings[] = {
 	{ "verbose", BOTH, 'v', K_FLAG, OFF(verbose), 0, 0, 0, NULL, "log every command and reply" },
 	{ "smarthost", RELAY, 'S', K_STRING, OFF(smarthost), 0, 0, 0, "HOST[:PORT]", "send all remote mail through this host instead of MX lookup" },
 	{ "dns-server", RELAY, 'D', K_STRING, OFF(dns_server), 0, 0, 0, "ADDR[:PORT]", "DNS server to ask (default: resolv.conf)" },
+	/* checked by remote.c (remote_setup): auto is starttls on port 587,
+	 * smtps on 465, may elsewhere */
+	{ "smarthost-tls", RELAY, 0, K_STRING, OFF(smarthost_tls), 0, 0, 0, "MODE", "TLS to the smarthost: auto (default), starttls, smtps, may or none" },
+	{ "smarthost-ca", RELAY, 0, K_STRING, OFF(smarthost_ca), 0, 0, 0, "FILE", "CA certificates (PEM) the smarthost's must chain to (default: the system's)" },
+	{ "smarthost-auth", RELAY, 0, K_STRING, OFF(smarthost_auth), 0, 0, 0, "FILE", "AUTH at the smarthost as the \"user:password\" line of FILE (mode 0600)" },
 	{ "port", RELAY, 'p', K_NUMBER, OFF(port), 25, 1, 65535, "PORT", "TCP port of remote mail servers" },
 	{ "connect-timeout", RELAY, 'C', K_NUMBER, OFF(connect_timeout), 30, 1, 3600, "SECONDS", "how long to wait for a connection" },
 	{ "min-backoff", RELAY, 'b', K_NUMBER, OFF(min_backoff), 300, 1, 86400, "SECONDS", "delay before the first retry; doubles after each" },

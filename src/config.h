@@ -65,6 +65,9 @@ struct config {
 	/* mailslot-relay */
 	const char *smarthost;
 	const char *dns_server;
+	const char *smarthost_tls;	/* auto, starttls, smtps, may, none: remote.c checks it */
+	const char *smarthost_ca;	/* PEM trust anchors instead of the system's */
+	const char *smarthost_auth;	/* file with "user:password" */
 	long long port;
 	long long connect_timeout;
 	long long min_backoff;

@@ -360,6 +360,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailslot-relay: --smarthost '%s': bad host or port\n", cfg->smarthost);
 		return EX_CONFIG;
 	}
+	if (remote_setup(cfg, err, sizeof err) == -1) {
+		fprintf(stderr, "mailslot-relay: %s\n", err);
+		return EX_CONFIG;
+	}
 	if (cfg->delete_id)
 		return admin_entry(cfg->delete_id, 0);
 	if (cfg->bounce_id)

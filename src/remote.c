@@ -1,4 +1,4 @@
-/* remote: one message to one domain's recipients: route, connect, SMTP, outcomes. */
+/* remote: one message to one domain's recipients: route, connect, TLS policy, SMTP, outcomes. */
 #include "remote.h"
 
 #include <arpa/inet.h>
@@ -12,11 +12,23 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "mx.h"
 #include "smtpc.h"
+#include "tls.h"
+
+/* The TLS and AUTH policy of this run (remote_setup). */
+static struct {
+	enum smtpc_tls smarthost;	/* the smarthost's mode; every MX gets SMTPC_TLS_MAY */
+	const char *ca;			/* --smarthost-ca, or NULL: the system's store */
+	int auth;			/* AUTH with user and pass */
+	char user[SMTPC_CRED_MAX + 1];
+	char pass[SMTPC_CRED_MAX + 1];
+	struct tls_ctx *may, *verify;	/* made when a connection first needs them */
+} policy;
 
 void rcpt_result_set(struct rcpt_result *r, enum rcpt_outcome o, const char *status, const char *mta,
 		     const char *fmt, ...)
@@ -58,6 +70,181 @@ static void status_from_reply(int code, const char *text, char *out, size_t outs
 		snprintf(out, outsz, "%d.0.0", code / 100);
 }
 
+/* ------------------------------------------------------------ settings */
+
+/* "auto" is resolved by the smarthost's port: 587 is submission with
+ * STARTTLS (RFC 6409), 465 submission over TLS (RFC 8314). */
+static int tls_mode(const struct config *cfg, unsigned port, char *err, size_t errlen)
+{
+	static const char *const names[] = { [SMTPC_TLS_NONE] = "none", [SMTPC_TLS_MAY] = "may",
+					     [SMTPC_TLS_REQUIRE] = "starttls", [SMTPC_TLS_IMPLICIT] = "smtps" };
+	const char *m = cfg->smarthost_tls ? cfg->smarthost_tls : "auto";
+
+	if (strcasecmp(m, "auto") == 0) {
+		policy.smarthost = port == 587 ? SMTPC_TLS_REQUIRE : port == 465 ? SMTPC_TLS_IMPLICIT : SMTPC_TLS_MAY;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcasecmp(m, names[i]) == 0) {
+			policy.smarthost = (enum smtpc_tls)i;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "--smarthost-tls '%.100s': expected auto, starttls, smtps, may or none", m);
+	return -1;
+}
+
+/* A secret belongs to this account alone (ssh's rule for keys): a file
+ * others can read, or that another account owns and could change, is
+ * refused before anything is read from it. */
+static int private_file(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "--smarthost-auth %s: not a regular file", path);
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "--smarthost-auth %s: owned by uid %u, not by this account (uid %u)", path,
+			 (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "--smarthost-auth %s: permissions %04o are too open (group or others): chmod 600 it",
+			 path, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* The first line that is not blank or a '#' comment: "user:password",
+ * split at the first colon (a password may hold colons, a name may not). */
+static int parse_credentials(char *text, const char *path, char *err, size_t errlen)
+{
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		size_t len = strlen(line);
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (line[strspn(line, " \t")] == '\0' || line[0] == '#')
+			continue;
+		char *colon = strchr(line, ':');
+		if (!colon || colon == line || colon[1] == '\0') {
+			snprintf(err, errlen, "--smarthost-auth %s: expected a line \"user:password\"", path);
+			return -1;
+		}
+		*colon = '\0';
+		if (strlen(line) > SMTPC_CRED_MAX || strlen(colon + 1) > SMTPC_CRED_MAX) {
+			snprintf(err, errlen, "--smarthost-auth %s: user or password longer than %d octets", path,
+				 SMTPC_CRED_MAX);
+			return -1;
+		}
+		snprintf(policy.user, sizeof policy.user, "%s", line);
+		snprintf(policy.pass, sizeof policy.pass, "%s", colon + 1);
+		return 0;
+	}
+	snprintf(err, errlen, "--smarthost-auth %s: no \"user:password\" line", path);
+	return -1;
+}
+
+static int read_credentials(const char *path, char *err, size_t errlen)
+{
+	char text[2 * SMTPC_CRED_MAX + 512];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	ssize_t n = 0, got;
+
+	if (fd == -1) {
+		snprintf(err, errlen, "--smarthost-auth %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (private_file(fd, path, err, errlen) == -1) {
+		close(fd);
+		return -1;
+	}
+	while ((size_t)n < sizeof text - 1 && (got = read(fd, text + n, sizeof text - 1 - (size_t)n)) != 0) {
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1) {
+			snprintf(err, errlen, "--smarthost-auth %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		n += got;
+	}
+	close(fd);
+	text[n] = '\0';
+	int rc = parse_credentials(text, path, err, errlen);
+	explicit_bzero(text, sizeof text);
+	return rc;
+}
+
+/* The CA file is read when the first connection needs it: checked now,
+ * so that a wrong path is a configuration error and not a deferral. */
+static int check_ca(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "--smarthost-ca %s: %s", path, fd == -1 ? strerror(errno) : "not a regular file");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int remote_setup(const struct config *cfg, char *err, size_t errlen)
+{
+	char host[MX_NAME_MAX];
+	unsigned port = (unsigned)cfg->port;
+
+	policy.smarthost = SMTPC_TLS_MAY;
+	if (!cfg->smarthost) {
+		const char *what = cfg->smarthost_tls ? "tls" : cfg->smarthost_ca ? "ca" : cfg->smarthost_auth ? "auth" : NULL;
+		if (what)
+			snprintf(err, errlen, "--smarthost-%s is set without --smarthost", what);
+		return what ? -1 : 0;
+	}
+	if (mx_hostport(cfg->smarthost, port, host, sizeof host, &port) == -1) {
+		snprintf(err, errlen, "--smarthost '%s': bad host or port", cfg->smarthost);
+		return -1;
+	}
+	if (tls_mode(cfg, port, err, errlen) == -1)
+		return -1;
+	int verified = policy.smarthost >= SMTPC_TLS_REQUIRE;
+	if (cfg->smarthost_ca && !verified) {
+		snprintf(err, errlen, "--smarthost-ca needs --smarthost-tls starttls or smtps (the certificate is not checked otherwise)");
+		return -1;
+	}
+	if (cfg->smarthost_auth && !verified) {
+		snprintf(err, errlen, "--smarthost-auth needs --smarthost-tls starttls or smtps: AUTH is never sent in clear");
+		return -1;
+	}
+	if (cfg->smarthost_ca && check_ca(cfg->smarthost_ca, err, errlen) == -1)
+		return -1;
+	policy.ca = cfg->smarthost_ca;
+	if (cfg->smarthost_auth && read_credentials(cfg->smarthost_auth, err, errlen) == -1)
+		return -1;
+	policy.auth = cfg->smarthost_auth != NULL;
+	return 0;
+}
+
+/* ------------------------------------------------------------ one connection */
+
+/* The client context for a mode, made once; NULL with why set. */
+static struct tls_ctx *client_ctx(enum smtpc_tls mode, char *why, size_t whylen)
+{
+	int verify = mode >= SMTPC_TLS_REQUIRE;
+	struct tls_ctx **slot = verify ? &policy.verify : &policy.may;
+
+	if (!*slot)
+		*slot = tls_client_ctx(verify ? TLS_VERIFY_PEER : TLS_VERIFY_NONE, verify ? policy.ca : NULL, why,
+				       whylen);
+	return *slot;
+}
+
 static int connect_timeout(const struct config *cfg, const struct mx_addr *a, char *why, size_t whylen)
 {
 	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -81,7 +268,7 @@ static int connect_timeout(const struct config *cfg, const struct mx_addr *a, ch
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err)
 		goto fail;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	/* left non-blocking: smtpc waits with poll under its deadlines */
 	return fd;
 fail:
 	snprintf(why, whylen, "connect: %s", strerror(err ? err : errno));
@@ -128,6 +315,66 @@ static enum mx_status destination(const struct config *cfg, const char *domain, 
 	return mx_hosts(domain, cfg->hostname, hosts, nhosts, why, whylen);
 }
 
+/* "Verified TLS connection to smtp.example[192.0.2.1]:587: TLSv1.3
+ * TLS_AES_256_GCM_SHA384", beside the delivery's status lines. */
+static void log_tls(const struct envelope *env, const char *where, const struct smtpc_job *job)
+{
+	char f_id[64], f_tls[16 + TLS_DESCRIBE_MAX];
+	const char *fields[] = { f_id, f_tls, NULL };
+
+	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", env->id);
+	snprintf(f_tls, sizeof f_tls, "MAILSLOT_TLS=%s", job->tls_info);
+	log_fields(LOG_INFO, fields, "%s: %s TLS connection to %s: %s%s", env->id,
+		   job->tls_mode >= SMTPC_TLS_REQUIRE ? "Verified" : "Unverified", where, job->tls_info,
+		   job->authenticated ? ", authenticated" : "");
+}
+
+/* One address: connect and run the session under the TLS policy in
+ * job->tls_mode; an opportunistic handshake that failed is tried once
+ * more in clear on a new connection.  SMTPC_TEMP: why (and job->status)
+ * say why. */
+static enum smtpc_outcome try_address(const struct config *cfg, const struct envelope *env, const struct mx_addr *addr,
+				      const char *where, struct smtpc_job *job, char *why, size_t whylen)
+{
+	enum smtpc_tls mode = job->tls_mode;
+	char twhy[TLS_WHY_MAX], cwhy[160];
+
+	job->tls = NULL;
+	job->status[0] = '\0';
+	if (mode != SMTPC_TLS_NONE && !(job->tls = client_ctx(mode, twhy, sizeof twhy))) {
+		if (mode >= SMTPC_TLS_REQUIRE) {
+			snprintf(why, whylen, "%s: %s", where, twhy);
+			snprintf(job->status, sizeof job->status, "4.7.5");
+			return SMTPC_TEMP;
+		}
+		log_msg(LOG_WARNING, "%s: %s: sending without TLS", env->id, twhy);
+		mode = SMTPC_TLS_NONE;
+	}
+	for (int clear = 0; clear < 2; clear++) {
+		int fd = connect_timeout(cfg, addr, cwhy, sizeof cwhy);
+		if (fd == -1) {
+			snprintf(why, whylen, "%s: %s", where, cwhy);
+			log_msg(LOG_INFO, "%s: %s", env->id, why);
+			return SMTPC_TEMP;
+		}
+		job->fd = fd;
+		job->tls_mode = clear ? SMTPC_TLS_NONE : mode;
+		enum smtpc_outcome out = smtpc_run(job);
+		close(fd);
+		if (job->tls_info[0])
+			log_tls(env, where, job);
+		if (out == SMTPC_DONE)
+			return out;
+		snprintf(why, whylen, "%s: %s", where, job->error);
+		log_msg(LOG_INFO, "%s: %s", env->id, why);
+		/* Postfix's "may": TLS that fails is no reason to keep the mail */
+		if (!job->tls_failed || mode != SMTPC_TLS_MAY)
+			return out;
+		log_msg(LOG_INFO, "%s: %s: trying again without TLS", env->id, where);
+	}
+	return SMTPC_TEMP;
+}
+
 /* Where to connect: every address of every host, best host first, and
  * whether connecting would loop back.  Resolved before any connection is
  * made, because RFC 5321 5.1 drops every host at or after the preference
@@ -144,7 +391,7 @@ void remote_deliver(const struct config *cfg, const struct envelope *env, int ms
 	struct mx_addr addrs[MX_ADDRS_MAX];
 	struct smtpc_rcpt *rcpts = calloc((size_t)n, sizeof *rcpts);
 	struct target_addr *targets = calloc((size_t)MX_HOSTS_MAX * MX_ADDRS_MAX, sizeof *targets);
-	char why[QUEUE_ERROR_MAX] = "no mail host answered", where[320];
+	char why[QUEUE_ERROR_MAX] = "no mail host answered", where[320], why_status[8] = "4.4.1";
 	int nhosts = 0, naddrs, ntargets = 0;
 	unsigned port;
 
@@ -212,25 +459,21 @@ void remote_deliver(const struct config *cfg, const struct envelope *env, int ms
 	}
 	for (int t = 0; t < ntargets; t++) {
 		const struct mx_host *host = &hosts[targets[t].host];
-		char addr[80], cwhy[160];
+		char addr[80];
 		addr_text(&targets[t].addr, addr, sizeof addr);
 		snprintf(where, sizeof where, "%s%s", host->name, addr);
-		int fd = connect_timeout(cfg, &targets[t].addr, cwhy, sizeof cwhy);
-		if (fd == -1) {
-			snprintf(why, sizeof why, "%s: %s", where, cwhy);
-			log_msg(LOG_INFO, "%s: %s", env->id, why);
-			continue;
-		}
-		/* the smarthost is the administrator's choice, whatever its name */
-		struct smtpc_job job = { .fd = fd, .helo = cfg->hostname, .sender = env->sender,
+		/* the smarthost is the administrator's choice, whatever its name;
+		 * its name (or literal) is what its certificate must carry */
+		struct smtpc_job job = { .helo = cfg->hostname, .sender = env->sender,
 					 .self = cfg->smarthost ? NULL : cfg->hostname,
 					 .rcpts = rcpts, .nrcpt = n, .msgfd = msgfd, .msgsize = msgsize,
-					 .timeout = cfg->timeout, .verbose = cfg->verbose };
-		enum smtpc_outcome out = smtpc_run(&job);
-		close(fd);
-		if (out == SMTPC_TEMP) {
-			snprintf(why, sizeof why, "%s: %s", where, job.error);
-			log_msg(LOG_INFO, "%s: %s", env->id, why);
+					 .timeout = cfg->timeout, .verbose = cfg->verbose,
+					 .tls_mode = cfg->smarthost ? policy.smarthost : SMTPC_TLS_MAY,
+					 .tls_name = host->name,
+					 .auth_user = policy.auth ? policy.user : NULL, .auth_pass = policy.pass };
+		if (try_address(cfg, env, &targets[t].addr, where, &job, why, sizeof why) == SMTPC_TEMP) {
+			if (job.status[0])
+				snprintf(why_status, sizeof why_status, "%s", job.status);
 			continue;
 		}
 		for (int i = 0; i < n; i++) {
@@ -249,7 +492,7 @@ void remote_deliver(const struct config *cfg, const struct envelope *env, int ms
 	 * only when it is the domain itself (implicit MX). */
 	int final = perm_dns && nhosts == 1 && !cfg->smarthost && strcasecmp(hosts[0].name, domain) == 0;
 	for (int i = 0; i < n; i++)
-		rcpt_result_set(&res[idx[i]], final ? OUT_PERM : OUT_TEMP, final ? "5.1.2" : "4.4.1", NULL, "%s", why);
+		rcpt_result_set(&res[idx[i]], final ? OUT_PERM : OUT_TEMP, final ? "5.1.2" : why_status, NULL, "%s", why);
 out:
 	free(targets);
 	free(rcpts);

@@ -10,6 +10,20 @@
  * server answers the recipients (smtpc.c); its answers are final for this
  * run.  The result is one outcome per recipient, never an SMTP reply:
  * relay.c records, retries and bounces.
+ *
+ * TLS.  Every server is asked for STARTTLS when it offers it, without
+ * checking its certificate (opportunistic, Postfix's "may": an MX's name
+ * comes from unsigned DNS, so a check would prove nothing, and clear text
+ * is the alternative); a handshake that fails there is tried once more
+ * in clear on a new connection to the same address, as Postfix does, so
+ * that a server with broken TLS still gets its mail.  The smarthost
+ * follows --smarthost-tls: "starttls" requires STARTTLS and "smtps" TLS
+ * from the first octet (RFC 8314), both with the certificate verified
+ * against --smarthost-ca or the system's store and the smarthost's name
+ * (or address literal) checked; "auto" is starttls on port 587, smtps on
+ * 465, may elsewhere.  A required TLS or AUTH that fails defers the mail
+ * (4.7.x): nothing is sent in clear.  Each TLS connection is logged with
+ * its protocol, cipher and whether the certificate was verified.
  */
 #ifndef MAILSLOT_REMOTE_H
 #define MAILSLOT_REMOTE_H
@@ -33,6 +47,13 @@ struct rcpt_result {
 /* Set an outcome; the text is made printable.  mta may be NULL. */
 void rcpt_result_set(struct rcpt_result *r, enum rcpt_outcome o, const char *status, const char *mta,
 		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Check the TLS and AUTH settings and read the credentials file (which
+ * must be a regular file of this account, mode 0600 or stricter, as ssh
+ * wants of a key): -1 with a one-line reason in err (exit 78).  Called
+ * once, after the switch to --user; OpenSSL is started only when a
+ * connection first needs it. */
+int remote_setup(const struct config *cfg, char *err, size_t errlen);
 
 /* Deliver the stored message (msgfd, msgsize) to env's recipients idx[0..n-1],
  * all at domain, over one connection; res[idx[i]] gets each outcome. */

@@ -1,15 +1,13 @@
 /* smtpc: outbound SMTP as a state machine (enter_state sends, on_reply
- * decides), with a bounded multi-line reply parser. */
+ * decides), with a bounded multi-line reply parser, STARTTLS and AUTH. */
 #include "smtpc.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,12 +23,17 @@
 #define SMTPC_MIN_DATA_RATE 32768
 
 /* The states of a session (OpenSMTPD's mta_session: enter_state() sends,
- * on_reply() decides).  TLS and AUTH would be states between EHLO and
- * MAIL, entered from on_reply() when the EHLO reply offers them. */
+ * on_reply() decides).  TLS and AUTH are states between EHLO and MAIL,
+ * entered from after_ehlo() when the EHLO reply offers them. */
 enum state {
 	ST_GREETING,	/* the server speaks first */
 	ST_EHLO,
 	ST_HELO,	/* EHLO got a 5xx */
+	ST_STARTTLS,	/* its 220, then the handshake and EHLO again */
+	ST_AUTH_PLAIN,	/* AUTH PLAIN with the initial response */
+	ST_AUTH_LOGIN,	/* AUTH LOGIN: 334, then the name */
+	ST_AUTH_USER,	/* the name went: 334, then the password */
+	ST_AUTH_PASS,	/* the password went: 235 */
 	ST_MAIL,
 	ST_RCPT,	/* one reply per recipient, rcpt is the one being answered */
 	ST_DATA,
@@ -57,6 +60,8 @@ struct client {
 	struct reply mail;		/* the reply to MAIL */
 	int pipelining;
 	int eightbit;
+	int starttls;			/* offered by the last EHLO reply */
+	int auth_plain, auth_login;	/* mechanisms the last EHLO reply offered */
 	unsigned long long size_limit;	/* 0: none announced */
 	int size_ok;			/* SIZE offered at all */
 	unsigned long long wire_size;	/* octets after DATA: CRLF, dot-stuffing */
@@ -78,10 +83,32 @@ int smtpc_parse_line(const char *line, size_t len, int *more)
 	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 }
 
+/* "AUTH PLAIN LOGIN ..." (or the old "AUTH=PLAIN LOGIN"): the mechanisms we speak. */
+static void note_auth(struct client *c, const char *mechs)
+{
+	char word[32];
+
+	while (*mechs) {
+		size_t len = strcspn(mechs, " ");
+		if (len > 0 && len < sizeof word) {
+			memcpy(word, mechs, len);
+			word[len] = '\0';
+			c->auth_plain |= strcasecmp(word, "PLAIN") == 0;
+			c->auth_login |= strcasecmp(word, "LOGIN") == 0;
+		}
+		mechs += len;
+		mechs += strspn(mechs, " ");
+	}
+}
+
 /* EHLO keywords we use; lines after the first are "250-KEYWORD params". */
 static void note_extension(struct client *c, const char *kw)
 {
-	if (strcasecmp(kw, "PIPELINING") == 0)
+	if (strcasecmp(kw, "STARTTLS") == 0)
+		c->starttls = 1;
+	else if (strncasecmp(kw, "AUTH", 4) == 0 && (kw[4] == ' ' || kw[4] == '='))
+		note_auth(c, kw + 5);
+	else if (strcasecmp(kw, "PIPELINING") == 0)
 		c->pipelining = 1;
 	else if (strcasecmp(kw, "8BITMIME") == 0)
 		c->eightbit = 1;
@@ -142,23 +169,45 @@ static int read_reply(struct client *c, struct reply *r, long long timeout, int 
 	return 0;
 }
 
-static void send_line(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void send_line(struct client *c, const char *fmt, ...)
+/* One command line.  shown: what --verbose logs instead of the line
+ * (credentials), NULL for the line itself. */
+static void send_vline(struct client *c, const char *shown, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void send_vline(struct client *c, const char *shown, const char *fmt, va_list ap)
 {
 	char line[SMTPC_LINE_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
 	int n = vsnprintf(line, sizeof line - 2, fmt, ap);
-	va_end(ap);
+
 	if (n < 0 || (size_t)n > sizeof line - 3)
 		n = (int)(sizeof line - 3);
 	if (c->job->verbose)
-		log_msg(LOG_DEBUG, "> %.*s", n, line);
+		log_msg(LOG_DEBUG, "> %.*s", shown ? (int)strlen(shown) : n, shown ? shown : line);
 	line[n++] = '\r';
 	line[n++] = '\n';
 	c->io.timeout_ms = (int)(c->job->timeout * 1000);
 	lineio_write(&c->io, line, (size_t)n);
+	explicit_bzero(line, sizeof line);
+}
+
+static void send_line(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_line(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	send_vline(c, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void send_secret(struct client *c, const char *shown, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void send_secret(struct client *c, const char *shown, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	send_vline(c, shown, fmt, ap);
+	va_end(ap);
 }
 
 /* A command gets the whole timeout to go out (read_reply leaves lineio
@@ -176,24 +225,21 @@ static int flush(struct client *c)
 /* Write len octets by the deadline; -1 with job->error set.  Not through
  * lineio_write, whose every 4 KiB flush would get a timeout of its own, so
  * that a server reading a little before each timeout could hold the relay
- * for as long as it liked. */
+ * for as long as it liked.  Through the connection, plain or TLS: the
+ * socket is non-blocking, so a write never waits past the deadline. */
 static int send_until(struct client *c, const char *buf, size_t len, long long deadline)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		struct pollfd pfd = { .fd = c->job->fd, .events = POLLOUT };
 		long long left = deadline - clock_ms();
-		int pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
-		if (pr == -1 && errno == EINTR)
-			continue;
+		int pr = left > 0 ? conn_wait(c->io.conn, 1, (int)left) : 0;
 		if (pr <= 0) {
 			snprintf(c->job->error, sizeof c->job->error, "%s",
 				 pr == 0 ? "timeout sending the message" : "cannot send to the server");
 			return -1;
 		}
-		/* MSG_DONTWAIT: POLLOUT promises some room, not room for all of it */
-		ssize_t n = send(c->job->fd, buf + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = conn_write(c->io.conn, buf + done, len - done);
 		if (n > 0) {
 			done += (size_t)n;
 		} else if (n == -1 && errno != EINTR && errno != EAGAIN) {
@@ -309,6 +355,13 @@ static void send_mail(struct client *c)
 	send_line(c, "MAIL FROM:<%s>%s", c->job->sender, params);
 }
 
+/* The RFC 3463 code of a failure that is not the network's (TLS, AUTH),
+ * set before fail(). */
+static void set_status(struct client *c, const char *status)
+{
+	snprintf(c->job->status, sizeof c->job->status, "%s", status);
+}
+
 /* The session ends here as a temporary failure: this host, not the
  * recipients, failed.  No QUIT: the server may be anywhere in its dialogue. */
 static void fail(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -322,6 +375,68 @@ static void fail(struct client *c, const char *fmt, ...)
 	}
 	c->outcome = SMTPC_TEMP;
 	c->state = ST_END;
+}
+
+/* RFC 4648 base64 of in[0..len) into out, NUL-terminated; -1 when it
+ * does not fit. */
+static int base64(const unsigned char *in, size_t len, char *out, size_t outsz)
+{
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	if (outsz < 4 * ((len + 2) / 3) + 1)
+		return -1;
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned long v = (unsigned long)in[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned long)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		out[o++] = digits[(v >> 18) & 63];
+		out[o++] = digits[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? digits[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? digits[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+#define SMTPC_B64_MAX (4 * ((2 * SMTPC_CRED_MAX + 2 + 2) / 3) + 1)
+
+/* AUTH PLAIN's initial response (RFC 4616): "" NUL name NUL password, no
+ * authorisation identity of its own. */
+static void send_auth_plain(struct client *c)
+{
+	const struct smtpc_job *job = c->job;
+	unsigned char msg[2 * SMTPC_CRED_MAX + 2];
+	char b64[SMTPC_B64_MAX];
+	size_t ul = strlen(job->auth_user), pl = strlen(job->auth_pass);
+
+	if (ul > SMTPC_CRED_MAX || pl > SMTPC_CRED_MAX) {
+		fail(c, "AUTH credentials too long");
+		return;
+	}
+	msg[0] = '\0';
+	memcpy(msg + 1, job->auth_user, ul);
+	msg[1 + ul] = '\0';
+	memcpy(msg + 2 + ul, job->auth_pass, pl);
+	if (base64(msg, ul + pl + 2, b64, sizeof b64) == 0)
+		send_secret(c, "AUTH PLAIN (credentials not shown)", "AUTH PLAIN %s", b64);
+	explicit_bzero(msg, sizeof msg);
+	explicit_bzero(b64, sizeof b64);
+}
+
+/* One answer of AUTH LOGIN: the name or the password, encoded. */
+static void send_auth_word(struct client *c, const char *word, const char *shown)
+{
+	char b64[SMTPC_B64_MAX];
+
+	if (base64((const unsigned char *)word, strlen(word), b64, sizeof b64) == -1) {
+		fail(c, "AUTH credentials too long");
+		return;
+	}
+	send_secret(c, shown, "%s", b64);
+	explicit_bzero(b64, sizeof b64);
 }
 
 /* Enter a state: send what it sends (nothing when the command already went
@@ -340,8 +455,23 @@ static void enter_state(struct client *c, enum state st)
 		break;
 	case ST_HELO:
 		/* an old server: plain SMTP, no extensions */
-		c->pipelining = c->eightbit = c->size_ok = 0;
+		c->pipelining = c->eightbit = c->size_ok = c->starttls = c->auth_plain = c->auth_login = 0;
 		send_line(c, "HELO %s", job->helo);
+		break;
+	case ST_STARTTLS:
+		send_line(c, "STARTTLS");
+		break;
+	case ST_AUTH_PLAIN:
+		send_auth_plain(c);
+		break;
+	case ST_AUTH_LOGIN:
+		send_line(c, "AUTH LOGIN");
+		break;
+	case ST_AUTH_USER:
+		send_auth_word(c, job->auth_user, "(user name not shown)");
+		break;
+	case ST_AUTH_PASS:
+		send_auth_word(c, job->auth_pass, "(password not shown)");
 		break;
 	case ST_MAIL:
 		measure(c);
@@ -395,6 +525,108 @@ static int greets_as(const struct reply *r, const char *name)
 	return name && name[0] && len == strlen(name) && strncasecmp(word, name, len) == 0;
 }
 
+/* The handshake on the connection (STARTTLS's 220, or implicit TLS).
+ * On failure the connection is spent: no QUIT, nothing more in clear. */
+static int handshake(struct client *c)
+{
+	struct smtpc_job *job = c->job;
+	char why[TLS_WHY_MAX];
+
+	if (!job->tls) {
+		set_status(c, "4.7.5");
+		fail(c, "TLS is required and no TLS context could be made");
+		return -1;
+	}
+	if (tls_start(c->io.conn, job->tls, job->tls_name, (int)(job->timeout * 1000), why, sizeof why) == -1) {
+		job->tls_failed = 1;
+		set_status(c, "4.7.5");
+		fail(c, "%s", why);
+		return -1;
+	}
+	tls_describe(c->io.conn, job->tls_info, sizeof job->tls_info);
+	return 0;
+}
+
+/* STARTTLS got 220 (RFC 3207 4.2): shake hands, forget what the server
+ * said in clear, and start again with EHLO. */
+static void start_tls(struct client *c)
+{
+	/* whatever came after the 220 was sent in clear, and would be read
+	 * as if it had come inside TLS (CVE-2011-0411, the client's side) */
+	if (lineio_pending(&c->io) > 0) {
+		c->job->tls_failed = 1;
+		set_status(c, "4.7.5");
+		fail(c, "the server sent more after its 220 to STARTTLS");
+		return;
+	}
+	if (handshake(c) == -1)
+		return;
+	c->pipelining = c->eightbit = c->size_ok = c->starttls = c->auth_plain = c->auth_login = 0;
+	c->size_limit = 0;
+	enter_state(c, ST_EHLO);
+}
+
+/* What follows a 2xx to EHLO or HELO: STARTTLS, AUTH, or the mail. */
+static void after_ehlo(struct client *c)
+{
+	const struct smtpc_job *job = c->job;
+	int tls = tls_active(c->io.conn);
+
+	if (!tls && job->tls && job->tls_mode != SMTPC_TLS_NONE && c->starttls) {
+		enter_state(c, ST_STARTTLS);
+	} else if (!tls && job->tls_mode >= SMTPC_TLS_REQUIRE) {
+		set_status(c, "4.7.4");
+		fail(c, "TLS is required and the server does not offer STARTTLS");
+	} else if (job->auth_user && !job->authenticated && tls && (c->auth_plain || c->auth_login)) {
+		enter_state(c, c->auth_plain ? ST_AUTH_PLAIN : ST_AUTH_LOGIN);
+	} else if (job->auth_user && !job->authenticated) {
+		set_status(c, "4.7.4");
+		fail(c, "%s", tls ? "the server offers no AUTH PLAIN or LOGIN" : "AUTH is only sent inside TLS");
+	} else {
+		enter_state(c, ST_MAIL);
+	}
+}
+
+/* The replies of STARTTLS and AUTH. */
+static void on_tls_auth_reply(struct client *c, const struct reply *r)
+{
+	struct smtpc_job *job = c->job;
+
+	switch (c->state) {
+	case ST_STARTTLS:
+		if (r->code == 220) {
+			start_tls(c);
+		} else if (job->tls_mode == SMTPC_TLS_MAY) {
+			c->starttls = 0;	/* refused: on in clear, as without it */
+			after_ehlo(c);
+		} else {
+			set_status(c, "4.7.4");
+			fail(c, "STARTTLS refused: %s", r->text);
+		}
+		break;
+	case ST_AUTH_LOGIN:
+	case ST_AUTH_USER:
+		if (r->code == 334) {
+			enter_state(c, c->state == ST_AUTH_LOGIN ? ST_AUTH_USER : ST_AUTH_PASS);
+			break;
+		}
+		set_status(c, "4.7.8");
+		fail(c, "AUTH LOGIN refused: %s", r->text);
+		break;
+	default:	/* ST_AUTH_PLAIN, ST_AUTH_PASS */
+		if (r->code == 235) {
+			job->authenticated = 1;
+			enter_state(c, ST_MAIL);
+			break;
+		}
+		/* RFC 4954 5.7.8 is the server's word on these credentials,
+		 * but a smarthost may be wrong for a while: the mail waits */
+		set_status(c, "4.7.8");
+		fail(c, "AUTH %s refused: %s", c->state == ST_AUTH_PLAIN ? "PLAIN" : "LOGIN", r->text);
+		break;
+	}
+}
+
 /* A reply in a state: decide, and enter the next state. */
 static void on_reply(struct client *c, const struct reply *r)
 {
@@ -416,12 +648,19 @@ static void on_reply(struct client *c, const struct reply *r)
 			 * takes comes back to this queue */
 			fail(c, "mail loops back to myself: the server greets as %s", job->self);
 		} else if (class == 2) {
-			enter_state(c, ST_MAIL);
+			after_ehlo(c);
 		} else if (class == 5 && c->state == ST_EHLO) {
 			enter_state(c, ST_HELO);
 		} else {
 			fail(c, "EHLO/HELO: %s", r->text);
 		}
+		break;
+	case ST_STARTTLS:
+	case ST_AUTH_PLAIN:
+	case ST_AUTH_LOGIN:
+	case ST_AUTH_USER:
+	case ST_AUTH_PASS:
+		on_tls_auth_reply(c, r);
 		break;
 	case ST_MAIL:
 		c->mail = *r;
@@ -502,12 +741,19 @@ enum smtpc_outcome smtpc_run(struct smtpc_job *job)
 	c.job = job;
 	c.outcome = SMTPC_DONE;
 	job->error[0] = '\0';
+	job->status[0] = '\0';
+	job->tls_info[0] = '\0';
+	job->tls_failed = 0;
+	job->authenticated = 0;
 	for (int i = 0; i < job->nrcpt; i++) {
 		job->rcpts[i].code = 0;
 		job->rcpts[i].text[0] = '\0';
 	}
 	lineio_init(&c.io, job->fd, job->fd, 1, job->timeout);
 	enter_state(&c, ST_GREETING);
+	/* RFC 8314: TLS from the first octet, the greeting inside it */
+	if (job->tls_mode == SMTPC_TLS_IMPLICIT)
+		handshake(&c);
 	while (c.state != ST_END) {
 		/* every recipient has its answer by then: a failure is no failure */
 		int quitting = c.state == ST_QUIT || c.state == ST_EMPTY_DOT;
@@ -518,6 +764,12 @@ enum smtpc_outcome smtpc_run(struct smtpc_job *job)
 			break;
 		}
 		on_reply(&c, &r);
+	}
+	if (tls_active(c.io.conn)) {
+		/* close_notify after QUIT; the caller closes the socket */
+		if (c.outcome == SMTPC_DONE)
+			conn_shutdown(c.io.conn);
+		tls_end(c.io.conn);
 	}
 	return c.outcome;
 }

@@ -338,14 +338,17 @@ static BIO *fd_bio_new(int fd)
 
 /* ------------------------------------------------------------ TLS operations */
 
-/* What an SSL call that did not succeed means, in read(2)'s terms.  dir
- * is the poll event the operation itself waits for (POLLIN for a read). */
-static ssize_t tls_result(struct conn *c, int rc, short dir)
+/* What an SSL read or write call returned (rc, n octets), in read(2)'s
+ * terms.  dir is the poll event the operation itself waits for (POLLIN
+ * for a read). */
+static ssize_t tls_result(struct conn *c, int rc, size_t n, short dir)
 {
 	int saved = errno;
-	int err = SSL_get_error(c->layer, rc);
 
 	c->want = 0;
+	if (rc == 1)
+		return (ssize_t)n;
+	int err = SSL_get_error(c->layer, rc);
 	switch (err) {
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
@@ -368,19 +371,19 @@ static ssize_t tls_result(struct conn *c, int rc, short dir)
 	}
 }
 
+/* Once tls_end freed the session (layer NULL) the stream is spent: reads
+ * see its end, writes fail, and nothing is ever written in clear. */
 static ssize_t tls_read(struct conn *c, void *buf, size_t len)
 {
 	size_t got = 0;
 	int rc;
 
+	if (!c->layer)
+		return 0;
 	ERR_clear_error();
 	errno = 0;
 	rc = SSL_read_ex(c->layer, buf, len, &got);
-	if (rc == 1) {
-		c->want = 0;
-		return (ssize_t)got;
-	}
-	return tls_result(c, rc, POLLIN);
+	return tls_result(c, rc, got, POLLIN);
 }
 
 static ssize_t tls_write(struct conn *c, const void *buf, size_t len)
@@ -388,21 +391,21 @@ static ssize_t tls_write(struct conn *c, const void *buf, size_t len)
 	size_t done = 0;
 	int rc;
 
+	if (!c->layer) {
+		errno = EPIPE;
+		return -1;
+	}
 	if (len == 0)
 		return 0;
 	ERR_clear_error();
 	errno = 0;
 	rc = SSL_write_ex(c->layer, buf, len, &done);
-	if (rc == 1) {
-		c->want = 0;
-		return (ssize_t)done;
-	}
-	return tls_result(c, rc, POLLOUT);
+	return tls_result(c, rc, done, POLLOUT);
 }
 
 static size_t tls_pending(const struct conn *c)
 {
-	int n = SSL_pending(c->layer);
+	int n = c->layer ? SSL_pending(c->layer) : 0;
 
 	return n > 0 ? (size_t)n : 0;
 }
@@ -411,9 +414,11 @@ static int tls_shutdown(struct conn *c)
 {
 	/* one try: our close_notify goes out unless the socket is full, and
 	 * the peer's answer is read (or not) by the caller's drain */
-	ERR_clear_error();
-	SSL_shutdown(c->layer);
-	ERR_clear_error();
+	if (c->layer) {
+		ERR_clear_error();
+		SSL_shutdown(c->layer);
+		ERR_clear_error();
+	}
 	return shutdown(c->out_fd, SHUT_WR);
 }
 
@@ -422,42 +427,6 @@ static const struct conn_ops tls_ops = {
 	.write = tls_write,
 	.pending = tls_pending,
 	.shutdown = tls_shutdown,
-};
-
-/* After tls_end: the stream is spent, and is never written in clear. */
-static ssize_t spent_read(struct conn *c, void *buf, size_t len)
-{
-	(void)c;
-	(void)buf;
-	(void)len;
-	return 0;
-}
-
-static ssize_t spent_write(struct conn *c, const void *buf, size_t len)
-{
-	(void)c;
-	(void)buf;
-	(void)len;
-	errno = EPIPE;
-	return -1;
-}
-
-static size_t spent_pending(const struct conn *c)
-{
-	(void)c;
-	return 0;
-}
-
-static int spent_shutdown(struct conn *c)
-{
-	return shutdown(c->out_fd, SHUT_WR);
-}
-
-static const struct conn_ops spent_ops = {
-	.read = spent_read,
-	.write = spent_write,
-	.pending = spent_pending,
-	.shutdown = spent_shutdown,
 };
 
 /* ------------------------------------------------------------ the handshake */
@@ -581,8 +550,8 @@ int tls_start(struct conn *c, struct tls_ctx *ctx, const char *peer_name, int ti
 {
 	SSL *ssl;
 
-	if (tls_active(c)) {
-		snprintf(why, whylen, "TLS is already active");
+	if (c->ops == &tls_ops) {
+		snprintf(why, whylen, "TLS was already started on this connection");
 		return -1;
 	}
 	ERR_clear_error();
@@ -607,7 +576,7 @@ int tls_built_in(void)
 
 int tls_active(const struct conn *c)
 {
-	return c->ops == &tls_ops;
+	return c->ops == &tls_ops && c->layer;
 }
 
 void tls_describe(const struct conn *c, char *out, size_t outsz)
@@ -627,7 +596,6 @@ void tls_end(struct conn *c)
 	if (!tls_active(c))
 		return;
 	SSL_free(c->layer);
-	c->layer = NULL;
-	c->ops = &spent_ops;
+	c->layer = NULL;	/* the operations stay: see tls_read */
 	c->want = 0;
 }

@@ -33,9 +33,10 @@ FUZZ_OBJS_addr     = addr
 FUZZ_OBJS_data     = conn fileio lineio
 FUZZ_OBJS_envelope = queue fileio addr
 FUZZ_OBJS_dns      = mx
-FUZZ_OBJS_reply    = smtpc conn fileio lineio log
+FUZZ_OBJS_reply    = smtpc conn fileio lineio log tls
 FUZZ_LIBS_dns      = -lresolv
 FUZZ_LIBS_session  = -lcrypt
+FUZZ_LIBS_reply    = -lssl -lcrypto
 
 # Per target: the longest input, and options (the session logs to stderr,
 # which its harness silences; libFuzzer keeps its own output).

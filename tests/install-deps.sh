@@ -49,6 +49,9 @@ group_build() {
 	# mailslot-passwd and authdb: libxcrypt's crypt_rn and crypt_gensalt_rn
 	# (the static archive too, for the static PIE)
 	need libcrypt-dev /usr/include/crypt.h
+	# tls.c: OpenSSL 3's headers and the static libssl.a and libcrypto.a
+	# the default static build links
+	need libssl-dev /usr/include/openssl/ssl.h
 }
 
 # make run (and make soak): build, then the handler under real socket
@@ -116,7 +119,8 @@ group_test() {
 	need libnet-ssleay-perl "/var/lib/dpkg/info/libnet-ssleay-perl:$(dpkg --print-architecture 2>/dev/null).list"
 	need libio-socket-ssl-perl /var/lib/dpkg/info/libio-socket-ssl-perl.list
 	need testssl.sh testssl
-	# passwd.bats: hashes made by other tools (mkpasswd is in whois)
+	# passwd.bats: hashes made by other tools (mkpasswd is in whois);
+	# tls.bats, relay_tls.bats: the test CA and certificates, s_client
 	need whois mkpasswd
 	need openssl openssl
 	# delivery.bats: nmh and mutt read the MH folders
