@@ -110,11 +110,12 @@ test-asan:
 	$(MAKE) clean
 	$(MAKE) all
 
-# (make bench-systemd: the same binary under the installed units, in a
-# real systemd booted in a container)
+# Then the real-systemd rows: the same binary under the installed units,
+# in a real systemd booted in a container (make bench-systemd alone).
 bench: all
 	@sh tests/install-deps.sh bench
 	SMTPD=$(CURDIR)/mailslot-smtpd bash tests/bench/run.sh
+	bash tests/bench/systemd.sh
 
 # The units make install installs (and the Accept=yes pair of
 # examples/systemd), under the machine's systemd as PID 1 in
