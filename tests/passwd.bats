@@ -462,6 +462,9 @@ calls_of_a_run() {
 		rm -f "$PF".??????
 		run strace -qq -o /dev/null -e trace="$name" -e inject="$name:signal=SIGKILL:when=$n" \
 			"$PASSWD" "$PF" alice <<<"new"
+		# how often the C library asks getrandom (salt, malloc) varies
+		# from run to run: a point a run never reached is no kill point
+		[ "$status" -eq 0 ] && [ "$name" = getrandom ] && continue
 		[ "$status" -eq 137 ] || fail "not killed at $name $n: status $status, $output"
 		points=$((points + 1))
 		if cmp -s "$PF" "$BATS_TEST_TMPDIR/old"; then
