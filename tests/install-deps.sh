@@ -115,6 +115,7 @@ group_test() {
 	need fail2ban fail2ban-regex
 	# starttls.bats: the TLS clients, and testssl.sh's scan
 	need msmtp msmtp
+	need s-nail s-nail
 	need curl curl
 	need libnet-ssleay-perl "/var/lib/dpkg/info/libnet-ssleay-perl:$(dpkg --print-architecture 2>/dev/null).list"
 	need libio-socket-ssl-perl /var/lib/dpkg/info/libio-socket-ssl-perl.list

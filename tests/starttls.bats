@@ -14,7 +14,7 @@ setup_file() {
 		-keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=mx.test \
 		-keyout "$dir/key.pem" -out "$dir/req.pem" 2>/dev/null
-	printf 'subjectAltName=DNS:mx.test,IP:127.0.0.1\n' >"$dir/ext"
+	printf 'subjectAltName=DNS:mx.test,DNS:localhost,IP:127.0.0.1\n' >"$dir/ext"
 	openssl x509 -req -in "$dir/req.pem" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
 		-extfile "$dir/ext" -out "$dir/cert.pem" 2>/dev/null
 	chmod 600 "$dir/key.pem"
@@ -121,6 +121,20 @@ msmtp-$mode-token"
 	assert_success
 	run grep -c -e msmtp-on-token -e msmtp-off-token -e curl-token "$SPOOL/bob"
 	assert_output 3
+}
+
+@test "s-nail with smtp-use-starttls and smtp-auth=plain delivers, ESMTPSA in the trace field" {
+	command -v s-nail >/dev/null || fail "s-nail missing (tests/install-deps.sh test)"
+	start_listener "${TLS[@]}"
+	run env HOME="$BATS_TEST_TMPDIR" timeout 20 s-nail -:/ -S v15-compat \
+		-S "mta=smtp://alice:alice%20secret@localhost:$PORT" -S smtp-use-starttls -S smtp-auth=plain -S nosave \
+		-S tls-ca-file="$PKI/ca.pem" -S tls-verify=strict \
+		-S from=alice@example.org -s "snail" bob@example.org <<<"snail-token"
+	assert_success
+	run grep -c snail-token "$SPOOL/bob"
+	assert_output 1
+	run grep -A1 '^Received: from ' "$SPOOL/bob"
+	assert_output --partial 'with ESMTPSA id'
 }
 
 @test "openssl s_client -starttls smtp: TLS 1.2 and 1.3 work, 1.1 and a non-forward-secret suite are refused" {
