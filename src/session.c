@@ -123,6 +123,19 @@ static void cmd_ehlo(struct session *s, const char *arg)
 	reply_lines(&s->r, 250, NULL, lines, n);
 }
 
+/* STARTTLS and AUTH come once, between transactions: 1 when refused
+ * (the reply is sent). */
+static int refused_mid_session(struct session *s)
+{
+	if (s->authenticated)
+		reply(&s->r, 503, "5.5.1", "Error: already authenticated");
+	else if (s->state & (S_MAIL | S_RCPT))
+		reply(&s->r, 503, "5.5.1", "Error: MAIL transaction in progress");
+	else
+		return 0;
+	return 1;
+}
+
 /* The handshake on the client's connection, after a 220 (STARTTLS) or
  * before anything (--smtps).  0, or -1: the stream is spent, the session
  * ends without another word. */
@@ -165,15 +178,9 @@ static void cmd_starttls(struct session *s, const char *arg)
 		reply(&s->r, 503, "5.5.1", "Error: TLS already active");
 		return;
 	}
-	if (s->authenticated) {
-		/* RFC 3207 4.2 would have it forgotten: simpler not to start */
-		reply(&s->r, 503, "5.5.1", "Error: already authenticated");
+	/* after AUTH, RFC 3207 4.2 would have it forgotten: simpler not to start */
+	if (refused_mid_session(s))
 		return;
-	}
-	if (s->state & (S_MAIL | S_RCPT)) {
-		reply(&s->r, 503, "5.5.1", "Error: MAIL transaction in progress");
-		return;
-	}
 	reply(&s->r, 220, "2.0.0", "Ready to start TLS");
 	if (lineio_flush(&s->io) == -1 || start_tls(s) == -1) {
 		s->quit = 1;
@@ -277,14 +284,8 @@ static void cmd_auth(struct session *s, const char *arg)
 		reply(&s->r, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
-	if (s->authenticated) {
-		reply(&s->r, 503, "5.5.1", "Error: already authenticated");
+	if (refused_mid_session(s))
 		return;
-	}
-	if (s->state & (S_MAIL | S_RCPT)) {
-		reply(&s->r, 503, "5.5.1", "Error: MAIL transaction in progress");
-		return;
-	}
 	if (mlen == 0 || mlen >= sizeof mech) {
 		reply(&s->r, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
 		return;
