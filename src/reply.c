@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define REPLY_TEXT_MAX 512	/* RFC 5321 4.5.3.1.5: reply line with code and CRLF */
@@ -43,10 +44,7 @@ static void pace(const struct replier *r)
 {
 	if (r->delay_ms <= 0 || r->errors < r->soft_errors)
 		return;
-	struct timespec ts = { .tv_sec = (time_t)(r->delay_ms / 1000),
-			       .tv_nsec = (long)(r->delay_ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	clock_sleep_ms(r->delay_ms);
 }
 
 static void vreply(struct replier *r, int counted, int code, const char *enhanced, const char *fmt, va_list ap)

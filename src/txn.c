@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "authdb.h"
+#include "clock.h"
 #include "deliver.h"
 #include "fileio.h"
 #include "log.h"
@@ -61,11 +62,7 @@ void txn_tls(struct txn *t, const char *tls)
 /* The wait after a failed AUTH grows with each one: guessing costs time. */
 static void auth_pause(const struct txn *t)
 {
-	long long ms = t->cfg->error_delay * t->auth_failures;
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	clock_sleep_ms(t->cfg->error_delay * t->auth_failures);
 }
 
 void txn_auth(struct txn *t, const char *user, const char *password, struct status *st)
