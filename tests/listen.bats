@@ -217,7 +217,10 @@ EOF
 @test "a listening socket without --listen: exit 64, and the reason names --listen" {
 	start_daemon acc systemd-socket-activate -l "127.0.0.1:$PORT" --inetd "$SMTPD" "${SMTPD_ARGS[@]}"
 	wait_listen "$PORT"
-	python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5).close()' "$PORT"
+	# The poke only wakes systemd-socket-activate, which then execs the
+	# handler; that exits at once and closes the socket, so the poke itself
+	# may be reset or refused: only the log line below matters.
+	python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5).close()' "$PORT" 2>/dev/null || true
 	local i
 	for ((i = 0; i < 50; i++)); do
 		grep -q 'add --listen' "$BATS_TEST_TMPDIR/acc.log" && break
