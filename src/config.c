@@ -462,8 +462,10 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	longopts[nl] = (struct option){ 0 };
 	shortopts[ns] = '\0';
 
-	/* First pass: only --config, --help, --version and option errors. */
+	/* First pass: only --config, --help, --version and option errors.
+	 * optind = 0: a session forked by the acceptor loads again */
 	opterr = 0;
+	optind = 0;
 	int li = -1;
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, &li)) != -1) {
 		if (li >= 0 && (rc = check_exact_name(argv, &longopts[li])))

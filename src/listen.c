@@ -42,7 +42,11 @@ struct acceptor {
 	struct slot *slots;		/* cfg->max_connections of them */
 	long long running;
 	char self[32];			/* /proc/self/fd/N: this program, opened at start */
+	int self_fd;
+	int sigfd;
 	char **session_argv;		/* ours without --listen */
+	int session_argc;
+	const struct listen_fork *fork_hooks;	/* fork sessions instead of exec (TLS) */
 	sigset_t session_sigmask;
 	int stopping;
 	long long idle_since;		/* ms, when the last session ended */
@@ -128,6 +132,31 @@ static void say_421(int conn, const struct config *cfg, const char *why)
 		(void)send(conn, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* A forked session starts as an exec'd one would: the connection on
+ * standard input and output, none of the acceptor's descriptors, signals
+ * unblocked, and no trace of the other clients. */
+static pid_t fork_session(struct acceptor *a, int conn)
+{
+	pid_t pid;
+
+	a->fork_hooks->refresh();
+	(void)fflush(NULL);
+	if ((pid = fork()) != 0)
+		return pid;
+	if (dup2(conn, 0) == -1 || dup2(conn, 1) == -1)
+		_exit(EX_OSERR);
+	for (int i = 0; i < a->nsockets; i++)
+		if (a->sockets[i] > 1)
+			close(a->sockets[i]);
+	if (conn > 1)
+		close(conn);
+	close(a->sigfd);
+	close(a->self_fd);
+	memset(a->slots, 0, (size_t)a->cfg->max_connections * sizeof *a->slots);
+	sigprocmask(SIG_SETMASK, &a->session_sigmask, NULL);
+	exit(a->fork_hooks->serve(a->session_argc, a->session_argv));
+}
+
 static pid_t start_session(struct acceptor *a, int conn)
 {
 	posix_spawn_file_actions_t fa;
@@ -135,6 +164,8 @@ static pid_t start_session(struct acceptor *a, int conn)
 	pid_t pid = -1;
 	int rc;
 
+	if (a->fork_hooks)
+		return fork_session(a, conn);
 	if (posix_spawn_file_actions_init(&fa) != 0)
 		return -1;
 	if (posix_spawnattr_init(&attr) != 0) {
@@ -239,7 +270,7 @@ static void read_signals(struct acceptor *a, int sigfd)
 }
 
 /* Our command line without --listen, for the sessions. */
-static char **session_args(int argc, char **argv)
+static char **session_args(int argc, char **argv, int *count)
 {
 	char **out = calloc((size_t)argc + 1, sizeof *out);
 	int n = 0;
@@ -250,13 +281,16 @@ static char **session_args(int argc, char **argv)
 		if (i == 0 || strcmp(argv[i], "--listen") != 0)
 			out[n++] = argv[i];
 	out[n] = NULL;
+	*count = n;
 	return out;
 }
 
-static int prepare(struct acceptor *a, const struct config *cfg, int argc, char **argv)
+static int prepare(struct acceptor *a, const struct config *cfg, int argc, char **argv,
+		   const struct listen_fork *fork_hooks)
 {
 	memset(a, 0, sizeof *a);
 	a->cfg = cfg;
+	a->fork_hooks = fork_hooks;
 	take_sockets(a);
 	if (a->nsockets == 0) {
 		fprintf(stderr, "mailslot-smtpd: --listen: no listening socket (none passed by systemd, "
@@ -269,8 +303,9 @@ static int prepare(struct acceptor *a, const struct config *cfg, int argc, char 
 		return EX_OSERR;
 	}
 	snprintf(a->self, sizeof a->self, "/proc/self/fd/%d", self);
+	a->self_fd = self;
 	a->slots = calloc((size_t)cfg->max_connections, sizeof *a->slots);
-	a->session_argv = session_args(argc, argv);
+	a->session_argv = session_args(argc, argv, &a->session_argc);
 	if (!a->slots || !a->session_argv) {
 		log_msg(LOG_ERR, "--listen: out of memory");
 		return EX_OSERR;
@@ -279,13 +314,13 @@ static int prepare(struct acceptor *a, const struct config *cfg, int argc, char 
 	return 0;
 }
 
-int listen_run(const struct config *cfg, int argc, char **argv)
+int listen_run(const struct config *cfg, int argc, char **argv, const struct listen_fork *fork_hooks)
 {
 	static struct acceptor a;
 	sigset_t mask;
 	int rc;
 
-	if ((rc = prepare(&a, cfg, argc, argv)) != 0)
+	if ((rc = prepare(&a, cfg, argc, argv, fork_hooks)) != 0)
 		return rc;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -295,6 +330,7 @@ int listen_run(const struct config *cfg, int argc, char **argv)
 	if (sigprocmask(SIG_BLOCK, &mask, &a.session_sigmask) == -1)
 		return EX_OSERR;
 	int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	a.sigfd = sigfd;
 	if (sigfd == -1) {
 		log_msg(LOG_ERR, "--listen: signalfd: %s", strerror(errno));
 		return EX_OSERR;

@@ -4,9 +4,9 @@
  * or a listening socket on standard input (inetd "wait"), accepts each
  * connection and starts a session for it: fork, then exec of this same
  * program without --listen, the connection on standard input and output.
- * So every connection is still a fresh process (its own address-space
- * layout and stack canary, the configuration read again) that splits and
- * sandboxes itself as under Accept=yes; the acceptor keeps no state about
+ * So every connection is a fresh process (its own address-space layout
+ * and stack canary, the configuration read again) that splits and
+ * sandboxes itself as under Accept=yes (with TLS: forked, below); the acceptor keeps no state about
  * a connection beyond its process id and peer address, for the limits:
  *   --max-connections: at the limit, no more are accepted until a session
  *     ends; clients wait in the listen backlog;
@@ -15,6 +15,14 @@
  *   --listen-idle: with no session running and none accepted for that
  *     long, the acceptor exits; systemd starts it again on the next
  *     connection, so nothing stays resident without need.
+ * With TLS configured (struct listen_fork) a session is forked from the
+ * acceptor and not exec'd: OpenSSL's start, the key's load and the
+ * relocation of libcrypto's tables would otherwise be paid by every
+ * connection (about 3 ms and 1.3 MiB), and the context the acceptor built
+ * once is shared copy-on-write.  The price: the sessions of one acceptor
+ * share its address-space layout and stack canary, as Postfix's smtpd
+ * processes do across the sessions each serves (README, "Security").
+ * The configuration is still read again by every session.
  * SIGTERM or SIGHUP: accept no more, wait for the running sessions, exit
  * (a reload: the next connection starts a new acceptor).
  *
@@ -26,7 +34,16 @@
 
 #include "config.h"
 
-/* Serve until idle or told to stop; returns the exit status (sysexits). */
-int listen_run(const struct config *cfg, int argc, char **argv);
+/* How to fork a session rather than exec one: refresh runs in the
+ * acceptor before each fork, serve in the child with the session's
+ * command line (ours without --listen), its return the exit status. */
+struct listen_fork {
+	void (*refresh)(void);
+	int (*serve)(int argc, char **argv);
+};
+
+/* Serve until idle or told to stop; returns the exit status (sysexits).
+ * fork_hooks NULL: every session is exec'd. */
+int listen_run(const struct config *cfg, int argc, char **argv, const struct listen_fork *fork_hooks);
 
 #endif

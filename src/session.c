@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -158,6 +159,9 @@ static int start_tls(struct session *s)
 	 * wait 40 ms: acknowledge now */
 	int on = 1;
 	(void)setsockopt(s->io.conn->in_fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+	/* the handshake's temporaries are freed: their pages, copies of the
+	 * acceptor's (listen.h), go back rather than stay for the session */
+	malloc_trim(0);
 	tls_describe(s->io.conn, s->tls, sizeof s->tls);
 	if (log_verbose())
 		log_msg(LOG_DEBUG, "TLS: %s", s->tls);

@@ -68,18 +68,39 @@ static int run_tls_build(char **argv, const char *hostname)
 	return fatal(EX_CONFIG, why, hostname);
 }
 
-/* The acceptor tries the certificate and key once, so that a bad pair is
- * in the log at start; every session loads them again for itself. */
-static void tls_check(const struct config *cfg)
+/* The acceptor's TLS context, built once and forked into every session
+ * (listen.h), and rebuilt when the certificate or key file changes (a
+ * renewal): their identity as stat saw it before the last load. */
+static struct {
+	struct tls_ctx *ctx;
+	const char *cert, *key;
+	struct stat cert_st, key_st;
+} shared_tls;
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* A pair that does not load leaves no context: each session then tries
+ * for itself and answers 421, as a session of the exec'd kind would. */
+static void shared_tls_refresh(void)
 {
 	char why[TLS_WHY_MAX];
-	struct tls_ctx *ctx;
+	struct stat cert_st = { 0 }, key_st = { 0 };
 
-	if (!cfg->tls_cert)
+	(void)stat(shared_tls.cert, &cert_st);
+	(void)stat(shared_tls.key, &key_st);
+	if (same_file(&cert_st, &shared_tls.cert_st) && same_file(&key_st, &shared_tls.key_st))
 		return;
-	if (!(ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, why, sizeof why)))
+	shared_tls.cert_st = cert_st;
+	shared_tls.key_st = key_st;
+	tls_ctx_free(shared_tls.ctx);
+	if (!(shared_tls.ctx = tls_server_ctx(shared_tls.cert, shared_tls.key, why, sizeof why)))
 		log_msg(LOG_ERR, "configuration error: %s (each session answers 421 until it is fixed)", why);
-	tls_ctx_free(ctx);
+	else if (log_verbose())
+		log_msg(LOG_DEBUG, "TLS certificate %s and key %s loaded", shared_tls.cert, shared_tls.key);
 }
 
 /* Every message that is not delivered at once goes to the queue: a queue
@@ -150,7 +171,7 @@ static void leave_connection(void)
 /* The fork comes before the greeting, so that the child's start and its
  * sandbox overlap the client's reading of the 220 instead of delaying the
  * answer to its first command. */
-static int split(const struct config *cfg, const struct peer *peer, struct tls_ctx *tls)
+static int split(const struct config *cfg, const struct peer *peer, struct tls_ctx *tls, int tls_shared)
 {
 	const char go = PS_GO;
 	int sv[2];
@@ -170,8 +191,10 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_c
 	}
 	close(sv[1]);
 	/* the key is the session's alone: the monitor frees (and OpenSSL
-	 * wipes) its copy */
-	tls_ctx_free(tls);
+	 * wipes) its copy; unless the acceptor holds it anyway, where the
+	 * free would only turn pages shared with it into copies of our own */
+	if (!tls_shared)
+		tls_ctx_free(tls);
 	/* --smtps: the client speaks first (its ClientHello), the session greets */
 	if ((!cfg->smtps && session_greet() == -1) || send(sv[0], &go, 1, MSG_NOSIGNAL) != 1)
 		shutdown(sv[0], SHUT_RDWR);
@@ -179,11 +202,79 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_c
 	return ps_monitor(sv[0], pid, cfg, peer);
 }
 
-int main(int argc, char **argv)
+static int serve_forked(int argc, char **argv);
+
+static const struct listen_fork tls_fork = { shared_tls_refresh, serve_forked };
+
+/* The acceptor: with TLS configured, sessions are forked from it with the
+ * context built here (listen.h says why). */
+static int run_acceptor(const struct config *cfg, int argc, char **argv)
 {
-	struct config cfg;
+	log_open("mailslot-smtpd", cfg->log, cfg->verbose);
+	if (!cfg->tls_cert || !tls_built_in())
+		return listen_run(cfg, argc, argv, NULL);
+	shared_tls.cert = cfg->tls_cert;
+	shared_tls.key = cfg->tls_key;
+	shared_tls.cert_st.st_ino = (ino_t)-1;	/* nothing loaded yet */
+	shared_tls_refresh();
+	return listen_run(cfg, argc, argv, &tls_fork);
+}
+
+/* One connection on standard input and output, from the configuration on;
+ * tls: a context already built for cfg's certificate, or NULL. */
+static int serve(struct config *cfg, struct tls_ctx *tls)
+{
+	int tls_shared = tls != NULL;
 	struct peer peer;
 	char err[512];
+	int rc;
+
+	if (users_init(cfg, err, sizeof err) == -1)
+		return fatal(EX_CONFIG, err, cfg->hostname);
+	peer_identify(&peer);
+	if (peer.kind == PEER_LISTENING)
+		return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one "
+				       "process per connection (systemd Accept=yes, inetd 'nowait')", cfg->hostname);
+	log_open("mailslot-smtpd", cfg->log, cfg->verbose);
+	/* a password file readable by root only (/etc/shadow) is opened now;
+	 * the monitor reads it again from the start for every AUTH */
+	if (cfg->passwd && (cfg->passwd_fd = open(cfg->passwd, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, sizeof err, "cannot read the password file %s (--passwd): %s", cfg->passwd,
+			 strerror(errno));
+		return fatal(EX_CONFIG, err, cfg->hostname);
+	}
+	/* the certificate and key are read while we may still read anything */
+	if (cfg->tls_cert && !tls && !(tls = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, sizeof err)))
+		return fatal(EX_CONFIG, err, cfg->hostname);
+	if ((rc = privs_drop(cfg, err, sizeof err)) != 0)
+		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg->hostname);
+	if (queue_usable(cfg, err, sizeof err) == -1)
+		return fatal(EX_CONFIG, err, cfg->hostname);
+	return split(cfg, &peer, tls, tls_shared);
+}
+
+/* A session forked by the acceptor: the configuration is read again, and
+ * the acceptor's context serves if it is for the same files. */
+static int serve_forked(int argc, char **argv)
+{
+	static struct config cfg;
+	struct tls_ctx *tls = shared_tls.ctx;
+	int rc = config_load(&cfg, argc, argv, PROG_SMTPD, "mailslot-smtpd");
+
+	if (rc)
+		return fatal(rc == CONFIG_DONE ? EX_USAGE : rc, config_error, NULL);
+	if (tls && (!cfg.tls_cert || strcmp(cfg.tls_cert, shared_tls.cert) != 0 ||
+		    strcmp(cfg.tls_key, shared_tls.key) != 0)) {
+		tls_ctx_free(tls);
+		tls = NULL;
+	}
+	shared_tls.ctx = NULL;
+	return serve(&cfg, tls);
+}
+
+int main(int argc, char **argv)
+{
+	static struct config cfg;
 	int rc;
 
 	/* a client that goes away must not kill us in the middle of a delivery */
@@ -195,32 +286,7 @@ int main(int argc, char **argv)
 		return fatal(rc, config_error, NULL);
 	if ((cfg.tls_cert || cfg.smtps) && !tls_built_in())
 		return run_tls_build(argv, cfg.hostname);
-	if (cfg.listen) {
-		log_open("mailslot-smtpd", cfg.log, cfg.verbose);
-		tls_check(&cfg);
-		return listen_run(&cfg, argc, argv);
-	}
-	if (users_init(&cfg, err, sizeof err) == -1)
-		return fatal(EX_CONFIG, err, cfg.hostname);
-	peer_identify(&peer);
-	if (peer.kind == PEER_LISTENING)
-		return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one "
-				       "process per connection (systemd Accept=yes, inetd 'nowait')", cfg.hostname);
-	log_open("mailslot-smtpd", cfg.log, cfg.verbose);
-	/* a password file readable by root only (/etc/shadow) is opened now;
-	 * the monitor reads it again from the start for every AUTH */
-	if (cfg.passwd && (cfg.passwd_fd = open(cfg.passwd, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, sizeof err, "cannot read the password file %s (--passwd): %s", cfg.passwd,
-			 strerror(errno));
-		return fatal(EX_CONFIG, err, cfg.hostname);
-	}
-	/* the certificate and key are read while we may still read anything */
-	struct tls_ctx *tls = NULL;
-	if (cfg.tls_cert && !(tls = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof err)))
-		return fatal(EX_CONFIG, err, cfg.hostname);
-	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
-		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg.hostname);
-	if (queue_usable(&cfg, err, sizeof err) == -1)
-		return fatal(EX_CONFIG, err, cfg.hostname);
-	return split(&cfg, &peer, tls);
+	if (cfg.listen)
+		return run_acceptor(&cfg, argc, argv);
+	return serve(&cfg, NULL);
 }

@@ -6,6 +6,7 @@
 # installed units under a real systemd.
 
 load helpers/units_helper
+load helpers/tls_helper
 
 setup() {
 	require_smtpd
@@ -252,4 +253,98 @@ EOF
 	assert_line --index 1 --regexp '^closed after [12] s$'
 	run grep -c 'ended: it lasted --max-session-time' "$BATS_TEST_TMPDIR/acc.log"
 	assert_output 1
+}
+
+# With TLS configured the acceptor forks its sessions with the context it
+# built (listen.h).  tls_pki NAME CN: a certificate NAME.pem for CN and its
+# key NAME.key, signed by the test CA in $PKI.
+tls_pki() {
+	PKI=$BATS_TEST_TMPDIR/pki
+	[ -f "$PKI/ca.pem" ] || tls_ca "$PKI"
+	tls_cert "$PKI" "$1" "DNS:$2"
+}
+
+# served_cn: the subject CN of the certificate a STARTTLS client is shown.
+served_cn() {
+	openssl s_client -starttls smtp -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null |
+		openssl x509 -noout -subject -nameopt multiline | awk '/commonName/ { print $3 }'
+}
+
+@test "--listen with TLS: sessions are forked from the acceptor, sandboxed, and deliver inside TLS" {
+	tls_pki srv mx.example.test
+	start_acceptor --tls-cert "$PKI/srv.pem" --tls-key "$PKI/srv.key"
+	# the plain build hands TLS over to mailslot-smtpd-tls beside it
+	SMTPD=$SMTPD-tls assert_session_sandboxed "$PORT"
+	run swaks --server "127.0.0.1:$PORT" --tls --tls-ca-path "$PKI/ca.pem" --tls-verify \
+		--from someone@remote.test --to alice@example.test --helo c.test --body forked-tls-token
+	assert_success
+	assert_line --regexp '^=== TLS started with cipher TLSv1\.[23]'
+	assert_delivered alice forked-tls-token
+}
+
+@test "--listen with TLS: a renewed certificate reaches the next client; a broken pair gets 421 until mended" {
+	tls_pki one mx-one.test
+	tls_pki two mx-two.test
+	cp "$PKI/one.pem" "$PKI/srv.pem"
+	cp "$PKI/one.key" "$PKI/srv.key"
+	start_acceptor --tls-cert "$PKI/srv.pem" --tls-key "$PKI/srv.key"
+	run served_cn
+	assert_output mx-one.test
+	# renewed in place, as certbot's deploy hook or a cp would
+	cp "$PKI/two.pem" "$PKI/srv.pem"
+	cp "$PKI/two.key" "$PKI/srv.key"
+	run served_cn
+	assert_output mx-two.test
+	# half-way through a renewal: the certificate new, the key still old
+	cp "$PKI/one.pem" "$PKI/srv.pem"
+	run python3 -c 'import socket, sys; s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5); print(s.makefile("rb").readline().decode().strip())' "$PORT"
+	assert_output --regexp '^421 4\.3\.5 '
+	grep -q 'does not match the certificate' "$BATS_TEST_TMPDIR/acc.log"
+	cp "$PKI/one.key" "$PKI/srv.key"
+	run served_cn
+	assert_output mx-one.test
+}
+
+@test "--listen with TLS: 50 connections idle inside TLS hold at most 512 KiB of PSS each" {
+	grep -q -a -m1 AddressSanitizer "$SMTPD" && skip "a sanitizer build: its shadow memory is not ours"
+	tls_pki srv mx.example.test
+	start_acceptor --tls-cert "$PKI/srv.pem" --tls-key "$PKI/srv.key"
+	cat >"$BATS_TEST_TMPDIR/hold.py" <<'PY'
+import socket, ssl, sys
+ctx = ssl._create_unverified_context()
+held = []
+for _ in range(50):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"EHLO c.test\r\n")
+    while f.readline()[3:4] != b" ":
+        pass
+    s.sendall(b"STARTTLS\r\n")
+    f.readline()
+    t = ctx.wrap_socket(s)
+    t.sendall(b"EHLO c.test\r\n")
+    g = t.makefile("rb")
+    while g.readline()[3:4] != b" ":
+        pass
+    held.append((t, g))
+print("held", len(held))
+sys.stdin.readline()
+PY
+	coproc HOLD { python3 -u "$BATS_TEST_TMPDIR/hold.py" "$PORT"; }
+	local line
+	read -r -t 60 line <&"${HOLD[0]}"
+	[ "$line" = "held 50" ] || fail "clients: $line"
+	local acc sum=0 count=0 p pss
+	acc=$(acceptor_pid)
+	for p in $(ps -e -o pid=,ppid= | awk -v top="$acc" '{ parent[$1] = $2 }
+		END { for (p in parent) if (parent[p] == top || parent[parent[p]] == top) print p }'); do
+		pss=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+		sum=$((sum + ${pss:-0}))
+		count=$((count + 1))
+	done
+	echo "quit" >&"${HOLD[1]}"
+	echo "# PSS per idle TLS connection: $((sum / 50)) KiB ($count processes)" >&3
+	[ "$count" -eq 100 ] || fail "$count processes for 50 connections"
+	[ $((sum / 50)) -le 512 ] || fail "PSS per connection $((sum / 50)) KiB"
 }
