@@ -115,7 +115,16 @@ test-asan:
 bench: all
 	@sh tests/install-deps.sh bench
 	SMTPD=$(CURDIR)/mailslot-smtpd bash tests/bench/run.sh
+	bash tests/bench/tls.sh
 	bash tests/bench/systemd.sh
+
+# Submission inside TLS (STARTTLS or implicit, AUTH, one message) and the
+# PSS of an idle TLS connection, beside a private Postfix instance with
+# Dovecot's SASL on the same machine (tests/bench/tls.sh).
+.PHONY: bench-tls
+bench-tls: all
+	@sh tests/install-deps.sh bench
+	bash tests/bench/tls.sh
 
 # The units make install installs (and the Accept=yes pair of
 # examples/systemd), under the machine's systemd as PID 1 in

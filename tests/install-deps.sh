@@ -137,6 +137,8 @@ group_bench() {
 	# make bench-systemd: the shipped units in a systemd-nspawn container
 	need systemd-container systemd-nspawn
 	need util-linux nsenter
+	# make bench-tls: Postfix's SASL through Dovecot's auth service
+	need dovecot-core dovecot
 }
 
 [ $# -gt 0 ] || set -- build run test bench

@@ -14,6 +14,7 @@
 load test_helper
 load helpers/relay_helper
 load helpers/tls_helper
+load helpers/postfix_instance
 
 setup() {
 	[ -x "$RELAY" ] || fail "$RELAY is not built: run make first"
@@ -30,6 +31,10 @@ setup() {
 }
 
 teardown() {
+	if [ -n "${PF_DIR:-}" ]; then
+		pf_stop "$PF_DIR"
+		rm -rf "$PF_DIR"
+	fi
 	relay_teardown
 }
 
@@ -96,6 +101,36 @@ nothing_delivered() {
 	run grep -A2 -m1 '^Received: from sender.test' "${lines[0]}"
 	assert_output --regexp 'with ESMTPS'
 	assert_output --partial 'TLSv1.3'
+}
+
+@test "MX that is Postfix with smtpd_tls_security_level=may: STARTTLS used, logged by both, delivered" {
+	[ "$(id -u)" = 0 ] || skip "a Postfix instance needs root"
+	relay_dns
+	# Postfix's own account must reach it: bats' directory is root's alone
+	PF_DIR=$(mktemp -d /tmp/mailslot-postfix.XXXXXX)
+	chmod 755 "$PF_DIR"
+	local pf=$PF_DIR
+	pf_init "$pf" remote.test
+	pf_conf "$pf" "smtpd_tls_cert_file = $PKI/mx.pem" "smtpd_tls_key_file = $PKI/mx.key" \
+		'smtpd_tls_security_level = may' 'smtpd_tls_loglevel = 1'
+	pf_listen "$pf" 127.0.0.2 "$RPORT"
+	pf_start "$pf"
+	relay_queue alice@example.org bob@remote.test < <(relay_msg to-postfix-token)
+	run relay
+	assert_success
+	assert_output --regexp "Unverified TLS connection to mx1\.remote\.test\[127\.0\.0\.2\]:$RPORT: TLSv1\.3 TLS_"
+	assert_output --regexp "to=<bob@remote\.test> relay=mx1\.remote\.test\[127\.0\.0\.2\]:$RPORT status=sent"
+	run queue_ids
+	assert_output ''
+	# Postfix saw TLS, accepted the message and delivered it
+	for _ in $(seq 100); do
+		grep -q 'to-postfix-token' "$pf/mail/inbox" 2>/dev/null && break
+		sleep 0.1
+	done
+	run grep -c 'Anonymous TLS connection established from .*: TLSv1\.3' "$pf/maillog"
+	assert_output 1
+	run grep -c '^Subject: to-postfix-token' "$pf/mail/inbox"
+	assert_output 1
 }
 
 @test "MX without STARTTLS: plain delivery, no TLS line" {
