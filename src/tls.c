@@ -47,8 +47,6 @@ static const char *ssl_reason(void)
 		return "unknown error";
 	if (ERR_GET_LIB(e) == ERR_LIB_SYS)
 		return strerror(ERR_GET_REASON(e));
-	/* the reason texts are loaded only now, when one is wanted (tls_init) */
-	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
 	r = ERR_reason_error_string(e);
 	return r ? r : "unknown error";
 }
@@ -74,13 +72,8 @@ static int tls_init(char *why, size_t whylen)
 	if (done)
 		return 0;
 	/* NO_LOAD_CONFIG: openssl.cnf would be read now and could loosen the
-	 * policy; NO_ATEXIT: nothing to free at exit that exit does not;
-	 * NO_LOAD_*_STRINGS: the reason texts fill a hash table of thousands
-	 * of entries in every session's heap, and are wanted only for an
-	 * error (ssl_reason loads them then) */
-	if (OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_NO_LOAD_SSL_STRINGS |
-				     OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS,
-			     NULL) != 1 ||
+	 * policy; NO_ATEXIT: nothing to free at exit that exit does not */
+	if (OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL) != 1 ||
 	    fd_bio_init() == -1) {
 		set_why(why, whylen, "cannot initialise OpenSSL", NULL);
 		return -1;
