@@ -47,7 +47,7 @@ SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/sandbox.o src
              src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o \
              src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o src/sasl.o src/authdb.o src/pwfile.o
 RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliver.o src/mbox.o \
-             src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o src/tls.o
+             src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o src/tls.o src/tls_key.o
 PASSWD_OBJS = src/passwd.o src/pwedit.o src/pwfile.o src/lock.o src/fileio.o src/log.o
 PROGRAMS   = mailslot-smtpd mailslot-smtpd-tls mailslot-relay mailslot-passwd
 
@@ -58,9 +58,9 @@ mailslot-smtpd: $(SMTPD_OBJS) src/tls_off.o
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(SMTPD_OBJS) src/tls_off.o $(LDLIBS) -lcrypt
 
-mailslot-smtpd-tls: $(SMTPD_OBJS) src/tls.o
+mailslot-smtpd-tls: $(SMTPD_OBJS) src/tls.o src/tls_key.o
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(SMTPD_OBJS) src/tls.o $(LDLIBS) $(TLSLIBS) -lcrypt
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(SMTPD_OBJS) src/tls.o src/tls_key.o $(LDLIBS) $(TLSLIBS) -lcrypt
 
 mailslot-relay: $(RELAY_OBJS)
 	@echo "  LD  $@"

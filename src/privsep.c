@@ -12,6 +12,30 @@
 #include "log.h"
 
 #define PS_BAD (-2)	/* a request no honest session sends */
+
+static struct tls_server *monitor_tls;	/* ps_monitor_key */
+static int signs;
+
+void ps_monitor_key(struct tls_server *tls)
+{
+	monitor_tls = tls;
+}
+
+/* The handshake's signature; an honest session asks PS_SIGN_LIMIT times
+ * at most, within the bounds of its request. */
+static int sign(const struct ps_request *req, struct ps_reply *rep)
+{
+	size_t len = sizeof rep->sig;
+
+	if (++signs > PS_SIGN_LIMIT || req->sign_len > sizeof req->sign_in)
+		return PS_BAD;
+	if (monitor_tls && tls_server_sign(monitor_tls, req->sign_pad, req->sign_in, req->sign_len, rep->sig, &len) == 0)
+		rep->sig_len = (uint32_t)len;
+	else
+		log_msg(LOG_ERR, "cannot sign for the TLS handshake (kind %d, %u octets)", (int)req->sign_pad,
+			(unsigned)req->sign_len);
+	return -1;
+}
 #define PS_QUIET (-3)	/* a request that gets no reply */
 
 static int bounded(const char *s, size_t size)
@@ -45,6 +69,8 @@ static int serve(struct txn *t, const struct ps_request *req, struct ps_reply *r
 	case PS_AUTH:
 		txn_auth(t, req->arg, req->secret, &rep->st);
 		return -1;
+	case PS_SIGN:
+		return sign(req, rep);
 	case PS_RCPT:
 		txn_rcpt(t, req->arg, &rep->st);
 		return -1;

@@ -23,6 +23,9 @@
  *   AUTH user, secret          check a password (the monitor's authdb), pace
  *                              and count failures, log the outcome; later
  *                              MAILs and RCPTs are that user's
+ *   SIGN pad, octets           the handshake's signature with the TLS key,
+ *                              which only the monitor holds (tls_key.c); once
+ *                              a session (PS_SIGN_LIMIT)
  * With --submission the MAIL request is asked, not told: whether the sender
  * belongs to the user is the monitor's answer.
  * Anything else (a short record, an unknown request, text that is not a
@@ -43,9 +46,14 @@
 #include "peer.h"
 #include "queue.h"
 #include "status.h"
+#include "tls.h"
 #include "txn.h"
 
-enum ps_op { PS_MAIL = 1, PS_RCPT, PS_DATA, PS_DOT, PS_AUTH };
+enum ps_op { PS_MAIL = 1, PS_RCPT, PS_DATA, PS_DOT, PS_AUTH, PS_SIGN };
+
+/* A session has one handshake (STARTTLS once, or implicit TLS), which
+ * signs once (TLS 1.3's CertificateVerify, TLS 1.2's ServerKeyExchange). */
+#define PS_SIGN_LIMIT 1
 
 /* The one octet the monitor sends first, once the greeting is out: the
  * session may read the client.  The socket's end instead means the client
@@ -60,11 +68,16 @@ struct ps_request {
 	char helo[TXN_HELO_MAX + 1];
 	char secret[TXN_SECRET_MAX + 1];	/* AUTH: the password, wiped after use */
 	char tls[TXN_TLS_MAX + 1];	/* MAIL: the session's TLS, for Received: */
+	int32_t sign_pad;		/* SIGN: TLS_SIGN_ECDSA or an RSA padding */
+	uint32_t sign_len;
+	unsigned char sign_in[TLS_SIGN_MAX];
 };
 
 struct ps_reply {
 	struct status st;
 	char qid[QUEUE_ID_MAX];
+	uint32_t sig_len;		/* SIGN: 0 when the monitor could not */
+	unsigned char sig[TLS_SIGN_MAX];
 };
 
 /* The session's end: a socket to the monitor, or a local transaction. */
@@ -83,5 +96,8 @@ void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *r
 /* The monitor: serve the session child over sock until it closes, then
  * reap child.  Returns the exit status for the process. */
 int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct peer *peer);
+
+/* The TLS the monitor signs with for its session (PS_SIGN), or NULL. */
+void ps_monitor_key(struct tls_server *tls);
 
 #endif

@@ -758,9 +758,26 @@ int session_greet(void)
 	return 0;
 }
 
-void session_use_tls(struct tls_ctx *ctx)
+int session_sign(int pad, const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen)
+{
+	struct ps_request req = { .op = PS_SIGN, .sign_pad = pad, .sign_len = (uint32_t)inlen };
+	struct ps_reply rep;
+
+	if (inlen > sizeof req.sign_in)
+		return -1;
+	memcpy(req.sign_in, in, inlen);
+	ps_call(&s.link, &req, &rep, NULL);
+	if (rep.sig_len == 0 || rep.sig_len > sizeof rep.sig || rep.sig_len > *outlen)
+		return -1;
+	memcpy(out, rep.sig, rep.sig_len);
+	*outlen = rep.sig_len;
+	return 0;
+}
+
+void session_use_tls(struct tls_ctx *ctx, int monitor_fd)
 {
 	s.tls_ctx = ctx;
+	s.link.fd = monitor_fd;	/* the handshake may ask the monitor to sign */
 }
 
 int session_greet_in_tls(void)

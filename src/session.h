@@ -20,9 +20,12 @@ void session_prepare(const struct config *cfg, const struct peer *peer);
  * that still holds privileges may call it, and the client reads the 220
  * while the session child sandboxes itself. */
 int session_greet(void);
-/* In the session child, before session_run: offer STARTTLS with ctx. */
+/* In the session child, before session_run: offer STARTTLS with ctx,
+ * asking the monitor at monitor_fd for the handshake's signature when
+ * ctx's key is the monitor's (session_sign, a tls_signer). */
 struct tls_ctx;
-void session_use_tls(struct tls_ctx *ctx);
+void session_use_tls(struct tls_ctx *ctx, int monitor_fd);
+int session_sign(int pad, const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen);
 /* --smtps: the handshake first (nothing is read in clear), then the
  * greeting inside TLS.  -1: the handshake failed, the session is over. */
 int session_greet_in_tls(void);

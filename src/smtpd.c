@@ -68,12 +68,22 @@ static int run_tls_build(char **argv, const char *hostname)
 	return fatal(EX_CONFIG, why, hostname);
 }
 
-/* The acceptor's TLS context, built once and forked into every session
- * (listen.h), and rebuilt when the certificate or key file changes (a
+static int server_tls_load(struct tls_server *t, const char *cert, const char *key, char *why, size_t whylen)
+{
+	if (tls_server_load(t, cert, key, session_sign, why, whylen) == -1)
+		return -1;
+	if (t->key_in_session)
+		log_msg(LOG_WARNING, "TLS key %s stays in the session process: the monitor signs with EC and "
+				     "RSA keys only", key);
+	return 0;
+}
+
+/* The acceptor's TLS, built once and forked into every session
+ * (listen.h), and built again when the certificate or key file changes (a
  * renewal): their identity as stat saw it before the last load. */
 static struct {
-	struct tls_ctx *ctx;
-	const char *cert, *key;
+	struct tls_server tls;
+	const char *cert_path, *key_path;
 	struct stat cert_st, key_st;
 } shared_tls;
 
@@ -90,17 +100,18 @@ static void shared_tls_refresh(void)
 	char why[TLS_WHY_MAX];
 	struct stat cert_st = { 0 }, key_st = { 0 };
 
-	(void)stat(shared_tls.cert, &cert_st);
-	(void)stat(shared_tls.key, &key_st);
+	(void)stat(shared_tls.cert_path, &cert_st);
+	(void)stat(shared_tls.key_path, &key_st);
 	if (same_file(&cert_st, &shared_tls.cert_st) && same_file(&key_st, &shared_tls.key_st))
 		return;
 	shared_tls.cert_st = cert_st;
 	shared_tls.key_st = key_st;
-	tls_ctx_free(shared_tls.ctx);
-	if (!(shared_tls.ctx = tls_server_ctx(shared_tls.cert, shared_tls.key, why, sizeof why)))
+	tls_server_free(&shared_tls.tls);
+	if (server_tls_load(&shared_tls.tls, shared_tls.cert_path, shared_tls.key_path, why, sizeof why) == -1)
 		log_msg(LOG_ERR, "configuration error: %s (each session answers 421 until it is fixed)", why);
 	else if (log_verbose())
-		log_msg(LOG_DEBUG, "TLS certificate %s and key %s loaded", shared_tls.cert, shared_tls.key);
+		log_msg(LOG_DEBUG, "TLS certificate %s and key %s loaded", shared_tls.cert_path,
+			shared_tls.key_path);
 }
 
 /* Every message that is not delivered at once goes to the queue: a queue
@@ -120,7 +131,7 @@ static int queue_usable(const struct config *cfg, char *err, size_t errlen)
  * then speak SMTP once told the greeting went out (--smtps: after the
  * handshake, greeting inside TLS).  A session that could not sandbox
  * itself answers 421 after the greeting and ends. */
-static void run_session(const struct config *cfg, int sock, struct tls_ctx *tls)
+static void run_session(const struct config *cfg, int sock, struct tls_server *tls)
 {
 	const char *step;
 	char go = 0;
@@ -129,6 +140,7 @@ static void run_session(const struct config *cfg, int sock, struct tls_ctx *tls)
 
 	if (cfg->passwd_fd != -1)
 		close(cfg->passwd_fd);	/* the hashes are the monitor's alone */
+	tls_server_forget_key(tls);	/* and so is the TLS key */
 	if (cfg->max_session_time > 0)
 		alarm((unsigned)cfg->max_session_time);	/* SIGALRM ends the session */
 	privs_shed_groups();
@@ -145,7 +157,7 @@ static void run_session(const struct config *cfg, int sock, struct tls_ctx *tls)
 	}
 	if (log_verbose())
 		log_msg(LOG_DEBUG, "session sandboxed (Landlock ABI %d)", abi);
-	session_use_tls(tls);
+	session_use_tls(tls->ctx, sock);
 	if (cfg->smtps && session_greet_in_tls() == -1)
 		_exit(0);
 	_exit(session_run(sock));
@@ -171,7 +183,7 @@ static void leave_connection(void)
 /* The fork comes before the greeting, so that the child's start and its
  * sandbox overlap the client's reading of the 220 instead of delaying the
  * answer to its first command. */
-static int split(const struct config *cfg, const struct peer *peer, struct tls_ctx *tls, int tls_shared)
+static int split(const struct config *cfg, const struct peer *peer, struct tls_server *tls, int tls_shared)
 {
 	const char go = PS_GO;
 	int sv[2];
@@ -190,11 +202,14 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_c
 		run_session(cfg, sv[1], tls);
 	}
 	close(sv[1]);
-	/* the key is the session's alone: the monitor frees (and OpenSSL
-	 * wipes) its copy; unless the acceptor holds it anyway, where the
-	 * free would only turn pages shared with it into copies of our own */
-	if (!tls_shared)
-		tls_ctx_free(tls);
+	/* the monitor signs for the session (PS_SIGN) and needs no context;
+	 * one the acceptor holds anyway stays, since freeing it would only
+	 * turn pages shared with the acceptor into copies of our own */
+	ps_monitor_key(tls);
+	if (!tls_shared) {
+		tls_ctx_free(tls->ctx);
+		tls->ctx = NULL;
+	}
 	/* --smtps: the client speaks first (its ClientHello), the session greets */
 	if ((!cfg->smtps && session_greet() == -1) || send(sv[0], &go, 1, MSG_NOSIGNAL) != 1)
 		shutdown(sv[0], SHUT_RDWR);
@@ -213,18 +228,18 @@ static int run_acceptor(const struct config *cfg, int argc, char **argv)
 	log_open("mailslot-smtpd", cfg->log, cfg->verbose);
 	if (!cfg->tls_cert || !tls_built_in())
 		return listen_run(cfg, argc, argv, NULL);
-	shared_tls.cert = cfg->tls_cert;
-	shared_tls.key = cfg->tls_key;
+	shared_tls.cert_path = cfg->tls_cert;
+	shared_tls.key_path = cfg->tls_key;
 	shared_tls.cert_st.st_ino = (ino_t)-1;	/* nothing loaded yet */
 	shared_tls_refresh();
 	return listen_run(cfg, argc, argv, &tls_fork);
 }
 
 /* One connection on standard input and output, from the configuration on;
- * tls: a context already built for cfg's certificate, or NULL. */
-static int serve(struct config *cfg, struct tls_ctx *tls)
+ * tls: what the acceptor built for cfg's certificate, or nothing. */
+static int serve(struct config *cfg, struct tls_server *tls)
 {
-	int tls_shared = tls != NULL;
+	int tls_shared = tls->ctx != NULL;
 	struct peer peer;
 	char err[512];
 	int rc;
@@ -244,7 +259,7 @@ static int serve(struct config *cfg, struct tls_ctx *tls)
 		return fatal(EX_CONFIG, err, cfg->hostname);
 	}
 	/* the certificate and key are read while we may still read anything */
-	if (cfg->tls_cert && !tls && !(tls = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, sizeof err)))
+	if (cfg->tls_cert && !tls->ctx && server_tls_load(tls, cfg->tls_cert, cfg->tls_key, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err, cfg->hostname);
 	if ((rc = privs_drop(cfg, err, sizeof err)) != 0)
 		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg->hostname);
@@ -258,18 +273,16 @@ static int serve(struct config *cfg, struct tls_ctx *tls)
 static int serve_forked(int argc, char **argv)
 {
 	static struct config cfg;
-	struct tls_ctx *tls = shared_tls.ctx;
+	struct tls_server tls = shared_tls.tls;
 	int rc = config_load(&cfg, argc, argv, PROG_SMTPD, "mailslot-smtpd");
 
 	if (rc)
 		return fatal(rc == CONFIG_DONE ? EX_USAGE : rc, config_error, NULL);
-	if (tls && (!cfg.tls_cert || strcmp(cfg.tls_cert, shared_tls.cert) != 0 ||
-		    strcmp(cfg.tls_key, shared_tls.key) != 0)) {
-		tls_ctx_free(tls);
-		tls = NULL;
-	}
-	shared_tls.ctx = NULL;
-	return serve(&cfg, tls);
+	if (tls.ctx && (!cfg.tls_cert || strcmp(cfg.tls_cert, shared_tls.cert_path) != 0 ||
+			strcmp(cfg.tls_key, shared_tls.key_path) != 0))
+		tls_server_free(&tls);
+	shared_tls.tls = (struct tls_server){ 0 };
+	return serve(&cfg, &tls);
 }
 
 int main(int argc, char **argv)
@@ -288,5 +301,6 @@ int main(int argc, char **argv)
 		return run_tls_build(argv, cfg.hostname);
 	if (cfg.listen)
 		return run_acceptor(&cfg, argc, argv);
-	return serve(&cfg, NULL);
+	static struct tls_server tls;
+	return serve(&cfg, &tls);
 }

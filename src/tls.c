@@ -168,6 +168,21 @@ static int load_pair(SSL_CTX *ssl, const char *cert_file, const char *key_file, 
 	return 0;
 }
 
+struct tls_ctx *tls_server_ctx_cert(const char *cert_file, char *why, size_t whylen)
+{
+	struct tls_ctx *ctx;
+
+	if (check_file("TLS certificate", cert_file, why, whylen) == -1 || !(ctx = ctx_new(1, why, whylen)))
+		return NULL;
+	SSL_CTX_set_security_level(ctx->ssl, 2);
+	if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cert_file) != 1) {
+		set_why(why, whylen, "cannot load the TLS certificate", cert_file);
+		tls_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 struct tls_ctx *tls_server_ctx(const char *cert_file, const char *key_file, char *why, size_t whylen)
 {
 	struct tls_ctx *ctx;
@@ -211,6 +226,11 @@ struct tls_ctx *tls_client_ctx(enum tls_verify verify, const char *ca_file, char
 		return NULL;
 	}
 	return ctx;
+}
+
+SSL_CTX *tls_ctx_ssl(struct tls_ctx *ctx)
+{
+	return ctx ? ctx->ssl : NULL;
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)

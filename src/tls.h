@@ -104,6 +104,40 @@ void tls_ctx_free(struct tls_ctx *ctx);
 int tls_start(struct conn *c, struct tls_ctx *ctx, const char *peer_name, int timeout_ms, char *why,
 	      size_t whylen);
 
+/* A server's TLS with the key out of the session (tls_key.c).
+ * tls_server_load checks the pair (in a child process), makes ctx with the
+ * certificate and its public key, whose private operation is signer's,
+ * and keeps the key file's octets in pages of their own (0, or -1 with
+ * why set).  The session unmaps those (tls_server_forget_key) and signs
+ * through the monitor, which parses the key at its first signature
+ * (tls_server_sign: pad TLS_SIGN_ECDSA, an ECDSA signature of a digest,
+ * DER; or an RSA padding, RSA_PKCS1_PADDING or RSA_NO_PADDING, the raw
+ * private operation; *outlen: room in out, then the signature's length;
+ * 0 or -1).  A key type other than EC or RSA is loaded into ctx itself
+ * (key_in_session).  TLS_SIGN_MAX: the largest signature or input. */
+#define TLS_SIGN_MAX 512
+#define TLS_SIGN_ECDSA (-1)
+typedef int (*tls_signer)(int pad, const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen);
+struct tls_server {
+	struct tls_ctx *ctx;
+	unsigned char *pem;		/* the key file, mapped on its own */
+	size_t pem_len, pem_map;
+	struct ec_key_st *ec;		/* parsed, in the monitor, for one signature */
+	struct rsa_st *rsa;
+	int key_in_session;
+};
+int tls_server_load(struct tls_server *t, const char *cert, const char *key, tls_signer signer, char *why,
+		    size_t whylen);
+void tls_server_forget_key(struct tls_server *t);
+int tls_server_sign(struct tls_server *t, int pad, const unsigned char *in, size_t inlen, unsigned char *out,
+		    size_t *outlen);
+void tls_server_free(struct tls_server *t);
+
+/* Between tls.c and tls_key.c: ctx's OpenSSL context; a server context
+ * with the certificate chain only. */
+struct ssl_ctx_st *tls_ctx_ssl(struct tls_ctx *ctx);
+struct tls_ctx *tls_server_ctx_cert(const char *cert_file, char *why, size_t whylen);
+
 /* 1 in a program linked with OpenSSL (tls.c), 0 in mailslot-smtpd's
  * plain build (tls_off.c). */
 int tls_built_in(void);

@@ -70,3 +70,36 @@ void tls_end(struct conn *c)
 {
 	(void)c;
 }
+
+int tls_server_load(struct tls_server *t, const char *cert, const char *key, tls_signer signer, char *why,
+		    size_t whylen)
+{
+	(void)cert;
+	(void)key;
+	(void)signer;
+	*t = (struct tls_server){ 0 };
+	not_built(why, whylen);
+	return -1;
+}
+
+void tls_server_forget_key(struct tls_server *t)
+{
+	(void)t;
+}
+
+int tls_server_sign(struct tls_server *t, int pad, const unsigned char *in, size_t inlen, unsigned char *out,
+		    size_t *outlen)
+{
+	(void)t;
+	(void)pad;
+	(void)in;
+	(void)inlen;
+	(void)out;
+	(void)outlen;
+	return -1;
+}
+
+void tls_server_free(struct tls_server *t)
+{
+	(void)t;
+}

@@ -305,15 +305,15 @@ served_cn() {
 	assert_output mx-one.test
 }
 
-@test "--listen with TLS: 50 connections idle inside TLS hold at most 512 KiB of PSS each" {
+@test "--listen with TLS: 100 connections idle inside TLS hold at most 512 KiB of PSS each" {
 	grep -q -a -m1 AddressSanitizer "$SMTPD" && skip "a sanitizer build: its shadow memory is not ours"
 	tls_pki srv mx.example.test
-	start_acceptor --tls-cert "$PKI/srv.pem" --tls-key "$PKI/srv.key"
+	start_acceptor --tls-cert "$PKI/srv.pem" --tls-key "$PKI/srv.key" --max-connections-per-source 200
 	cat >"$BATS_TEST_TMPDIR/hold.py" <<'PY'
 import socket, ssl, sys
 ctx = ssl._create_unverified_context()
 held = []
-for _ in range(50):
+for _ in range(100):
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
     f = s.makefile("rb")
     f.readline()
@@ -334,7 +334,7 @@ PY
 	coproc HOLD { python3 -u "$BATS_TEST_TMPDIR/hold.py" "$PORT"; }
 	local line
 	read -r -t 60 line <&"${HOLD[0]}"
-	[ "$line" = "held 50" ] || fail "clients: $line"
+	[ "$line" = "held 100" ] || fail "clients: $line"
 	local acc sum=0 count=0 p pss
 	acc=$(acceptor_pid)
 	for p in $(ps -e -o pid=,ppid= | awk -v top="$acc" '{ parent[$1] = $2 }
@@ -344,7 +344,66 @@ PY
 		count=$((count + 1))
 	done
 	echo "quit" >&"${HOLD[1]}"
-	echo "# PSS per idle TLS connection: $((sum / 50)) KiB ($count processes)" >&3
-	[ "$count" -eq 100 ] || fail "$count processes for 50 connections"
-	[ $((sum / 50)) -le 512 ] || fail "PSS per connection $((sum / 50)) KiB"
+	echo "# PSS per idle TLS connection: $((sum / 100)) KiB ($count processes)" >&3
+	[ "$count" -eq 200 ] || fail "$count processes for 100 connections"
+	[ $((sum / 100)) -le 512 ] || fail "PSS per connection $((sum / 100)) KiB"
+}
+
+# key_scalar NAME: the private scalar of $PKI/NAME.key in hex, as DER holds
+# it; pem_chunk NAME: 48 characters of its PEM text, in hex.
+key_scalar() {
+	openssl pkey -in "$PKI/$1.key" -text -noout | sed -n '/^priv:/,/^pub:/p' | sed '1d;$d' | tr -d ' :\n'
+}
+pem_chunk() {
+	sed -n 2p "$PKI/$1.key" | cut -c1-48 | tr -d '\n' | od -An -tx1 | tr -d ' \n'
+}
+
+@test "--listen with TLS: the key is the monitor's; the session that speaks TLS never holds it" {
+	tls_pki srv mx.example.test
+	start_acceptor --tls-cert "$PKI/srv.pem" --tls-key "$PKI/srv.key"
+	local scalar pem
+	scalar=$(key_scalar srv)
+	pem=$(pem_chunk srv)
+	[ ${#scalar} -eq 64 ] || fail "no scalar read from the key: '$scalar'"
+	cat >"$BATS_TEST_TMPDIR/tls_hold.py" <<'PY'
+import smtplib, ssl, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="c.test")
+print("greeted", flush=True)
+sys.stdin.readline()
+s.starttls(context=ssl._create_unverified_context())
+s.ehlo()
+print("tls", s.sock.version(), flush=True)
+sys.stdin.readline()
+s.quit()
+PY
+	coproc HOLD { python3 -u "$BATS_TEST_TMPDIR/tls_hold.py" "$PORT"; }
+	local line monitor session
+	read -r -t 10 line <&"${HOLD[0]}"
+	[ "$line" = greeted ] || fail "client: $line"
+	read -r monitor session < <(python3 - "$(acceptor_pid)" <<'PY'
+import os, sys
+top = sys.argv[1]
+kids = lambda p: open("/proc/%s/task/%s/children" % (p, p)).read().split()
+m = kids(top)[0]
+print(m, kids(m)[0])
+PY
+)
+	# before the handshake: the key file's text waits in the monitor (and
+	# the acceptor), never in the session
+	run python3 "$BATS_TEST_DIRNAME/helpers/mem_grep.py" "$monitor" "$pem"
+	assert_output "found $pem"
+	run python3 "$BATS_TEST_DIRNAME/helpers/mem_grep.py" "$session" "$pem" "$scalar"
+	assert_output "absent $pem
+absent $scalar"
+	echo go >&"${HOLD[1]}"
+	read -r -t 10 line <&"${HOLD[0]}"
+	[[ $line == "tls TLSv1.3" ]] || fail "client: $line"
+	# after it: the monitor signed once and let the key go; the session
+	# never had it
+	run python3 "$BATS_TEST_DIRNAME/helpers/mem_grep.py" "$session" "$pem" "$scalar"
+	assert_output "absent $pem
+absent $scalar"
+	run python3 "$BATS_TEST_DIRNAME/helpers/mem_grep.py" "$monitor" "$scalar"
+	assert_output "absent $scalar"
+	echo quit >&"${HOLD[1]}"
 }
