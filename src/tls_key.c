@@ -37,7 +37,7 @@
 #include <openssl/rsa.h>
 #include <openssl/ssl.h>
 
-#define KEY_FILE_MAX (64 * 1024)
+#define KEY_FILE_MAX ((size_t)64 * 1024)
 
 static tls_signer session_signer;
 
@@ -72,7 +72,7 @@ static int read_key_file(struct tls_server *t, const char *path, char *why, size
 	}
 	close(fd);
 	if (t->pem_len == t->pem_map) {
-		snprintf(why, whylen, "TLS key %s: larger than %d KiB", path, KEY_FILE_MAX / 1024);
+		snprintf(why, whylen, "TLS key %s: larger than %zu KiB", path, KEY_FILE_MAX / 1024);
 		return -1;
 	}
 	return 0;
@@ -193,8 +193,6 @@ static int rsa_priv_enc(int flen, const unsigned char *from, unsigned char *to, 
 /* The certificate's public key, its private operation sent to the signer. */
 static EVP_PKEY *proxy_of(X509 *cert)
 {
-	static EC_KEY_METHOD *ec_method;
-	static RSA_METHOD *rsa_method;
 	EVP_PKEY *pub = X509_get0_pubkey(cert), *proxy = EVP_PKEY_new();
 	int ok = 0;
 
@@ -203,6 +201,7 @@ static EVP_PKEY *proxy_of(X509 *cert)
 		return NULL;
 	}
 	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC) {
+		static EC_KEY_METHOD *ec_method;
 		if (!ec_method && (ec_method = EC_KEY_METHOD_new(EC_KEY_OpenSSL())))
 			EC_KEY_METHOD_set_sign(ec_method, ec_sign, NULL, NULL);
 		EC_KEY *ec = EVP_PKEY_get1_EC_KEY(pub);
@@ -210,6 +209,7 @@ static EVP_PKEY *proxy_of(X509 *cert)
 		if (!ok)
 			EC_KEY_free(ec);
 	} else if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA) {
+		static RSA_METHOD *rsa_method;
 		if (!rsa_method && (rsa_method = RSA_meth_dup(RSA_PKCS1_OpenSSL())))
 			RSA_meth_set_priv_enc(rsa_method, rsa_priv_enc);
 		RSA *rsa = EVP_PKEY_get1_RSA(pub);

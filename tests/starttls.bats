@@ -311,3 +311,21 @@ EOF2
 	local ms=${output#median_ms }
 	awk -v m="$ms" 'BEGIN { exit !(m < 20) }' || fail "EHLO inside TLS took $ms ms (a delayed ACK is 40)"
 }
+
+@test "an RSA key, signed for by the monitor: TLS 1.3 (RSA-PSS) and TLS 1.2 (PKCS#1 and PSS) handshakes" {
+	local dir=$BATS_TEST_TMPDIR/rsa
+	mkdir -p "$dir"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mx.test -addext subjectAltName=DNS:mx.test \
+		-keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+	start_listener --tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem"
+	local args
+	for args in "-tls1_3" "-tls1_2 -sigalgs RSA+SHA256" "-tls1_2 -sigalgs RSA-PSS+SHA256"; do
+		# shellcheck disable=SC2086 # the options are words
+		run openssl s_client -starttls smtp -connect "127.0.0.1:$PORT" -CAfile "$dir/cert.pem" \
+			-verify_return_error $args </dev/null
+		assert_success
+		assert_output --partial 'Verify return code: 0 (ok)'
+	done
+	run grep -c 'cannot sign' "$LOG"
+	assert_output 0
+}
