@@ -50,6 +50,13 @@ RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/boun
              src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o src/tls.o
 PASSWD_OBJS = src/passwd.o src/pwedit.o src/pwfile.o src/lock.o src/fileio.o src/log.o
 PROGRAMS   = mailslot-smtpd mailslot-smtpd-tls mailslot-relay mailslot-passwd
+# Local injection: mailslot-sendmail runs as its caller; mailslot-enqueue,
+# set-user-ID root, is the transaction of a message (src/inject.h).
+SENDMAIL_OBJS = src/sendmail.o src/localmsg.o src/addr.o src/fileio.o src/config.o src/users.o src/log.o
+ENQUEUE_OBJS = src/enqueue.o src/txn.o src/status.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
+             src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o src/numbered.o src/mailbox.o \
+             src/lock.o src/config.o src/log.o src/privs.o src/authdb.o src/pwfile.o
+PROGRAMS  += mailslot-sendmail mailslot-enqueue
 
 .PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test
 all: $(PROGRAMS)
@@ -65,6 +72,14 @@ mailslot-smtpd-tls: $(SMTPD_OBJS) src/tls.o
 mailslot-relay: $(RELAY_OBJS)
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(RELAY_OBJS) $(LDLIBS) $(TLSLIBS) -lresolv
+
+mailslot-sendmail: $(SENDMAIL_OBJS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(SENDMAIL_OBJS) $(LDLIBS)
+
+mailslot-enqueue: $(ENQUEUE_OBJS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(ENQUEUE_OBJS) $(LDLIBS) -lcrypt
 
 mailslot-passwd: $(PASSWD_OBJS)
 	@echo "  LD  $@"
