@@ -1,6 +1,7 @@
 # mailslot: build, run, test, bench, install.  GNU make.
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 DOCDIR     ?= $(PREFIX)/share/doc/mailslot
@@ -169,6 +170,15 @@ install: all
 	done
 	[ -e $(DESTDIR)$(CONFDIR)/mailslot.conf ] || [ -L $(DESTDIR)$(CONFDIR)/mailslot.conf ] || \
 		install -m 0644 $(DESTDIR)$(DOCDIR)/examples/mailslot.conf $(DESTDIR)$(CONFDIR)/mailslot.conf
+	# local injection: mailslot-enqueue is set-user-ID root (installed by
+	# root only: a set-user-ID file of another account would be that
+	# account's door); SENDMAIL=yes also makes it the system's sendmail
+	if [ "$$(id -u)" = 0 ]; then chown root:root $(DESTDIR)$(SBINDIR)/mailslot-enqueue && \
+		chmod 4755 $(DESTDIR)$(SBINDIR)/mailslot-enqueue; fi
+	if [ "$(SENDMAIL)" = yes ]; then install -d $(DESTDIR)$(BINDIR) && \
+		ln -sf $(SBINDIR)/mailslot-sendmail $(DESTDIR)$(SBINDIR)/sendmail && \
+		ln -sf $(SBINDIR)/mailslot-sendmail $(DESTDIR)$(BINDIR)/mailq && \
+		ln -sf $(SBINDIR)/mailslot-sendmail $(DESTDIR)$(BINDIR)/newaliases; fi
 
 clean:
 	rm -f src/*.o $(PROGRAMS)

@@ -272,7 +272,11 @@ int main(int argc, char **argv)
 		snprintf(err, sizeof err, "%u", (unsigned)c.uid);
 		return fail(EX_NOUSER, "uid %s has no account in /etc/passwd", err);
 	}
-	log_open(INJECT_HELPER, cfg.log, cfg.verbose);
+	/* standard error is the caller's: the log goes to the system's
+	 * unless the configuration names stderr */
+	log_open(INJECT_HELPER, cfg.log != LOG_DEST_AUTO ? cfg.log :
+		 access("/run/systemd/journal/socket", F_OK) == 0 ? LOG_DEST_JOURNAL : LOG_DEST_SYSLOG,
+		 cfg.verbose);
 	tzset();
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fail(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, "%s", err);
