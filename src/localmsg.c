@@ -180,7 +180,7 @@ enum localmsg_status localmsg_copy(struct localmsg *m, struct fileio_buf *out)
 {
 	const char *line;
 	size_t len;
-	int split, rc;
+	int split;
 
 	for (size_t at = 0; at < m->hlen;) {
 		const char *lf = memchr(m->header + at, '\n', m->hlen - at);
@@ -188,7 +188,7 @@ enum localmsg_status localmsg_copy(struct localmsg *m, struct fileio_buf *out)
 		put_line(out, m->header + at, n);
 		at += n + 1;
 	}
-	while (!out->err && (rc = next_line(m, &line, &len, &split)) == 1)
+	while (!out->err && next_line(m, &line, &len, &split) == 1)
 		put_line(out, line, len);
 	if (m->read_errno)
 		return LOCALMSG_READ_ERROR;
