@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -69,13 +70,16 @@ static int safe_descriptors(void)
 static void clean_process(void)
 {
 	static char *const keep[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	static const int lifted[] = { RLIMIT_FSIZE, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_AS };
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY }, nocore = { 0, 0 };
 	sigset_t none;
 
 	clearenv();
 	for (int i = 0; keep[i]; i++)
 		putenv(keep[i]);
-	setrlimit(RLIMIT_FSIZE, &unlimited);
+	/* raising a hard limit needs root: a caller's limits stay for root's own run */
+	for (size_t i = 0; i < sizeof lifted / sizeof lifted[0]; i++)
+		setrlimit(lifted[i], &unlimited);
 	setrlimit(RLIMIT_CORE, &nocore);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -84,6 +88,8 @@ static void clean_process(void)
 			signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
+	if (chdir("/") == -1)
+		return;		/* nothing here is relative to it */
 }
 
 /* The fixed file, or none when it does not exist (the defaults). */
@@ -192,28 +198,41 @@ static int read_message(struct txn *t, struct lineio *io, const char *warning, s
 	return reply_exit(st);
 }
 
+/* The S line: the envelope sender (own: the caller's address), and the
+ * warning a sender chosen by an untrusted caller gets -- as sendmail,
+ * only when it is another account's.  0, or an exit status. */
+static int envelope_sender(const struct txn *t, const struct caller *c, const char *line, char *sender,
+			   char *own, char *warning, size_t warnsz)
+{
+	const char *domain = t->cfg->domains[0];
+
+	if (line[0] != 'S' || (line[1] && line[1] != ' '))
+		return fail(EX_DATAERR, "%s", "request: expected the sender first");
+	snprintf(own, ADDR_MAILBOX_MAX + 1, "%s@%s", c->user, domain);
+	if (!line[1] || !line[2])
+		snprintf(sender, ADDR_MAILBOX_MAX + 1, "%s", own);
+	else
+		snprintf(sender, ADDR_MAILBOX_MAX + 1, "%s", strcmp(line + 2, "<>") == 0 ? "" : line + 2);
+	/* -f user: at the primary domain, as a recipient would be */
+	if (sender[0] && !strchr(sender, '@') && strlen(sender) + strlen(domain) < ADDR_MAILBOX_MAX)
+		snprintf(sender + strlen(sender), ADDR_MAILBOX_MAX + 1 - strlen(sender), "@%s", domain);
+	if (!c->trusted && strcasecmp(sender, own) != 0)
+		snprintf(warning, warnsz, "X-Authentication-Warning: %s: %s set sender to %s using -f\n",
+			 t->cfg->hostname, c->user, sender[0] ? sender : "<>");
+	return 0;
+}
+
 /* S, then N, then R lines, then D and the message. */
 static int serve(struct txn *t, struct lineio *io, const struct caller *c)
 {
-	char line[INJECT_LINE_MAX + 3], sender[ADDR_MAILBOX_MAX + 1], from[TXN_FROM_MAX + 1];
-	char name[INJECT_NAME_MAX + 1], warning[ADDR_MAILBOX_MAX + 200] = "";
+	char line[INJECT_LINE_MAX + 3], sender[ADDR_MAILBOX_MAX + 1], own[ADDR_MAILBOX_MAX + 1];
+	char name[INJECT_NAME_MAX + 1], from[TXN_FROM_MAX + 1], warning[ADDR_MAILBOX_MAX + 200] = "";
 	struct status st;
 	int rc;
 
-	if ((rc = request_line(io, line, sizeof line)))
-		return rc;
-	if (line[0] != 'S' || (line[1] && line[1] != ' '))
-		return fail(EX_DATAERR, "%s", "request: expected the sender first");
-	if (!line[1] || !line[2])
-		snprintf(sender, sizeof sender, "%s@%s", c->user, t->cfg->domains[0]);
-	else
-		snprintf(sender, sizeof sender, "%s", strcmp(line + 2, "<>") == 0 ? "" : line + 2);
-	if (sender[0] && !strchr(sender, '@') && strlen(sender) + strlen(t->cfg->domains[0]) < sizeof sender - 1)
-		snprintf(sender + strlen(sender), sizeof sender - strlen(sender), "@%s", t->cfg->domains[0]);
-	if (line[1] && line[2] && !c->trusted)
-		snprintf(warning, sizeof warning, "X-Authentication-Warning: %s: %s set sender to %s using -f\n",
-			 t->cfg->hostname, c->user, sender[0] ? sender : "<>");
-	if ((rc = request_line(io, line, sizeof line)))
+	if ((rc = request_line(io, line, sizeof line)) ||
+	    (rc = envelope_sender(t, c, line, sender, own, warning, sizeof warning)) ||
+	    (rc = request_line(io, line, sizeof line)))
 		return rc;
 	snprintf(name, sizeof name, "%s", c->fullname);
 	if (line[0] == 'N' && line[1] == ' ') {
@@ -221,22 +240,17 @@ static int serve(struct txn *t, struct lineio *io, const struct caller *c)
 		if ((rc = request_line(io, line, sizeof line)))
 			return rc;
 	}
-	from_field(from, sizeof from, name, sender[0] ? sender : "");
-	if (!sender[0]) {
-		char own[ADDR_MAILBOX_MAX + 1];
-		snprintf(own, sizeof own, "%s@%s", c->user, t->cfg->domains[0]);
-		from_field(from, sizeof from, name, own);
-	}
+	from_field(from, sizeof from, name, sender[0] ? sender : own);
 	txn_local(t, c->uid, c->user, from);
 	txn_mail(t, sender, &st);
 	if (st.kind != STATUS_OK)
 		return reply_exit(&st);
-	for (; line[0] == 'R' && line[1] == ' '; rc = request_line(io, line, sizeof line)) {
-		if (rc)
-			return rc;
+	while (line[0] == 'R' && line[1] == ' ') {
 		txn_rcpt(t, line + 2, &st);
 		if (st.kind != STATUS_OK)
 			return reply_exit(&st);
+		if ((rc = request_line(io, line, sizeof line)))
+			return rc;
 	}
 	if (strcmp(line, "D") != 0)
 		return fail(EX_DATAERR, "%s", "request: expected a recipient or the message");

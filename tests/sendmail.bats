@@ -369,3 +369,31 @@ sys.stdout.buffer.write(b'Subject: big $mib\\n\\n' + l * ($mib * 1048576 // len(
 	run subjects bob
 	assert_output "${want%$'\n'}"
 }
+
+@test "mailslot-enqueue: a request out of order, too long, or cut short queues nothing (65)" {
+	run "$ENQUEUE" extra </dev/null
+	assert_failure 64
+	run "$ENQUEUE" <<<$'R alice\nD\nhi\n.'
+	assert_failure 65
+	assert_output --partial 'expected the sender first'
+	run "$ENQUEUE" < <(printf 'S\nR %s@example.org\nD\nhi\n.\n' "$(printf 'a%.0s' $(seq 1 400))")
+	assert_failure 65
+	assert_output --partial 'too long'
+	run "$ENQUEUE" < <(printf 'S\nR alice\x00bob\nD\nhi\n.\n')
+	assert_failure 65
+	run "$ENQUEUE" <<<$'S\nR alice\nX\n'
+	assert_failure 65
+	# the caller killed before its final line: nothing anywhere
+	run "$ENQUEUE" < <(printf 'S\nR alice\nR friend\nD\nSubject: cut\n\nhalf a message\n')
+	assert_failure 65
+	assert_output --partial 'nothing was queued'
+	[ ! -e "$SPOOL/alice" ] || fail "a cut-short request was delivered"
+	run find "$QUEUE" -type f
+	assert_output ''
+	# and whole, the same request is delivered
+	run "$ENQUEUE" < <(printf 'S\nR alice\nD\nSubject: whole\n\n..a dot\n.\n')
+	assert_success
+	run subjects alice
+	assert_output --regexp '^whole\|'
+	grep -q '^\.a dot$' "$SPOOL/alice"
+}
