@@ -759,12 +759,10 @@ def main():
     s.add_argument("--window", choices=["data", "after-dot"], default="data")
     s.add_argument("--report")
     m = sub.add_parser("sendmail")
-    m.add_argument("--sendmail", required=True)
-    m.add_argument("--enqueue", required=True)
-    m.add_argument("--relay", required=True)
-    m.add_argument("--work", required=True)
-    m.add_argument("--user", default=None)
-    m.add_argument("--report")
+    for opt in ("--sendmail", "--enqueue", "--relay", "--work"):
+        m.add_argument(opt, required=True)
+    for opt in ("--user", "--report"):
+        m.add_argument(opt)
     r = sub.add_parser("relay")
     r.add_argument("--smtpd-cmd", required=True)
     r.add_argument("--relay-cmd", required=True)
