@@ -131,6 +131,7 @@ test-asan:
 bench: all
 	@sh tests/install-deps.sh bench
 	SMTPD=$(CURDIR)/mailslot-smtpd bash tests/bench/run.sh
+	bash tests/bench/sendmail.sh
 	bash tests/bench/systemd.sh
 
 # The units make install installs (and the Accept=yes pair of
