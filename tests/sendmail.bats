@@ -61,6 +61,26 @@ write_conf() {
 	} >"$file"
 }
 
+# system_layout: what make install and an administrator make, in $SYS:
+# sbin/ with the set-user-ID mailslot-enqueue, a spool and a queue of the
+# mail account, and etc/mailslot/mailslot.conf naming them, for an overlay
+# of /etc in a private mount namespace.  Skips where that cannot be done.
+system_layout() {
+	[ "$(id -u)" = 0 ] || skip "needs root: to make a set-user-ID program and a test account"
+	getent passwd "$TEST_USER" >/dev/null || skip "useradd could not make $TEST_USER"
+	command -v unshare >/dev/null && command -v setpriv >/dev/null || skip "unshare and setpriv are needed"
+	# not under bats' 0700 directory: the mail account and the user reach it
+	SYS=$(mktemp -d /tmp/mailslot-sendmail.XXXXXX)
+	chmod 755 "$SYS"
+	mkdir -p "$SYS/sbin" "$SYS/mail" "$SYS/queue" "$SYS/etc/mailslot" "$SYS/work"
+	cp "$SENDMAIL" "$ENQUEUE" "$SYS/sbin/"
+	chmod 4755 "$SYS/sbin/mailslot-enqueue"
+	chown mail:mail "$SYS/mail" "$SYS/queue"
+	chmod 0770 "$SYS/queue"
+	cp "$MS/users" "$MS/aliases" "$SYS/"
+	MS=$SYS write_conf "$SYS/etc/mailslot/mailslot.conf" "$SYS/mail" "$SYS/queue" mail
+}
+
 # The messages of an mbox, Python's mailbox reading them: "Subject|body".
 subjects() {
 	read_mailbox mbox "$SPOOL/$1"
@@ -102,6 +122,33 @@ subjects() {
 	run grep -c '^From: ' "$SPOOL/alice"
 	assert_output 1
 	grep -q "^Return-Path: <$(id -un)@example.org>$" "$SPOOL/alice"
+}
+
+# The real daemon: an @reboot job of a user who is not root, run at
+# once by a cron started with an empty /run, its output mailed to MAILTO
+# through /usr/sbin/sendmail (an overlay of /usr/sbin names this one) and
+# the set-user-ID helper.
+@test "cron itself: a job's output mailed to MAILTO, as the job's user" {
+	[ -x /usr/sbin/cron ] || fail "cron is not installed (make deps-test)"
+	system_layout
+	mkdir -p "$SYS/etc/cron.d" "$SYS/usrsbin" "$SYS/work2"
+	printf 'SHELL=/bin/sh\nMAILTO=bob\n@reboot %s echo output of the job\n' "$TEST_USER" >"$SYS/etc/crontab"
+	ln -s "$SYS/sbin/mailslot-sendmail" "$SYS/usrsbin/sendmail"
+	run unshare -m --propagation private sh -c '
+		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/etc,workdir=$1/work" /etc &&
+		mount --bind "$1/etc/cron.d" /etc/cron.d &&
+		mount -t overlay overlay -o "lowerdir=/usr/sbin,upperdir=$1/usrsbin,workdir=$1/work2" /usr/sbin &&
+		mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/spool/cron/crontabs || exit 99
+		/usr/sbin/cron -f -L 0 & pid=$!
+		for _ in $(seq 1 100); do [ -s "$1/mail/bob" ] && break; sleep 0.1; done
+		kill "$pid"
+	' sh "$SYS"
+	assert_success
+	run read_mailbox mbox "$SYS/mail/bob"
+	assert_output --regexp "^Cron <$TEST_USER@[^>]*> echo output of the job\|"
+	grep -q '^output of the job$' "$SYS/mail/bob"
+	grep -q "^Received: by mx.test (mailslot, from userid $(id -u "$TEST_USER"))$" "$SYS/mail/bob"
+	grep -q "^Return-Path: <$TEST_USER@example.org>$" "$SYS/mail/bob"
 }
 
 @test "bsd-mailx: mail -s through set sendmail" {
@@ -301,20 +348,7 @@ subjects() {
 }
 
 @test "a user who is not root: the set-user-ID helper, the fixed configuration, the uid recorded" {
-	[ "$(id -u)" = 0 ] || skip "needs root: to make a set-user-ID program and a test account"
-	getent passwd "$TEST_USER" >/dev/null || skip "useradd could not make $TEST_USER"
-	command -v unshare >/dev/null && command -v setpriv >/dev/null || skip "unshare and setpriv are needed"
-	# the system's layout: programs, spool and queue that the mail account
-	# and the user can reach (not under bats' 0700 directory)
-	SYS=$(mktemp -d /tmp/mailslot-sendmail.XXXXXX)
-	chmod 755 "$SYS"
-	mkdir -p "$SYS/sbin" "$SYS/mail" "$SYS/queue" "$SYS/etc/mailslot" "$SYS/work"
-	cp "$SENDMAIL" "$ENQUEUE" "$SYS/sbin/"
-	chmod 4755 "$SYS/sbin/mailslot-enqueue"
-	chown mail:mail "$SYS/mail" "$SYS/queue"
-	chmod 0770 "$SYS/queue"
-	cp "$MS/users" "$MS/aliases" "$SYS/"
-	MS=$SYS write_conf "$SYS/etc/mailslot/mailslot.conf" "$SYS/mail" "$SYS/queue" mail
+	system_layout
 	local uid
 	uid=$(id -u "$TEST_USER")
 	# /etc/mailslot/mailslot.conf is the test's in a private mount
