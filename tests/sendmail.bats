@@ -358,13 +358,15 @@ subjects() {
 	run unshare -m --propagation private sh -c '
 		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/etc,workdir=$1/work" /etc || exit 99
 		user=$2
-		as_user() { setpriv --reuid="$user" --regid="$user" --init-groups env MAILSLOT_CONFIG="$3" "$@"; }
 		printf "Subject: plain\n\nfrom a user\n" |
 			setpriv --reuid="$user" --regid="$user" --init-groups env MAILSLOT_CONFIG="$3" \
 			"$1/sbin/mailslot-sendmail" alice || exit 1
 		printf "Subject: forged\n\nfrom a user, -f\n" |
 			setpriv --reuid="$user" --regid="$user" --init-groups env MAILSLOT_CONFIG="$3" \
 			"$1/sbin/mailslot-sendmail" -f boss@example.org -F "The Boss" bob || exit 2
+		printf "Subject: own\n\nfrom a user, -f itself\n" |
+			setpriv --reuid="$user" --regid="$user" --init-groups \
+			"$1/sbin/mailslot-sendmail" -f "$user" carol || exit 4
 		# the queue is the mail account'"'"'s: a user cannot list it
 		setpriv --reuid="$user" --regid="$user" --init-groups "$1/sbin/mailslot-sendmail" -bp && exit 3
 		exit 0
@@ -380,6 +382,10 @@ subjects() {
 	assert_output 0
 	grep -q "^X-Authentication-Warning: mx.test: $TEST_USER set sender to boss@example.org using -f$" "$SYS/mail/bob"
 	grep -q '^From: The Boss <boss@example.org>$' "$SYS/mail/bob"
+	# -f naming the user's own address is no warning
+	grep -q "^Return-Path: <$TEST_USER@example.org>$" "$SYS/mail/carol"
+	run grep -c '^X-Authentication-Warning:' "$SYS/mail/carol"
+	assert_output 0
 	# delivered by the mail account, not by the caller
 	run stat -c %U "$SYS/mail/alice"
 	assert_output mail
