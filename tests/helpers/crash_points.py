@@ -40,8 +40,9 @@ same and counted as "not reached"; more than a quarter of those fails.
 
   crash_points.py sendmail --sendmail BIN --enqueue BIN --relay BIN --work DIR [--report FILE]
     The same message, recipients and checks, injected by mailslot-sendmail;
-    the mailslot-enqueue it runs is killed at every call from its start to
-    its exit, and exit status 0 counts as the 250.
+    the mailslot-enqueue it runs is killed at every call from its first
+    read of the request (before it, nothing is written) to its exit, and
+    exit status 0 counts as the 250.
 
   crash_points.py relay --smtpd-cmd CMD --relay-cmd CMD --queue DIR
         --remote-maildir DIR --rcpt ADDR [--report FILE]
@@ -551,7 +552,8 @@ class Sendmail(Smtpd):
     """The same message, recipients and checks as the smtpd mode, injected
     by mailslot-sendmail -i -f SENDER: the process killed is the
     mailslot-enqueue it runs (the one that writes anything), at every call
-    from its start to its exit; exit status 0 stands for the 250.  The
+    from its first read of the request to its exit; exit status 0 stands
+    for the 250.  The
     message carries Date: and Message-ID:, so that what is stored is the
     Received: field and the message as sent, as in the smtpd mode."""
 
@@ -575,7 +577,11 @@ class Sendmail(Smtpd):
         return env
 
     def window(self, calls):
-        return 0, len(calls), "from the start of mailslot-enqueue to its exit"
+        # before its first read of the request it has only read its
+        # configuration and changed its credentials: a kill there is the
+        # same as one at that read
+        first = next(i for i, (_, n, r) in enumerate(calls) if n == "read" and r.startswith("0<"))
+        return first, len(calls), "from mailslot-enqueue's first read of the request to its exit"
 
     def session(self, root, msg_id, rcpts, prefix=None, lock_timeout=None):
         data = b"Date: Tue, 01 Dec 2026 12:00:00 +0000\n" + make_message(msg_id, False)
