@@ -68,54 +68,67 @@ static int mode_flag(struct options *o, const char *arg)
 	}
 }
 
-/* Sendmail's options as Postfix's and Exim's sendmail take them: what
+/* One option at argv[*i] (its value may take the next argument).
+ * Sendmail's options as Postfix's and Exim's sendmail take them: what
  * does not apply to us is accepted and ignored, never an error for a
  * caller such as cron (-oem, -odi, -B8BITMIME, -N, -R, -V...). */
+static int one_option(struct options *o, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i];
+
+	switch (a[1]) {
+	case 'i': o->ignore_dots = 1; return 0;
+	case 't': o->extract = 1; return 0;
+	case 'o':	/* -oi is -i; -oem, -odb, -odi, -oQ... do not apply */
+		if (a[2] == 'i' && a[3] == '\0')
+			o->ignore_dots = 1;
+		return 0;
+	case 'b': return mode_flag(o, a);
+	case 'q': o->mode = MODE_QUEUE; return 0;
+	case 'f':
+	case 'r':
+		if (!(o->sender = value(argv, i, argc)))
+			return fail(EX_USAGE, "option %s needs an address", a);
+		return 0;
+	case 'F':
+		if (!(o->fullname = value(argv, i, argc)))
+			return fail(EX_USAGE, "option %s needs a name", a);
+		return 0;
+	case 'B': case 'N': case 'R': case 'V': case 'O': case 'X': case 'h': case 'L': case 'A':
+		/* body type, DSN, envelope id...: a value, ignored */
+		if (!value(argv, i, argc))
+			return fail(EX_USAGE, "option %s needs a value", a);
+		return 0;
+	case 'v': case 'm': case 'n': case 'U': case 'G': case 'e':
+		return 0;
+	default:
+		return fail(EX_USAGE, "unknown option %s", a);
+	}
+}
+
+/* Options anywhere before "--", as Postfix's sendmail (GNU getopt) takes
+ * them: "sendmail alice -f bob" too.  The recipients are gathered at the
+ * front of argv's tail, in their order. */
 static int parse_options(struct options *o, int argc, char **argv)
 {
-	int i;
+	int n = 0, i;
 
-	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-		const char *a = argv[i];
-		const char *v = NULL;
-		if (strcmp(a, "--") == 0) {
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
 		}
-		switch (a[1]) {
-		case 'i': o->ignore_dots = 1; break;
-		case 't': o->extract = 1; break;
-		case 'o':	/* -oi is -i; -oem, -odb, -odi, -oQ... do not apply */
-			if (a[2] == 'i' && a[3] == '\0')
-				o->ignore_dots = 1;
-			break;
-		case 'b':
-			if (mode_flag(o, a))
+		if (argv[i][0] == '-' && argv[i][1]) {
+			if (one_option(o, argc, argv, &i))
 				return EX_USAGE;
-			break;
-		case 'q': o->mode = MODE_QUEUE; break;
-		case 'f':
-		case 'r':
-			if (!(o->sender = value(argv, &i, argc)))
-				return fail(EX_USAGE, "option %s needs an address", a);
-			break;
-		case 'F':
-			if (!(o->fullname = value(argv, &i, argc)))
-				return fail(EX_USAGE, "option %s needs a name", a);
-			break;
-		case 'B': case 'N': case 'R': case 'V': case 'O': case 'X': case 'h': case 'L': case 'A':
-			v = value(argv, &i, argc);	/* body type, DSN, envelope id... */
-			if (!v)
-				return fail(EX_USAGE, "option %s needs a value", a);
-			break;
-		case 'v': case 'm': case 'n': case 'U': case 'G': case 'e':
-			break;
-		default:
-			return fail(EX_USAGE, "unknown option %s", a);
+		} else {
+			argv[1 + n++] = argv[i];	/* never ahead of i: nothing unread is lost */
 		}
 	}
-	o->rcpts = argv + i;
-	o->nrcpts = argc - i;
+	while (i < argc)
+		argv[1 + n++] = argv[i++];
+	o->rcpts = argv + 1;
+	o->nrcpts = n;
 	return 0;
 }
 

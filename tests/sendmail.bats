@@ -268,6 +268,12 @@ subjects() {
 	assert_success
 	run subjects alice
 	assert_output --regexp '^opts\|'
+	# options after the recipients, as GNU getopt in Postfix's sendmail takes them
+	run "$BIN/sendmail" bob -f carol@example.org -i <<<$'Subject: late options\n\n.\nkept'
+	assert_success
+	grep -q '^Return-Path: <carol@example.org>$' "$SPOOL/bob"
+	grep -q '^kept$' "$SPOOL/bob"
+	rm "$SPOOL/bob"
 	run "$BIN/sendmail" -bd </dev/null
 	assert_failure 64
 	assert_output --regexp '^sendmail: option -bd is not supported'
