@@ -29,6 +29,7 @@
 #include "log.h"
 #include "peer.h"
 #include "privs.h"
+#include "queue.h"
 #include "txn.h"
 #include "users.h"
 
@@ -294,6 +295,15 @@ int main(int argc, char **argv)
 	tzset();
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fail(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, "%s", err);
+	/* every message is spooled in the queue, local ones too */
+	int qerr = queue_dir_usable(cfg.queue, 1);
+	if (qerr) {
+		snprintf(err, sizeof err, "queue directory %s: %s%s", cfg.queue,
+			 qerr == ENOTDIR ? "not a directory" : strerror(qerr),
+			 !c.privileged && getuid() != 0 ? " (mailslot-enqueue is not set-user-ID root:"
+							  " make install as root)" : "");
+		return fail(EX_CONFIG, "%s", err);
+	}
 	lineio_init(&io, 0, 1, 0, INJECT_TIMEOUT);
 	txn_init(&t, &cfg, &peer);
 	rc = serve(&t, &io, &c);

@@ -443,3 +443,17 @@ sys.stdout.buffer.write(b'Subject: big $mib\\n\\n' + l * ($mib * 1048576 // len(
 	assert_output --regexp '^whole\|'
 	grep -q '^\.a dot$' "$SPOOL/alice"
 }
+
+@test "run by a user while mailslot-enqueue is not set-user-ID: 78, and the line says why" {
+	[ "$(id -u)" = 0 ] && command -v setpriv >/dev/null || skip "needs root and setpriv, to run as nobody"
+	SYS=$(mktemp -d /tmp/mailslot-sendmail.XXXXXX)
+	chmod 755 "$SYS"
+	cp "$SENDMAIL" "$ENQUEUE" "$SYS/"
+	mkdir -m 0700 "$SYS/queue"
+	printf 'queue = %s/queue\ndomain = example.org\nhostname = mx.test\n' "$SYS" >"$SYS/conf"
+	chmod 644 "$SYS/conf"
+	run setpriv --reuid=65534 --regid=65534 --clear-groups env MAILSLOT_CONFIG="$SYS/conf" \
+		"$SYS/mailslot-sendmail" root <<<'x'
+	assert_failure 78
+	assert_output --regexp '^mailslot-sendmail: queue directory .*: Permission denied \(mailslot-enqueue is not set-user-ID root'
+}
