@@ -11,6 +11,9 @@
 #   - "in the mbox": from the first run to the moment the mbox holds all
 #     MESSAGES, divided by MESSAGES (Postfix's daemons work behind the
 #     loop; mailslot's figure is the same as the first).
+# mailslot-sendmail runs twice: as root (the checkout's programs), and as
+# nobody through a set-user-ID copy of mailslot-enqueue reading
+# /etc/mailslot/mailslot.conf (an overlay of /etc), as installed.
 # A third row injects for a remote recipient (queued, no relay run).
 # Postfix runs as a private instance in a mount namespace: its
 # configuration and queue are bind-mounted over /etc/postfix and
@@ -67,13 +70,30 @@ if [ "${1:-}" = --inside ]; then
 		echo "$(ms "$t0" "$t1") $(ms "$t0" "$t2")"
 	}
 	median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+	# as_nobody: MESSAGES runs by the nobody account through the
+	# set-user-ID copy; prints ms/msg (the loop runs under one setpriv)
+	as_nobody() {
+		rm -f "$work/mail2/$USER_NAME"
+		local t0 t1
+		t0=$(now)
+		setpriv --reuid=65534 --regid=65534 --clear-groups bash -c \
+			'for ((i = 0; i < $1; i++)); do "$2" -i "$3" <"$4" || exit 1; done' \
+			sh "$MESSAGES" "$work/sbin/mailslot-sendmail" "$USER_NAME" "$work/msg" ||
+			{ echo "sendmail.sh: the set-user-ID injection failed" >&2; exit 1; }
+		t1=$(now)
+		[ "$(count "$work/mail2/$USER_NAME")" -eq "$MESSAGES" ] ||
+			{ echo "sendmail.sh: the set-user-ID side lost messages" >&2; exit 1; }
+		ms "$t0" "$t1"
+	}
 
+	# /etc/mailslot/mailslot.conf, which the set-user-ID helper reads
+	mount -t overlay overlay -o "lowerdir=/etc,upperdir=$work/etc,workdir=$work/etc-work" /etc
 	mount --bind "$work/postfix-etc" /etc/postfix
 	mount --bind "$work/postfix-spool" /var/spool/postfix
 	postfix start >/dev/null 2>&1 || { echo "sendmail.sh: postfix did not start" >&2; exit 1; }
 	trap 'postfix stop >/dev/null 2>&1 || true' EXIT
 	export MAILSLOT_CONFIG=$work/mailslot.conf
-	declare -a ms_ret ms_box pf_ret pf_box q_ret
+	declare -a ms_ret ms_box pf_ret pf_box q_ret su_ret
 	for ((r = 0; r < ROUNDS; r++)); do
 		read -r a b < <(run_side "$work/mail/$USER_NAME" "$SENDMAIL" -i "$USER_NAME")
 		ms_ret+=("$a") ms_box+=("$b")
@@ -85,12 +105,15 @@ if [ "${1:-}" = --inside ]; then
 		[ "$(find "$work/queue/env" -type f | wc -l)" -eq $(((r + 1) * MESSAGES)) ] ||
 			{ echo "sendmail.sh: the queue does not hold every message" >&2; exit 1; }
 		q_ret+=("$(ms "$t0" "$t1")")
+		su_ret+=("$(env -u MAILSLOT_CONFIG bash -c "$(declare -f now ms count as_nobody); work=$work MESSAGES=$MESSAGES USER_NAME=$USER_NAME as_nobody")")
 	done
 	printf '| injector | returns (ms/msg) | in the mbox (ms/msg) |\n|---|---|---|\n'
 	printf '| mailslot-sendmail, local mbox | %s | %s |\n' "$(printf '%s\n' "${ms_ret[@]}" | median)" \
 		"$(printf '%s\n' "${ms_box[@]}" | median)"
 	printf '| Postfix 3.7 sendmail (postdrop; pickup, cleanup, qmgr, local) | %s | %s |\n' \
 		"$(printf '%s\n' "${pf_ret[@]}" | median)" "$(printf '%s\n' "${pf_box[@]}" | median)"
+	printf '| mailslot-sendmail run by nobody (set-user-ID mailslot-enqueue), local mbox | %s | %s |\n' \
+		"$(printf '%s\n' "${su_ret[@]}" | median)" "$(printf '%s\n' "${su_ret[@]}" | median)"
 	printf '| mailslot-sendmail, remote recipient (queued) | %s | - |\n' "$(printf '%s\n' "${q_ret[@]}" | median)"
 	exit 0
 fi
@@ -117,6 +140,15 @@ hostname = bench.test
 user = root
 log = syslog
 EOF
+# the installed layout for a user who is not root: the set-user-ID helper
+# beside mailslot-sendmail, spool and queue of the mail account
+mkdir -p "$work/sbin" "$work/mail2" "$work/queue2" "$work/etc/mailslot" "$work/etc-work"
+cp "$SENDMAIL" "$(dirname "$SENDMAIL")/mailslot-enqueue" "$work/sbin/"
+chmod 4755 "$work/sbin/mailslot-enqueue"
+chown mail:mail "$work/mail2" "$work/queue2"
+chmod 0770 "$work/queue2"
+sed -e "s|^spool = .*|spool = $work/mail2|" -e "s|^queue = .*|queue = $work/queue2|" -e 's|^user = .*|user = mail|' \
+	"$work/mailslot.conf" >"$work/etc/mailslot/mailslot.conf"
 # Postfix: the package's master.cf without the smtpd listener and chroot
 cp -a /etc/postfix "$work/postfix-etc"
 cat >"$work/postfix-etc/main.cf" <<EOF
