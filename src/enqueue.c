@@ -55,16 +55,6 @@ static int fail(int status, const char *fmt, const char *arg)
 	return status;
 }
 
-/* A caller that closed 0, 1 or 2 would have our next files opened there,
- * and an error message written into a queue file. */
-static int safe_descriptors(void)
-{
-	for (int fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDWR) != fd)
-			return -1;
-	return 0;
-}
-
 /* Nothing the caller set may reach us: variables (TZ too: dates are in
  * the system's zone), a file size limit that would cut a mailbox append,
  * a blocked or ignored signal, a umask. */
@@ -269,7 +259,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	c.privileged = geteuid() != getuid() || getegid() != getgid();
-	if (safe_descriptors() == -1)
+	if (fileio_std_open() == -1)
 		return EX_OSERR;
 	(void)argv;
 	if (argc != 1)

@@ -305,8 +305,11 @@ int main(int argc, char **argv)
 	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	int rc;
 
-	/* a helper that stops reading must not kill us before we say why */
+	/* a helper that stops reading must not kill us before we say why;
+	 * a closed standard input must not become the pipe to it */
 	signal(SIGPIPE, SIG_IGN);
+	if (fileio_std_open() == -1)
+		return EX_OSERR;
 	progname = base;
 	if (strcmp(base, "mailq") == 0)
 		o.mode = MODE_LIST;
