@@ -274,6 +274,11 @@ subjects() {
 	grep -q '^Return-Path: <carol@example.org>$' "$SPOOL/bob"
 	grep -q '^kept$' "$SPOOL/bob"
 	rm "$SPOOL/bob"
+	# closed standard descriptors: an empty message, nothing opened in their place
+	"$BIN/sendmail" bob <&- >&- 2>&-
+	run subjects bob
+	assert_output '|0'
+	rm "$SPOOL/bob"
 	run "$BIN/sendmail" -bd </dev/null
 	assert_failure 64
 	assert_output --regexp '^sendmail: option -bd is not supported'
