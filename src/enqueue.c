@@ -248,6 +248,22 @@ static int serve(struct txn *t, struct lineio *io, const struct caller *c)
 	return read_message(t, io, warning, &st);
 }
 
+/* Every message is spooled in the queue, local ones too: one this
+ * account cannot write is said now, with the likely reason. */
+static int queue_check(const struct config *cfg, const struct caller *c)
+{
+	char err[PATH_MAX + 200];
+	int qerr = queue_dir_usable(cfg->queue, 1);
+
+	if (!qerr)
+		return 0;
+	snprintf(err, sizeof err, "queue directory %s: %s%s", cfg->queue,
+		 qerr == ENOTDIR ? "not a directory" : strerror(qerr),
+		 !c->privileged && getuid() != 0 ? " (mailslot-enqueue is not set-user-ID root: make install as root)"
+						  : "");
+	return fail(EX_CONFIG, "%s", err);
+}
+
 int main(int argc, char **argv)
 {
 	static struct txn t;
@@ -285,15 +301,8 @@ int main(int argc, char **argv)
 	tzset();
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fail(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, "%s", err);
-	/* every message is spooled in the queue, local ones too */
-	int qerr = queue_dir_usable(cfg.queue, 1);
-	if (qerr) {
-		snprintf(err, sizeof err, "queue directory %s: %s%s", cfg.queue,
-			 qerr == ENOTDIR ? "not a directory" : strerror(qerr),
-			 !c.privileged && getuid() != 0 ? " (mailslot-enqueue is not set-user-ID root:"
-							  " make install as root)" : "");
-		return fail(EX_CONFIG, "%s", err);
-	}
+	if ((rc = queue_check(&cfg, &c)))
+		return rc;
 	lineio_init(&io, 0, 1, 0, INJECT_TIMEOUT);
 	txn_init(&t, &cfg, &peer);
 	rc = serve(&t, &io, &c);

@@ -87,12 +87,12 @@ static int one_option(struct options *o, int argc, char **argv, int *i)
 	case 'q': o->mode = MODE_QUEUE; return 0;
 	case 'f':
 	case 'r':
-		if (!(o->sender = value(argv, i, argc)))
-			return fail(EX_USAGE, "option %s needs an address", a);
+		if (!(o->sender = value(argv, i, argc)) || strpbrk(o->sender, "\r\n"))
+			return fail(EX_USAGE, "option %s needs an address (on one line)", a);
 		return 0;
 	case 'F':
-		if (!(o->fullname = value(argv, i, argc)))
-			return fail(EX_USAGE, "option %s needs a name", a);
+		if (!(o->fullname = value(argv, i, argc)) || strpbrk(o->fullname, "\r\n"))
+			return fail(EX_USAGE, "option %s needs a name (on one line)", a);
 		return 0;
 	case 'B': case 'N': case 'R': case 'V': case 'O': case 'X': case 'h': case 'L': case 'A':
 		/* body type, DSN, envelope id...: a value, ignored */
@@ -201,6 +201,14 @@ static int check_aliases(void)
 	return EX_OK;
 }
 
+/* One request line: a letter, and text that checks made single-line. */
+static void put_line(struct fileio_buf *out, const char *letter, const char *text)
+{
+	fileio_put(out, letter, strlen(letter));
+	fileio_put(out, text, strlen(text));
+	fileio_put(out, "\n", 1);
+}
+
 /* The envelope, then the message, into the helper's standard input. */
 static int send_request(int fd, const struct options *o, struct localmsg *m)
 {
@@ -208,34 +216,21 @@ static int send_request(int fd, const struct options *o, struct localmsg *m)
 	struct fileio_buf out;
 
 	fileio_buf_init(&out, fd, storage, sizeof storage);
-	fileio_put(&out, "S", 1);
-	if (o->sender) {
-		fileio_put(&out, " ", 1);
-		fileio_put(&out, *o->sender ? o->sender : "<>", *o->sender ? strlen(o->sender) : 2);
-	}
-	fileio_put(&out, "\n", 1);
-	if (o->fullname) {
-		fileio_put(&out, "N ", 2);
-		fileio_put(&out, o->fullname, strcspn(o->fullname, "\n"));
-		fileio_put(&out, "\n", 1);
-	}
+	if (o->sender)
+		put_line(&out, "S ", *o->sender ? o->sender : "<>");
+	else
+		put_line(&out, "S", "");
+	if (o->fullname)
+		put_line(&out, "N ", o->fullname);
 	for (int i = 0; i < o->nrcpts; i++) {
 		char addr[ADDR_MAILBOX_MAX + 1];
 		const char *p = o->rcpts[i];
-		int rc;
-		while ((rc = addr_list_next(&p, addr, sizeof addr)) != 0) {
-			if (rc == -1)
-				return fail(EX_NOUSER, "%s: address too long", o->rcpts[i]);
-			fileio_put(&out, "R ", 2);
-			fileio_put(&out, addr, strlen(addr));
-			fileio_put(&out, "\n", 1);
-		}
+		while (addr_list_next(&p, addr, sizeof addr) == 1)
+			put_line(&out, "R ", addr);
 	}
-	for (size_t at = 0; at < m->rlen; at += strlen(m->rcpts + at) + 1) {
-		fileio_put(&out, "R ", 2);
-		fileio_put(&out, m->rcpts + at, strlen(m->rcpts + at));
-		fileio_put(&out, "\n", 1);
-	}
+	for (size_t at = 0; at < m->rlen; at += strlen(m->rcpts + at) + 1)
+		if (!strpbrk(m->rcpts + at, "\r\n"))
+			put_line(&out, "R ", m->rcpts + at);
 	fileio_put(&out, "D\n", 2);
 	if (localmsg_copy(m, &out) == LOCALMSG_READ_ERROR)
 		return fail(EX_IOERR, "cannot read the message: %s", strerror(m->read_errno));
@@ -243,6 +238,7 @@ static int send_request(int fd, const struct options *o, struct localmsg *m)
 	return 0;	/* a write error: the helper went away, its status says why */
 }
 
+/* The recipients of the arguments, or -1 after saying which is bad. */
 static int count_args(const struct options *o)
 {
 	int n = 0;
@@ -250,8 +246,12 @@ static int count_args(const struct options *o)
 	for (int i = 0; i < o->nrcpts; i++) {
 		char addr[ADDR_MAILBOX_MAX + 1];
 		const char *p = o->rcpts[i];
-		while (addr_list_next(&p, addr, sizeof addr) != 0)
+		int rc;
+		while ((rc = addr_list_next(&p, addr, sizeof addr)) != 0) {
+			if (rc == -1 || strpbrk(addr, "\r\n"))
+				return fail(-1, "%s: not an address (too long, or broken across lines)", o->rcpts[i]);
 			n++;
+		}
 	}
 	return n;
 }
@@ -271,7 +271,10 @@ static int mail(const struct options *o)
 	default:
 		break;
 	}
-	if (count_args(o) + m.nrcpt == 0)
+	int nargs = count_args(o);
+	if (nargs == -1)
+		return EX_NOUSER;
+	if (nargs + m.nrcpt == 0)
 		return fail(EX_USAGE, "%s", o->extract ? "no recipient in the arguments or in To:, Cc:, Bcc:" :
 						       "no recipients given (or -t to take them from the header)");
 	beside(helper, sizeof helper, INJECT_HELPER);
