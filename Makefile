@@ -1,6 +1,7 @@
 # mailslot: build, run, test, bench, install.  GNU make.
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 DOCDIR     ?= $(PREFIX)/share/doc/mailslot
@@ -50,6 +51,13 @@ RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/boun
              src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o src/tls.o src/tls_key.o
 PASSWD_OBJS = src/passwd.o src/pwedit.o src/pwfile.o src/lock.o src/fileio.o src/log.o
 PROGRAMS   = mailslot-smtpd mailslot-smtpd-tls mailslot-relay mailslot-passwd
+# Local injection: mailslot-sendmail runs as its caller; mailslot-enqueue,
+# set-user-ID root, is the transaction of a message (src/inject.h).
+SENDMAIL_OBJS = src/sendmail.o src/localmsg.o src/addr.o src/fileio.o src/config.o src/users.o src/log.o
+ENQUEUE_OBJS = src/enqueue.o src/txn.o src/status.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
+             src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o src/numbered.o src/mailbox.o \
+             src/lock.o src/config.o src/log.o src/privs.o src/authdb.o src/pwfile.o
+PROGRAMS  += mailslot-sendmail mailslot-enqueue
 
 .PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test
 all: $(PROGRAMS)
@@ -65,6 +73,14 @@ mailslot-smtpd-tls: $(SMTPD_OBJS) src/tls.o src/tls_key.o
 mailslot-relay: $(RELAY_OBJS)
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(RELAY_OBJS) $(LDLIBS) $(TLSLIBS) -lresolv
+
+mailslot-sendmail: $(SENDMAIL_OBJS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(SENDMAIL_OBJS) $(LDLIBS)
+
+mailslot-enqueue: $(ENQUEUE_OBJS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(ENQUEUE_OBJS) $(LDLIBS) -lcrypt
 
 mailslot-passwd: $(PASSWD_OBJS)
 	@echo "  LD  $@"
@@ -116,6 +132,7 @@ bench: all
 	@sh tests/install-deps.sh bench
 	SMTPD=$(CURDIR)/mailslot-smtpd bash tests/bench/run.sh
 	bash tests/bench/tls.sh
+	bash tests/bench/sendmail.sh
 	bash tests/bench/systemd.sh
 
 # Submission inside TLS (STARTTLS or implicit, AUTH, one message) and the
@@ -163,6 +180,15 @@ install: all
 	done
 	[ -e $(DESTDIR)$(CONFDIR)/mailslot.conf ] || [ -L $(DESTDIR)$(CONFDIR)/mailslot.conf ] || \
 		install -m 0644 $(DESTDIR)$(DOCDIR)/examples/mailslot.conf $(DESTDIR)$(CONFDIR)/mailslot.conf
+	# local injection: mailslot-enqueue is set-user-ID root (installed by
+	# root only: a set-user-ID file of another account would be that
+	# account's door); SENDMAIL=yes also makes it the system's sendmail
+	if [ "$$(id -u)" = 0 ]; then chown root:root $(DESTDIR)$(SBINDIR)/mailslot-enqueue && \
+		chmod 4755 $(DESTDIR)$(SBINDIR)/mailslot-enqueue; fi
+	if [ "$(SENDMAIL)" = yes ]; then install -d $(DESTDIR)$(BINDIR) && \
+		ln -sf $(SBINDIR)/mailslot-sendmail $(DESTDIR)$(SBINDIR)/sendmail && \
+		ln -sf $(SBINDIR)/mailslot-sendmail $(DESTDIR)$(BINDIR)/mailq && \
+		ln -sf $(SBINDIR)/mailslot-sendmail $(DESTDIR)$(BINDIR)/newaliases; fi
 
 clean:
 	rm -f src/*.o $(PROGRAMS)

@@ -309,3 +309,67 @@ int addr_next_param(const char **pp, char *key, size_t keysz, char *value, size_
 	*pp = p;
 	return 1;
 }
+
+/* One element of an RFC 5322 3.4 address list, from *pp to the comma,
+ * semicolon or end that closes it: the angle-addr when there is one, else
+ * the text without comments and white space.  A group's display name
+ * ("undisclosed-recipients:") is dropped.  Quotes are kept. */
+int addr_list_next(const char **pp, char *out, size_t outsz)
+{
+	const char *p = *pp;
+
+	for (;;) {
+		size_t n = 0, angle_at = (size_t)-1;
+		int quoted = 0, depth = 0, angle = 0, overflow = 0;
+		if (!*p)
+			return 0;
+		for (; *p; p++) {
+			char c = *p;
+			if (quoted) {
+				if (c == '\\' && p[1])
+					p++;
+				else if (c == '"')
+					quoted = 0;
+			} else if (depth) {
+				if (c == '\\' && p[1])
+					p++;
+				depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+				continue;
+			} else if (c == '(') {
+				depth = 1;
+				continue;
+			} else if (c == '"') {
+				quoted = 1;
+			} else if (c == '<' && !angle) {
+				angle = 1;
+				n = 0;		/* what came before was the display name */
+				angle_at = 0;
+				continue;
+			} else if (c == '>' && angle) {
+				angle = 0;
+				angle_at = n;	/* text after the angle-addr is ignored */
+				continue;
+			} else if (c == ':' && !angle) {
+				n = 0;		/* a group's name */
+				continue;
+			} else if ((c == ',' || c == ';') && !angle) {
+				p++;
+				break;
+			}
+			if (!quoted && (c == ' ' || c == '\t' || c == '\r' || c == '\n'))
+				continue;
+			if (angle_at != (size_t)-1 && !angle)
+				continue;
+			if (n + 1 < outsz)
+				out[n++] = *p;
+			else
+				overflow = 1;
+		}
+		out[n] = '\0';
+		*pp = p;
+		if (overflow)
+			return -1;
+		if (n > 0)
+			return 1;
+	}
+}

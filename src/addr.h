@@ -41,4 +41,9 @@ int addr_is_literal(const char *domain);
  * parameter, 0 at the end, -1 on bad syntax. */
 int addr_next_param(const char **p, char *key, size_t keysz, char *value, size_t valuesz);
 
+/* The next address of an RFC 5322 address list (a To: field's value, or
+ * sendmail's "a@b, Name <c@d>" argument) into out: 1, 0 at the end, -1
+ * when one does not fit (skipped).  Not checked: addr_parse_mailbox is. */
+int addr_list_next(const char **pp, char *out, size_t outsz);
+
 #endif

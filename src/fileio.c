@@ -2,6 +2,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -91,5 +92,13 @@ int fileio_copy(int infd, off_t from, off_t end, int fd, off_t *offset)
 			in_off += r;
 		}
 	}
+	return 0;
+}
+
+int fileio_std_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDWR) != fd)
+			return -1;
 	return 0;
 }

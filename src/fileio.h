@@ -21,6 +21,11 @@ int fileio_write(int fd, const char *buf, size_t len, off_t *offset);
  * (copy_file_range), without passing the bytes through us.  0, or -1. */
 int fileio_copy(int infd, off_t from, off_t end, int fd, off_t *offset);
 
+/* Descriptors 0, 1 and 2 open (/dev/null for a closed one), so that no
+ * file opened later takes the place of standard input, output or error:
+ * a set-user-ID program's caller could close them.  0, or -1. */
+int fileio_std_open(void);
+
 struct fileio_buf {
 	int fd;
 	int err;		/* the first error, 0 while all is well */

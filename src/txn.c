@@ -28,6 +28,17 @@ void txn_init(struct txn *t, const struct config *cfg, const struct peer *peer)
 	t->peer = peer;
 	t->spool_fd = -1;
 	t->may_relay = cfg->relay == RELAY_YES || (cfg->relay == RELAY_AUTO && peer->local_class);
+	t->complete_header = cfg->submission;
+	t->local_uid = -1;
+}
+
+void txn_local(struct txn *t, long long uid, const char *user, const char *from)
+{
+	txn_helo(t, user, 0);
+	t->local_uid = uid;
+	log_printable(t->local_from, sizeof t->local_from, from, strlen(from));
+	t->complete_header = 1;
+	t->may_relay = 1;
 }
 
 void txn_reset(struct txn *t)
@@ -241,7 +252,11 @@ static int write_received(struct txn *t, int fd)
 		 t->esmtp && t->auth_user[0] ? "A" : "");
 	if (t->tls[0])
 		snprintf(using, sizeof using, "\n\t(using %s)", t->tls);
-	int n = snprintf(hdr, sizeof hdr, "Received: from %s (%s)\n\tby %s (mailslot) with %s id %s%s%s;\n\t%s\n",
+	/* no SMTP client to name: Postfix's form for its sendmail(1) */
+	int n = t->local_uid >= 0 ?
+		snprintf(hdr, sizeof hdr, "Received: by %s (mailslot, from userid %lld)\n\tid %s%s;\n\t%s\n",
+			 t->cfg->hostname, t->local_uid, t->qid, forpart, date) :
+		snprintf(hdr, sizeof hdr, "Received: from %s (%s)\n\tby %s (mailslot) with %s id %s%s%s;\n\t%s\n",
 			 t->helo[0] ? t->helo : "unknown", tcpinfo, t->cfg->hostname, with, t->qid, using,
 			 forpart, date);
 	if (n < 0 || (size_t)n >= sizeof hdr) {
@@ -375,7 +390,7 @@ static void queue_rest(struct txn *t, struct envelope *env, int delivered, struc
 	status_set(st, 250, "2.0.0", 0, "Ok: queued as %s", t->qid);
 }
 
-/* Which of Date: and Message-ID: the header holds (bits 1 and 2), from
+/* Which of Date:, Message-ID: and From: the header holds (bits 1, 2, 4), from
  * the message's start (after our trace field) to its first empty line; a
  * header longer than the buffer counts as complete (left alone). */
 static int header_fields(const struct txn *t, off_t size)
@@ -386,7 +401,7 @@ static int header_fields(const struct txn *t, off_t size)
 	int found = 0, bol = 1;
 
 	if (n <= 0)
-		return 3;
+		return 7;
 	head[n] = '\0';
 	for (char *p = head; *p; p++) {
 		if (bol && *p == '\n')
@@ -395,22 +410,25 @@ static int header_fields(const struct txn *t, off_t size)
 			found |= 1;
 		if (bol && strncasecmp(p, "Message-ID:", 11) == 0)
 			found |= 2;
+		if (bol && strncasecmp(p, "From:", 5) == 0)
+			found |= 4;
 		bol = *p == '\n';
 	}
-	return at + n >= size ? found : 3;
+	return at + n >= size ? found : 7;
 }
 
-/* RFC 6409 8.2 and 8.3: a submitted message without Date: or Message-ID:
- * gets them, below our trace field.  The spool file becomes a new one of
+/* RFC 6409 8.1 to 8.3: a submitted message without Date: or Message-ID:
+ * gets them, below our trace field, and a local one without From: its
+ * author (RFC 5322 3.6: From: and Date: are required).  The spool file becomes a new one of
  * the three parts; *size follows.  0, or -1 with errno. */
 static int complete_header(struct txn *t, off_t *size)
 {
-	char add[600], date[64];
+	char add[600 + TXN_FROM_MAX], date[64];
 	struct tm tm;
-	int found = header_fields(t, *size), len = 0;
+	int found = header_fields(t, *size), len = 0, wanted = t->local_from[0] ? 7 : 3;
 	off_t out = 0;
 
-	if (found == 3)
+	if ((found & wanted) == wanted)
 		return 0;
 	localtime_r(&t->arrived, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
@@ -419,6 +437,8 @@ static int complete_header(struct txn *t, off_t *size)
 	if (!(found & 2))
 		len += snprintf(add + len, sizeof add - (size_t)len, "Message-ID: <%s@%s>\n", t->qid,
 				t->cfg->hostname);
+	if (!(found & 4) && t->local_from[0])
+		len += snprintf(add + len, sizeof add - (size_t)len, "From: %s\n", t->local_from);
 	int fd = queue_spool_open(t->cfg->queue);
 	if (fd == -1)
 		return -1;
@@ -450,9 +470,9 @@ void txn_commit(struct txn *t, unsigned long long size, struct status *st)
 		return;
 	}
 	t->spooled = 0;
-	if (t->cfg->submission && complete_header(t, &sb.st_size) == -1) {
+	if (t->complete_header && complete_header(t, &sb.st_size) == -1) {
 		status_set(st, 451, "4.3.0", errno, "Cannot spool message");
-		log_msg(LOG_ERR, "%s: refused: cannot add Date: or Message-ID: %s", t->qid, strerror(st->err));
+		log_msg(LOG_ERR, "%s: refused: cannot complete the header: %s", t->qid, strerror(st->err));
 		return;
 	}
 	/* no From_ count from the network side: mbox counts and quotes for itself */

@@ -34,6 +34,7 @@
 #define TXN_TLS_MAX 63		/* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
 #define TXN_AUTH_FAILURES_MAX 3	/* failed AUTHs before the connection ends */
 #define TXN_TARGETS_MAX 10000	/* mailboxes and forwards after alias expansion */
+#define TXN_FROM_MAX 400	/* a From: field's value: a full name and a mailbox */
 
 struct txn {
 	const struct config *cfg;
@@ -55,6 +56,9 @@ struct txn {
 	int spooled;			/* txn_data gave out the spool file */
 	off_t received_len;		/* the trace field at the spool file's start */
 	time_t arrived;
+	int complete_header;		/* add the Date: and Message-ID: a message lacks */
+	long long local_uid;		/* txn_local: the injecting account, else -1 */
+	char local_from[TXN_FROM_MAX + 1];	/* txn_local: the From: a message lacks */
 };
 
 void txn_init(struct txn *t, const struct config *cfg, const struct peer *peer);
@@ -62,6 +66,11 @@ void txn_init(struct txn *t, const struct config *cfg, const struct peer *peer);
 void txn_helo(struct txn *t, const char *helo, int esmtp);
 /* The session's word on its TLS ("" for none), for the trace field only. */
 void txn_tls(struct txn *t, const char *tls);
+/* A message injected by a local program (mailslot-sendmail): the trace
+ * field names the account by uid, the header is completed (From:, Date:,
+ * Message-ID:), and the account may send anywhere.  from is the value
+ * of the From: field to add when the message has none. */
+void txn_local(struct txn *t, long long uid, const char *user, const char *from);
 /* AUTH: whether password is user's (--passwd).  OK: the connection is
  * user's from now on and may relay; a failure waits, is counted and
  * logged, and the last one allowed is a 421. */

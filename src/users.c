@@ -294,31 +294,42 @@ static int parse_id(const char *s, unsigned *out)
  * dynamic build (STATIC=0), accounts only NSS knows (LDAP...) still resolve
  * through getpwnam(); a static build cannot load NSS modules and knows the
  * files only. */
-struct passwd *users_getpw(const char *name)
+/* The account named name, or with uid when name is NULL. */
+static struct passwd *find_pw(const char *name, uid_t uid)
 {
 	static char line[USERS_LINE_MAX];
 	static struct passwd pw;
 	char *field[7];
-	unsigned uid, gid;
+	unsigned id, gid;
 	FILE *f = fopen("/etc/passwd", "re");
 	int found = 0;
 
 	if (f) {
 		while (!found && next_entry(f, line, sizeof line, field, 7))
-			found = strcmp(field[0], name) == 0 && parse_id(field[2], &uid) == 0 &&
-				parse_id(field[3], &gid) == 0;
+			found = parse_id(field[2], &id) == 0 && parse_id(field[3], &gid) == 0 &&
+				(name ? strcmp(field[0], name) == 0 : id == uid);
 		fclose(f);
 	}
 	if (found) {
-		pw = (struct passwd){ .pw_name = field[0], .pw_passwd = field[1], .pw_uid = uid, .pw_gid = gid,
+		pw = (struct passwd){ .pw_name = field[0], .pw_passwd = field[1], .pw_uid = id, .pw_gid = gid,
 				      .pw_gecos = field[4], .pw_dir = field[5], .pw_shell = field[6] };
 		return &pw;
 	}
 #ifdef MAILSLOT_STATIC
 	return NULL;
 #else
-	return getpwnam(name);
+	return name ? getpwnam(name) : getpwuid(uid);
 #endif
+}
+
+struct passwd *users_getpw(const char *name)
+{
+	return find_pw(name, 0);
+}
+
+struct passwd *users_getpwuid(uid_t uid)
+{
+	return find_pw(NULL, uid);
 }
 
 int users_groups(const char *name, gid_t primary, gid_t *out, int max)

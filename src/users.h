@@ -45,6 +45,7 @@ int users_name_ok(const char *name);
 /* An account from /etc/passwd (NSS only as a fallback), and its groups
  * from /etc/group: the primary first, at most max. */
 struct passwd *users_getpw(const char *name);
+struct passwd *users_getpwuid(uid_t uid);
 int users_groups(const char *name, gid_t primary, gid_t *out, int max);
 /* The mailbox user "name" (already lower case): 1 and *t filled, or 0. */
 int users_lookup(const char *name, struct target *t);

@@ -14,6 +14,9 @@
 #     copy_file_range or the quoting pwrites, the final newline, fsync), the
 #     queue commit (fsync, linkat, envelope, rename, directory fsyncs), the
 #     log lines, the reply carrying the 250 and the calls just after it
+# for mailslot-sendmail, every call of the mailslot-enqueue it runs from its
+# first read of the request to its exit (the same message and recipients;
+# exit status 0 is the 250);
 # and for mailslot-relay every call from its EHLO to its exit: the
 # pipelined envelope, each write of the DATA, the wait for the 250, the
 # removal of the entry.
@@ -85,4 +88,18 @@ crash_run() {
 	# 250 and before the entry is gone, two (at-least-once)
 	grep -q 'copies=1 write(.*socket' "$BATS_TEST_TMPDIR/report.txt"
 	grep -q 'copies=2 ' "$BATS_TEST_TMPDIR/report.txt"
+}
+
+@test "mailslot-sendmail: its mailslot-enqueue killed at every call from the request to its exit" {
+	crash_run sendmail --sendmail "$BATS_TEST_DIRNAME/../mailslot-sendmail" \
+		--enqueue "$BATS_TEST_DIRNAME/../mailslot-enqueue" --relay "$RELAY" \
+		--work "$BATS_TEST_TMPDIR/work" --user "$(id -un)"
+	run grep -c . "$BATS_TEST_TMPDIR/report.txt"
+	assert [ "$output" -ge 100 ]
+	# the request, the append and the queue were each hit, and an append
+	# cut short was repaired by the next delivery
+	for phase in request dotlock mbox-append queue; do
+		grep -q " $phase " "$BATS_TEST_TMPDIR/report.txt" || fail "no kill point in phase $phase"
+	done
+	grep -q "partial last message, repair pending" "$BATS_TEST_TMPDIR/report.txt"
 }

@@ -127,6 +127,12 @@ group_test() {
 	# delivery.bats: nmh and mutt read the MH folders
 	need nmh /usr/bin/mh/scan
 	need mutt mutt
+	# sendmail.bats: the programs that run sendmail (mutt and s-nail are
+	# above; cron only for the command line in its binary), /usr/bin/time
+	need bsd-mailx bsd-mailx
+	need git-email /usr/lib/git-core/git-send-email
+	need cron /usr/sbin/cron
+	need time /usr/bin/time
 }
 
 group_bench() {

@@ -57,6 +57,35 @@ install_to() {
 	assert_line --partial '221 '
 }
 
+# The injector: mailslot-sendmail always, the set-user-ID mailslot-enqueue
+# beside it (when root installs), and the system's names only when asked.
+@test "make install: mailslot-sendmail, and with SENDMAIL=yes sendmail, mailq and newaliases" {
+	run install_to "$DEST" PREFIX=/usr
+	assert_success
+	[ -x "$DEST/usr/sbin/mailslot-sendmail" ] || fail "mailslot-sendmail is not installed"
+	[ -x "$DEST/usr/sbin/mailslot-enqueue" ] || fail "mailslot-enqueue is not installed"
+	if [ "$(id -u)" = 0 ]; then
+		run stat -c '%U %a' "$DEST/usr/sbin/mailslot-enqueue"
+		assert_output 'root 4755'
+	fi
+	[ ! -e "$DEST/usr/sbin/sendmail" ] && [ ! -L "$DEST/usr/sbin/sendmail" ] ||
+		fail "sbin/sendmail installed without SENDMAIL=yes"
+	run install_to "$DEST" PREFIX=/usr SENDMAIL=yes
+	assert_success
+	local f
+	for f in sbin/sendmail bin/mailq bin/newaliases; do
+		run readlink "$DEST/usr/$f"
+		assert_output /usr/sbin/mailslot-sendmail
+	done
+	# the installed program, by the name newaliases runs it
+	printf 'root: alice\n' >"$BATS_TEST_TMPDIR/aliases"
+	printf 'aliases = %s\n' "$BATS_TEST_TMPDIR/aliases" >"$BATS_TEST_TMPDIR/conf"
+	ln -s "$DEST/usr/sbin/mailslot-sendmail" "$BATS_TEST_TMPDIR/newaliases"
+	MAILSLOT_CONFIG=$BATS_TEST_TMPDIR/conf run "$BATS_TEST_TMPDIR/newaliases"
+	assert_success
+	assert_output --partial 'no errors'
+}
+
 @test "make install: a second install keeps an edited /etc/mailslot/mailslot.conf" {
 	run install_to "$DEST"
 	assert_success

@@ -9,7 +9,9 @@
  * mailslot-relay reads it back with addr_parse_mailbox, so an address the
  * server accepts but the relay refuses is a message stuck in the queue.
  * Parameters: each keyword and value has the RFC 5321 4.1.2 syntax, and the
- * list ends (no parameter is returned twice at one position).
+ * list ends (no parameter is returned twice at one position).  As an RFC
+ * 5322 address list (mailslot-sendmail's arguments and -t): every step
+ * advances, the list ends, and each address fits its buffer.
  */
 #include <stdlib.h>
 
@@ -74,6 +76,21 @@ static void check_params(const char *params)
 	FUZZ_CHECK(rc == 0 || rc == -1, "addr_next_param returned %d", rc);
 }
 
+static void check_list(const char *text)
+{
+	const char *p = text, *before = text;
+	char out[ADDR_MAILBOX_MAX + 1];
+	int rc;
+
+	while ((rc = addr_list_next(&p, out, sizeof out)) != 0) {
+		FUZZ_CHECK(p > before && p <= text + strlen(text), "the address list does not advance");
+		FUZZ_CHECK(rc == 1 || rc == -1, "addr_list_next returned %d", rc);
+		if (rc == 1)
+			FUZZ_CHECK(out[0] && strlen(out) < sizeof out, "address '%s'", out);
+		before = p;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *arg = malloc(size + 1);
@@ -113,6 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* the parameter parser on its own, from the start of the text */
 	check_params(arg);
+	check_list(arg);
 	free(arg);
 	return 0;
 }

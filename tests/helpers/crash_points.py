@@ -38,6 +38,12 @@ same and counted as "not reached"; more than a quarter of those fails.
          (entries made not due first, so nothing is delivered): no
          leftover may survive the sweep, and no entry may lose its msg/.
 
+  crash_points.py sendmail --sendmail BIN --enqueue BIN --relay BIN --work DIR [--report FILE]
+    The same message, recipients and checks, injected by mailslot-sendmail;
+    the mailslot-enqueue it runs is killed at every call from its first
+    read of the request (before it, nothing is written) to its exit, and
+    exit status 0 counts as the 250.
+
   crash_points.py relay --smtpd-cmd CMD --relay-cmd CMD --queue DIR
         --remote-maildir DIR --rcpt ADDR [--report FILE]
     The handler CMD (terminal mode) queues one message for ADDR; the relay
@@ -252,8 +258,31 @@ class Smtpd:
         log.close()
         return (code if step == "dot" else None), qid, step
 
+    def prepare(self):
+        """What the runs need besides the template (nothing here)."""
+
+    def tracer(self, trace, inject=None):
+        """The prefix that traces (and with inject kills) the process that delivers."""
+        return strace_argv(trace, inject, follow=False)
+
+    def window(self, calls):
+        """(first, end, text): the kill points of a clean run's calls."""
+        # the monitor's side of the session: requests arrive by recvfrom,
+        # replies leave by sendmsg; the DATA reply carries the spool file
+        sock_writes = [i for i, (_, n, r) in enumerate(calls) if n == "sendmsg"]
+        reads = [i for i, (_, n, r) in enumerate(calls) if n == "recvfrom"]
+        w354 = next(i for i in sock_writes if "SCM_RIGHTS" in calls[i][2])
+        w250 = next(i for i in sock_writes if 'Ok: queued' in calls[i][2])
+        last_read = max(i for i in reads if i < w250)
+        start = w354 if self.args.window == "data" else last_read + 1
+        # and a few calls past the 250: a kill after the reply must find
+        # everything in place
+        return (start, min(w250 + 4, len(calls)), "from %s to just after the 250 reply"
+                % ("the 354 reply" if self.args.window == "data" else "the dot"))
+
     def build_template(self):
         shutil.rmtree(self.work, ignore_errors=True)
+        self.prepare()
         for d in ("mail", "queue"):
             os.makedirs(os.path.join(self.template, d))
         with open(os.path.join(self.template, "users"), "w") as f:
@@ -325,23 +354,13 @@ class Smtpd:
         # the clean run: which calls, in which order
         self.reset()
         trace = os.path.join(self.work, "clean.trace")
-        code, _, _ = self.session(self.cur, "clean", rcpts, prefix=strace_argv(trace, follow=False))
+        code, _, _ = self.session(self.cur, "clean", rcpts, prefix=self.tracer(trace))
         if code != 250:
             sys.exit("crash_points: the clean run failed (%s)" % code)
-        # the monitor's side of the session: requests arrive by recvfrom,
-        # replies leave by sendmsg; the DATA reply carries the spool file
         calls = read_trace(trace)
-        sock_writes = [i for i, (_, n, r) in enumerate(calls) if n == "sendmsg"]
-        reads = [i for i, (_, n, r) in enumerate(calls) if n == "recvfrom"]
-        w354 = next(i for i in sock_writes if "SCM_RIGHTS" in calls[i][2])
-        w250 = next(i for i in sock_writes if 'Ok: queued' in calls[i][2])
-        last_read = max(i for i in reads if i < w250)
-        start = w354 if a.window == "data" else last_read + 1
-        # and a few calls past the 250: a kill after the reply must find
-        # everything in place
-        points = kill_points(calls, start, min(w250 + 4, len(calls)))
-        print("# %s: %d calls in the session, %d kill points from %s to just after the 250 reply"
-              % (a.scenario, len(calls), len(points), "the 354 reply" if a.window == "data" else "the dot"),
+        start, end, text = self.window(calls)
+        points = kill_points(calls, start, end)
+        print("# %s: %d calls in the session, %d kill points %s" % (a.scenario, len(calls), len(points), text),
               flush=True)
         stats = {"250": 0, "no reply": 0, "partial pending repair": 0, "leftovers": 0,
                  "queued without 250": 0, "delivered without 250": 0}
@@ -354,7 +373,7 @@ class Smtpd:
             self.reset()
             ktrace = os.path.join(self.work, "kill.trace")
             code, qid, step = self.session(self.cur, msg_id, rcpts,
-                                           prefix=strace_argv(ktrace, (name, n), follow=False))
+                                           prefix=self.tracer(ktrace, (name, n)))
             phase, where = self.phase(ktrace)
             with open(ktrace, errors="replace") as f:
                 killed = "+++ killed by SIGKILL" in f.read()
@@ -527,6 +546,90 @@ def sweep_check(ctx, label, q, relay_argv, log):
     return ["swept"]
 
 
+# ------------------------------------------------------------------ sendmail mode
+
+class Sendmail(Smtpd):
+    """The same message, recipients and checks as the smtpd mode, injected
+    by mailslot-sendmail -i -f SENDER: the process killed is the
+    mailslot-enqueue it runs (the one that writes anything), at every call
+    from its first read of the request to its exit; exit status 0 stands
+    for the 250.  The
+    message carries Date: and Message-ID:, so that what is stored is the
+    Received: field and the message as sent, as in the smtpd mode."""
+
+    def prepare(self):
+        self.bin = os.path.join(self.work, "bin")
+        os.makedirs(self.bin)
+        # mailslot-sendmail runs the mailslot-enqueue in its own directory:
+        # here a script that runs the real one under strace when asked
+        shutil.copy(self.args.sendmail, os.path.join(self.bin, "mailslot-sendmail"))
+        wrapper = os.path.join(self.bin, "mailslot-enqueue")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\n[ -n "$CRASH_TRACE" ] || exec %s\n'
+                    'exec strace -qq -y -s 256 -o "$CRASH_TRACE" $CRASH_INJECT %s\n'
+                    % (shlex.quote(self.args.enqueue), shlex.quote(self.args.enqueue)))
+        os.chmod(wrapper, 0o755)
+
+    def tracer(self, trace, inject=None):
+        env = {"CRASH_TRACE": trace, "CRASH_INJECT": ""}
+        if inject:
+            env["CRASH_INJECT"] = "-e inject=%s:signal=SIGKILL:when=%d" % inject
+        return env
+
+    def window(self, calls):
+        # before its first read of the request it has only read its
+        # configuration and changed its credentials: a kill there is the
+        # same as one at that read
+        first = next(i for i, (_, n, r) in enumerate(calls) if n == "read" and r.startswith("0<"))
+        return first, len(calls), "from mailslot-enqueue's first read of the request to its exit"
+
+    def session(self, root, msg_id, rcpts, prefix=None, lock_timeout=None):
+        data = b"Date: Tue, 01 Dec 2026 12:00:00 +0000\n" + make_message(msg_id, False)
+        self.known[msg_id] = mboxrd_quote(data)
+        self.plain[msg_id] = data
+        conf = os.path.join(root, "conf")
+        with open(conf, "w") as f:
+            f.write("spool = %s/mail\nqueue = %s/queue\nusers = %s/users\naliases = %s/aliases\n"
+                    "domain = example.org\nhostname = mx.test\nuser = %s\nlog = stderr\n"
+                    % (root, root, root, root, self.args.user))
+            if lock_timeout:
+                f.write("lock-timeout = %d\n" % lock_timeout)
+        env = dict(os.environ, MAILSLOT_CONFIG=conf, **(prefix or {}))
+        with open(os.path.join(self.work, "sendmail.log"), "ab") as log:
+            rc = subprocess.run([os.path.join(self.bin, "mailslot-sendmail"), "-i", "-f", SENDER] + rcpts,
+                                input=data, env=env, stdout=log, stderr=log, timeout=60).returncode
+        if rc != 0:
+            return None, None, "dot"
+        # the entry that holds this message: its queue id
+        q = os.path.join(root, "queue")
+        qid = None
+        for name in os.listdir(os.path.join(q, "env")) if os.path.isdir(os.path.join(q, "env")) else []:
+            try:
+                if b"X-Crash-Id: %s\n" % msg_id.encode() in open(os.path.join(q, "msg", name), "rb").read():
+                    qid = name
+            except OSError:
+                pass
+        return 250, qid, "dot"
+
+    @staticmethod
+    def phase(trace):
+        """The kill point by what the call touches."""
+        calls = read_trace(trace)
+        if not calls:
+            return "?", "?"
+        _, name, rest = calls[-1]
+        where = "%s(%s" % (name, re.sub(r"\s+", " ", rest)[:90])
+        if re.search(r"/mail/\w+\.lock|/mail>, \"\w+\.lock", rest[:300]):
+            return "dotlock", where
+        if re.search(r"/mail/\w+[>\"]|/mail>, \"\w+\"", rest[:300]) or (name == "pread64" and "(deleted)" in rest):
+            return "mbox-append", where
+        if "/queue" in rest[:300]:
+            return "queue", where
+        if name == "read" and rest.startswith("0<"):
+            return "request", where
+        return "other", where
+
+
 # ------------------------------------------------------------------ relay mode
 
 class Relay:
@@ -661,6 +764,11 @@ def main():
     s.add_argument("--scenario", choices=["plain", "quoted"], default="plain")
     s.add_argument("--window", choices=["data", "after-dot"], default="data")
     s.add_argument("--report")
+    m = sub.add_parser("sendmail")
+    for opt in ("--sendmail", "--enqueue", "--relay", "--work"):
+        m.add_argument(opt, required=True)
+    for opt in ("--user", "--report"):
+        m.add_argument(opt)
     r = sub.add_parser("relay")
     r.add_argument("--smtpd-cmd", required=True)
     r.add_argument("--relay-cmd", required=True)
@@ -670,10 +778,13 @@ def main():
     r.add_argument("--log", required=True)
     r.add_argument("--report")
     args = ap.parse_args()
-    if args.mode == "smtpd":
+    if args.mode in ("smtpd", "sendmail"):
         if not args.user:
             import pwd
             args.user = pwd.getpwuid(os.getuid()).pw_name
+        if args.mode == "sendmail":
+            args.scenario, args.window = "sendmail", None
+            sys.exit(Sendmail(args).run())
         sys.exit(Smtpd(args).run())
     sys.exit(Relay(args).run())
 
