@@ -50,6 +50,10 @@ RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/boun
              src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o src/tls.o
 PASSWD_OBJS = src/passwd.o src/pwedit.o src/pwfile.o src/lock.o src/fileio.o src/log.o
 PROGRAMS   = mailslot-smtpd mailslot-smtpd-tls mailslot-relay mailslot-passwd
+# mailslot-stat: log summary (issue 12)
+STAT_OBJS  = src/stat.o src/logparse.o src/tally.o src/topn.o src/statreport.o src/lineio.o src/conn.o \
+             src/fileio.o src/queue.o src/addr.o src/config.o src/log.o
+PROGRAMS  += mailslot-stat
 
 .PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test
 all: $(PROGRAMS)
@@ -69,6 +73,10 @@ mailslot-relay: $(RELAY_OBJS)
 mailslot-passwd: $(PASSWD_OBJS)
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(PASSWD_OBJS) $(LDLIBS) -lcrypt
+
+mailslot-stat: $(STAT_OBJS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(STAT_OBJS) $(LDLIBS)
 
 src/%.o: src/%.c $(wildcard src/*.h)
 	@echo "  CC  $<"

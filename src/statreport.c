@@ -1,0 +1,251 @@
+/* statreport: the text and JSON forms of mailslot-stat's report. */
+#include "statreport.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void when(char *out, size_t outsz, long long usec)
+{
+	struct tm tm;
+	time_t t = (time_t)(usec / 1000000);
+
+	if (usec < 0) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	localtime_r(&t, &tm);
+	strftime(out, outsz, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* The mean with two decimals, exactly from integers. */
+static void mean(char *out, size_t outsz, unsigned long long sum, unsigned long long n)
+{
+	if (n == 0) {
+		snprintf(out, outsz, "0");
+		return;
+	}
+	unsigned long long whole = sum / n, hundredths = ((sum % n) * 100 + n / 2) / n;
+	if (hundredths == 100) {
+		whole++;
+		hundredths = 0;
+	}
+	snprintf(out, outsz, "%llu.%02llu", whole, hundredths);
+}
+
+static void age(char *out, size_t outsz, long long secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs >= 86400)
+		snprintf(out, outsz, "%lldd %lldh", secs / 86400, secs % 86400 / 3600);
+	else if (secs >= 3600)
+		snprintf(out, outsz, "%lldh %lldm", secs / 3600, secs % 3600 / 60);
+	else
+		snprintf(out, outsz, "%lldm %llds", secs / 60, secs % 60);
+}
+
+/* ---- text ---- */
+
+static void text_table(FILE *out, const char *title, const char *head, const struct topn *table, size_t top,
+		       int with_bytes)
+{
+	size_t n;
+	const struct topn_entry **v = topn_sorted(table, &n);
+
+	if (!v || n == 0 || top == 0) {
+		free(v);
+		return;
+	}
+	fprintf(out, "\n%s%s\n", title, table->evicted ? " (table full: counts may be high, see \"over\")" : "");
+	fprintf(out, "  %10s%s  %s\n", "count", with_bytes ? "       bytes" : "", head);
+	for (size_t i = 0; i < n && i < top; i++) {
+		fprintf(out, "  %10llu", v[i]->count);
+		if (with_bytes)
+			fprintf(out, " %11llu", v[i]->bytes);
+		fprintf(out, "  %s", v[i]->key);
+		if (v[i]->over)
+			fprintf(out, " (over %llu)", v[i]->over);
+		fputc('\n', out);
+	}
+	free(v);
+}
+
+static void text_queue(FILE *out, const struct statreport *r)
+{
+	const struct queue_summary *q = r->q;
+	char oldest[32], ago[32];
+
+	if (!q->dir)
+		return;
+	fprintf(out, "\nQueue now (%s)\n", q->dir);
+	if (q->error[0]) {
+		fprintf(out, "  not read: %s\n", q->error);
+		return;
+	}
+	fprintf(out, "  %-22s %llu\n  %-22s %llu\n  %-22s %llu\n  %-22s %llu\n", "entries", q->entries, "recipients",
+		q->rcpts, "recipients tried", q->waiting, "bytes", q->bytes);
+	if (q->oldest >= 0) {
+		when(oldest, sizeof oldest, q->oldest * 1000000);
+		age(ago, sizeof ago, (long long)r->now - q->oldest);
+		fprintf(out, "  %-22s %s (%s ago)\n", "oldest", oldest, ago);
+	}
+}
+
+void statreport_text(FILE *out, const struct statreport *r)
+{
+	const struct tally *t = r->t;
+	char a[32], b[32], m[40];
+
+	when(a, sizeof a, t->since);
+	when(b, sizeof b, t->until);
+	fprintf(out, "mailslot-stat: period %s to %s\n", t->since < 0 ? "start" : a, t->until < 0 ? "end" : b);
+	when(a, sizeof a, t->first);
+	when(b, sizeof b, t->last);
+	fprintf(out, "records from %s to %s\n", a, b);
+	fprintf(out, "lines: %llu read, %llu counted, %llu other mailslot records, %llu of other programs, "
+		     "%llu outside the period, %llu undated, %llu malformed\n",
+		t->lines, t->used, t->unknown, t->other_programs, t->outside, t->undated, t->malformed);
+
+	fprintf(out, "\nConnections\n");
+	for (int i = 0; i < t->nprogs; i++) {
+		const struct tally_prog *p = &t->progs[i];
+		if (p->conn_local + p->conn_network)
+			fprintf(out, "  %-22s %llu (local %llu, network %llu)\n", p->name, p->conn_local + p->conn_network,
+				p->conn_local, p->conn_network);
+	}
+	fprintf(out, "  %-22s %llu\n  %-22s %llu\n", "early talkers", t->early_talkers, "refused at the limit",
+		t->conn_refused);
+
+	mean(m, sizeof m, t->bytes, t->received);
+	fprintf(out, "\nMessages\n  %-22s %llu\n  %-22s %llu\n  %-22s %s\n  %-22s %llu\n  %-22s %llu\n",
+		"received", t->received, "bytes received", t->bytes, "mean size", m, "largest", t->largest, "refused",
+		t->refused);
+
+	fprintf(out, "\nRecipients\n");
+	fprintf(out, "  %-22s %llu\n  %-22s %llu\n  %-22s %llu\n  %-22s %llu\n  %-22s %llu\n  %-22s %llu\n",
+		"delivered locally", t->delivered, "queued to relay", t->queued, "relayed", t->relayed, "deferred",
+		t->deferred, "bounced", t->bounced, "bounce notices", t->bounce_notices);
+
+	fprintf(out, "\nLogins\n  %-20s %10s %10s\n", "program", "good", "bad");
+	for (int i = 0; i < t->nprogs; i++) {
+		const struct tally_prog *p = &t->progs[i];
+		if (p->logins_good + p->logins_bad)
+			fprintf(out, "  %-20s %10llu %10llu\n", p->name, p->logins_good, p->logins_bad);
+	}
+
+	text_table(out, "Refused by reason", "code reason", &t->refusals, r->top, 0);
+	text_table(out, "Deferred by reason", "reason", &t->deferrals, r->top, 0);
+	text_table(out, "Bounced by reason", "reason", &t->bounces, r->top, 0);
+	text_table(out, "Top senders", "sender", &t->senders, r->top, 1);
+	text_table(out, "Top recipient domains", "domain", &t->rcpt_domains, r->top, 0);
+	text_queue(out, r);
+}
+
+/* ---- JSON ---- */
+
+static void json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else if (*p >= 0x80)
+			fputc('?', out);	/* a syslog line's raw octets need not be UTF-8 */
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+static void json_time(FILE *out, const char *name, long long usec, int comma)
+{
+	fprintf(out, "\"%s\": ", name);
+	if (usec < 0)
+		fputs("null", out);
+	else
+		fprintf(out, "%lld", usec / 1000000);
+	fputs(comma ? ", " : "", out);
+}
+
+static void json_table(FILE *out, const char *name, const char *keyname, const struct topn *table, size_t top,
+		       int with_bytes)
+{
+	size_t n;
+	const struct topn_entry **v = topn_sorted(table, &n);
+
+	fprintf(out, ",\n  \"%s\": {\"distinct\": %zu, \"full\": %s, \"rows\": [", name, table->n,
+		table->evicted ? "true" : "false");
+	for (size_t i = 0; v && i < n && i < top; i++) {
+		fprintf(out, "%s{\"%s\": ", i ? ", " : "", keyname);
+		json_str(out, v[i]->key);
+		fprintf(out, ", \"count\": %llu", v[i]->count);
+		if (with_bytes)
+			fprintf(out, ", \"bytes\": %llu", v[i]->bytes);
+		fprintf(out, ", \"over\": %llu}", v[i]->over);
+	}
+	fputs("]}", out);
+	free(v);
+}
+
+static void json_queue(FILE *out, const struct queue_summary *q)
+{
+	fputs(",\n  \"queue\": ", out);
+	if (!q->dir) {
+		fputs("null", out);
+		return;
+	}
+	fputs("{\"dir\": ", out);
+	json_str(out, q->dir);
+	if (q->error[0]) {
+		fputs(", \"error\": ", out);
+		json_str(out, q->error);
+		fputc('}', out);
+		return;
+	}
+	fprintf(out, ", \"entries\": %llu, \"recipients\": %llu, \"recipients_tried\": %llu, \"bytes\": %llu, ",
+		q->entries, q->rcpts, q->waiting, q->bytes);
+	json_time(out, "oldest", q->oldest < 0 ? -1 : q->oldest * 1000000, 0);
+	fputc('}', out);
+}
+
+void statreport_json(FILE *out, const struct statreport *r)
+{
+	const struct tally *t = r->t;
+	char m[40];
+
+	fputs("{\n  \"period\": {", out);
+	json_time(out, "since", t->since, 1);
+	json_time(out, "until", t->until, 1);
+	json_time(out, "first", t->first, 1);
+	json_time(out, "last", t->last, 0);
+	fprintf(out, "},\n  \"lines\": {\"read\": %llu, \"counted\": %llu, \"other_records\": %llu, "
+		     "\"other_programs\": %llu, \"outside\": %llu, \"undated\": %llu, \"malformed\": %llu},\n",
+		t->lines, t->used, t->unknown, t->other_programs, t->outside, t->undated, t->malformed);
+	fputs("  \"programs\": {", out);
+	for (int i = 0; i < t->nprogs; i++) {
+		const struct tally_prog *p = &t->progs[i];
+		fprintf(out, "%s", i ? ", " : "");
+		json_str(out, p->name);
+		fprintf(out, ": {\"connections\": {\"local\": %llu, \"network\": %llu}, "
+			     "\"logins\": {\"good\": %llu, \"bad\": %llu}}",
+			p->conn_local, p->conn_network, p->logins_good, p->logins_bad);
+	}
+	mean(m, sizeof m, t->bytes, t->received);
+	fprintf(out, "},\n  \"connections\": {\"early_talkers\": %llu, \"refused_at_limit\": %llu},\n",
+		t->early_talkers, t->conn_refused);
+	fprintf(out, "  \"messages\": {\"received\": %llu, \"bytes\": %llu, \"mean_size\": %s, \"largest\": %llu, "
+		     "\"refused\": %llu},\n",
+		t->received, t->bytes, m, t->largest, t->refused);
+	fprintf(out, "  \"recipients\": {\"delivered\": %llu, \"queued\": %llu, \"relayed\": %llu, \"deferred\": %llu, "
+		     "\"bounced\": %llu, \"bounce_notices\": %llu}",
+		t->delivered, t->queued, t->relayed, t->deferred, t->bounced, t->bounce_notices);
+	json_table(out, "refused", "reason", &t->refusals, r->top, 0);
+	json_table(out, "deferred", "reason", &t->deferrals, r->top, 0);
+	json_table(out, "bounced", "reason", &t->bounces, r->top, 0);
+	json_table(out, "senders", "sender", &t->senders, r->top, 1);
+	json_table(out, "recipient_domains", "domain", &t->rcpt_domains, r->top, 0);
+	json_queue(out, r->q);
+	fputs("\n}\n", out);
+}

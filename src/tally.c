@@ -1,0 +1,327 @@
+/* tally: one log record of a mailslot program becomes counts. */
+#include "tally.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLASS_MAX 100	/* octets of a reason's class; the rest is detail */
+
+int tally_init(struct tally *t, size_t cap, long long since, long long until)
+{
+	memset(t, 0, sizeof *t);
+	t->since = since;
+	t->until = until;
+	t->first = t->last = -1;
+	if (topn_init(&t->senders, cap) == -1 || topn_init(&t->rcpt_domains, cap) == -1 ||
+	    topn_init(&t->refusals, cap) == -1 || topn_init(&t->deferrals, cap) == -1 ||
+	    topn_init(&t->bounces, cap) == -1) {
+		tally_free(t);
+		return -1;
+	}
+	return 0;
+}
+
+void tally_free(struct tally *t)
+{
+	topn_free(&t->senders);
+	topn_free(&t->rcpt_domains);
+	topn_free(&t->refusals);
+	topn_free(&t->deferrals);
+	topn_free(&t->bounces);
+}
+
+void tally_malformed(struct tally *t)
+{
+	t->lines++;
+	t->malformed++;
+}
+
+static struct tally_prog *prog_row(struct tally *t, const char *name)
+{
+	for (int i = 0; i < t->nprogs; i++)
+		if (strcmp(t->progs[i].name, name) == 0)
+			return &t->progs[i];
+	if (t->nprogs == TALLY_PROGS_MAX) {
+		/* a log naming more programs than mailslot has: the last row is "other" */
+		snprintf(t->progs[TALLY_PROGS_MAX - 1].name, sizeof t->progs[0].name, "%s", "other");
+		return &t->progs[TALLY_PROGS_MAX - 1];
+	}
+	snprintf(t->progs[t->nprogs].name, sizeof t->progs[0].name, "%s", name);
+	return &t->progs[t->nprogs++];
+}
+
+static int starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The fields of a record's text that the counts need. */
+struct record {
+	char from[LOGPARSE_VALUE_MAX], to[LOGPARSE_VALUE_MAX], status[32], relay[LOGPARSE_VALUE_MAX];
+	char size[32], cls[32], code[16], reason[LOGPARSE_VALUE_MAX], reply[LOGPARSE_VALUE_MAX];
+	int has_from;
+};
+
+static void read_fields(const char *p, struct record *r)
+{
+	static const struct {
+		const char *key;
+		size_t off, size;
+	} wanted[] = {
+#define W(k, f) { k, offsetof(struct record, f), sizeof(((struct record *)0)->f) }
+		W("from", from), W("to", to), W("status", status), W("relay", relay), W("size", size),
+		W("class", cls), W("code", code), W("reason", reason), W("(", reply),
+#undef W
+	};
+	char key[32], value[LOGPARSE_VALUE_MAX];
+
+	memset(r, 0, sizeof *r);
+	while (logparse_field(&p, key, sizeof key, value, sizeof value)) {
+		for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
+			if (strcmp(key, wanted[i].key) == 0) {
+				snprintf((char *)r + wanted[i].off, wanted[i].size, "%s", value);
+				r->has_from |= i == 0;
+				break;
+			}
+	}
+}
+
+/* The journal's structured fields, where the record has them, are the
+ * values as the program had them, before log_value() quoted them. */
+static void prefer_journal(struct record *r, const struct logparse_fields *f)
+{
+	if (f->from_set) {
+		snprintf(r->from, sizeof r->from, "%s", f->from);
+		r->has_from = 1;
+	}
+	if (f->rcpt[0])
+		snprintf(r->to, sizeof r->to, "%s", f->rcpt);
+	if (f->status[0])
+		snprintf(r->status, sizeof r->status, "%s", f->status);
+	if (f->size[0])
+		snprintf(r->size, sizeof r->size, "%s", f->size);
+	if (f->cls[0])
+		snprintf(r->cls, sizeof r->cls, "%s", f->cls);
+}
+
+/* A reason as a class of reasons: the reply code and enhanced code kept,
+ * then what varies from one message to the next (addresses in <>, hosts
+ * in [], numbers) made one symbol, so that "line longer than 998" and a
+ * mail loop of 101 Received: fields each count as one reason. */
+static size_t reason_class(const char *code, const char *text, char *out, size_t outsz)
+{
+	size_t n = 0;
+	const char *p = text;
+
+	if (code[0])
+		n = (size_t)snprintf(out, outsz, "%s ", code);
+	/* a reply's own "550 5.1.1 " stays as it is */
+	size_t keep = strspn(p, "0123456789");
+	if (keep == 3 && p[3] == ' ') {
+		keep = 4;
+		size_t dsn = strspn(p + 4, "0123456789.");
+		if (dsn >= 5 && p[4 + dsn] == ' ')
+			keep += dsn + 1;
+		if (n + keep < outsz) {
+			memcpy(out + n, p, keep);
+			n += keep;
+		}
+		p += keep;
+	}
+	while (*p && n + 2 < outsz && n < CLASS_MAX) {
+		if (*p == '<' || *p == '[') {
+			char close = *p == '<' ? '>' : ']';
+			const char *end = strchr(p, close);
+			if (end) {
+				out[n++] = *p;
+				out[n++] = close;
+				p = end + 1;
+				continue;
+			}
+		}
+		if (isdigit((unsigned char)*p)) {
+			out[n++] = 'N';
+			while (isdigit((unsigned char)*p))
+				p++;
+			continue;
+		}
+		out[n++] = *p++;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	return n;
+}
+
+static void count_reason(struct topn *table, const char *code, const char *text)
+{
+	char cls[CLASS_MAX + 40];
+	size_t n = reason_class(code, text[0] ? text : "(no reason given)", cls, sizeof cls);
+
+	topn_add(table, cls, n, 0);
+}
+
+static void count_domain(struct tally *t, const char *address)
+{
+	const char *at = strrchr(address, '@');
+	char dom[TOPN_KEY_MAX + 1];
+	size_t n = 0;
+
+	for (const char *p = at ? at + 1 : "(no domain)"; *p && n < TOPN_KEY_MAX; p++)
+		dom[n++] = (char)tolower((unsigned char)*p);
+	topn_add(&t->rcpt_domains, dom, n, 0);
+}
+
+static void count_message(struct tally *t, const struct record *r)
+{
+	unsigned long long size = strtoull(r->size, NULL, 10);
+	const char *from = r->from[0] ? r->from : "<>";
+
+	t->received++;
+	t->bytes += size;
+	if (size > t->largest)
+		t->largest = size;
+	topn_add(&t->senders, from, strlen(from), size);
+}
+
+/* "to=<address> ... status=X": smtpd (mailbox=, reason=) or relay (relay=, "(reply)"). */
+static int count_recipient(struct tally *t, const struct record *r)
+{
+	const char *why = r->relay[0] ? r->reply : r->reason;
+
+	if (strcmp(r->status, "delivered") == 0 || (strcmp(r->status, "sent") == 0 && strcmp(r->relay, "local") == 0))
+		t->delivered++;
+	else if (strcmp(r->status, "sent") == 0)
+		t->relayed++;
+	else if (strcmp(r->status, "queued") == 0)
+		t->queued++;
+	else if (strcmp(r->status, "deferred") == 0) {
+		t->deferred++;
+		count_reason(&t->deferrals, "", why);
+	} else if (strcmp(r->status, "bounced") == 0) {
+		t->bounced++;
+		count_reason(&t->bounces, "", why);
+	} else {
+		return 0;
+	}
+	/* the recipients the server accepted: the relay's records are the same ones again */
+	if (!r->relay[0])
+		count_domain(t, r->to);
+	return 1;
+}
+
+/* A queue id (or NOQUEUE) and ": " at the start; the text after it. */
+static const char *after_queue_id(const char *text)
+{
+	size_t n = 0;
+
+	while (n < 32 && isalnum((unsigned char)text[n]))
+		n++;
+	if (n == 0 || n == 32 || text[n] != ':' || text[n + 1] != ' ')
+		return NULL;
+	return text + n + 2;
+}
+
+static int connection(struct tally *t, const struct logparse_line *l, const char *rest)
+{
+	struct record r;
+
+	read_fields(rest, &r);
+	prefer_journal(&r, &l->f);
+	struct tally_prog *p = prog_row(t, l->prog);
+	if (strcmp(r.cls, "local") == 0)
+		p->conn_local++;
+	else
+		p->conn_network++;
+	return 1;
+}
+
+static int queue_record(struct tally *t, const struct logparse_line *l, const char *rest)
+{
+	struct record r;
+
+	if (starts(rest, "bounce queued as ")) {
+		t->bounce_notices++;
+		return 1;
+	}
+	int refused = starts(rest, "refused ");
+	if (!refused && !starts(rest, "from=<") && !starts(rest, "to=<"))
+		return 0;
+	read_fields(refused ? rest + 8 : rest, &r);
+	prefer_journal(&r, &l->f);
+	if (refused) {
+		t->refused++;
+		count_reason(&t->refusals, r.code, r.reason);
+		return 1;
+	}
+	if (rest[0] == 'f') {
+		count_message(t, &r);
+		return 1;
+	}
+	return count_recipient(t, &r);
+}
+
+static int event(struct tally *t, const struct logparse_line *l)
+{
+	const char *text = l->text, *rest;
+
+	if (starts(text, "connect from "))
+		return connection(t, l, text + 13);
+	if (starts(text, "early talker, disconnect from ")) {
+		t->early_talkers++;
+		return 1;
+	}
+	if (starts(text, "disconnect from "))
+		return 1;
+	if (starts(text, "connection from ") && strstr(text, " refused: ")) {
+		t->conn_refused++;
+		return 1;
+	}
+	if (starts(text, "authenticated: ")) {
+		prog_row(t, l->prog)->logins_good++;
+		return 1;
+	}
+	if (starts(text, "authentication failed: ")) {
+		prog_row(t, l->prog)->logins_bad++;
+		return 1;
+	}
+	if ((rest = after_queue_id(text)))
+		return queue_record(t, l, rest);
+	return 0;
+}
+
+void tally_line(struct tally *t, struct logparse_clock *c, const char *line, size_t len)
+{
+	static struct logparse_line l;	/* 5 KiB: not on the stack for every line */
+
+	t->lines++;
+	if (logparse_line(c, line, len, &l) != LOGPARSE_OK) {
+		t->malformed++;
+		return;
+	}
+	if (strncmp(l.prog, "mailslot", 8) != 0) {
+		t->other_programs++;
+		return;
+	}
+	if (l.usec == -1 && (t->since != -1 || t->until != -1)) {
+		t->undated++;	/* standard error has no times: no period can hold them */
+		return;
+	}
+	if (l.usec != -1 && ((t->since != -1 && l.usec < t->since) || (t->until != -1 && l.usec >= t->until))) {
+		t->outside++;
+		return;
+	}
+	if (!event(t, &l)) {
+		t->unknown++;
+		return;
+	}
+	t->used++;
+	if (l.usec != -1) {
+		if (t->first == -1 || l.usec < t->first)
+			t->first = l.usec;
+		if (l.usec > t->last)
+			t->last = l.usec;
+	}
+}
