@@ -410,8 +410,9 @@ static enum logparse_result json_line(const char *p, struct logparse_line *out)
 		if (errno || *end || out->usec < 0)
 			return LOGPARSE_MALFORMED;
 	}
+	/* a MESSAGE that is not text (an array of octets) leaves the text empty */
 	if (!have_message)
-		out->prog[0] = '\0';	/* nothing to count in it */
+		out->textbuf[0] = '\0';
 	out->text = out->textbuf;
 	return LOGPARSE_OK;
 }

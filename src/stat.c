@@ -79,7 +79,7 @@ static void usage(void)
 	       "                                 today, yesterday, now, -N[smhd])\n"
 	       "      --until DATE               count records before DATE\n"
 	       "  -j, --journal                  read the journal with journalctl\n"
-	       "      --journal-file FILE        read this journal file with journalctl --file\n"
+	       "      --journal-file FILE        read this journal file (of another machine, say)\n"
 	       "  -q, --queue DIR                queue directory to report on (default " DEFAULT_QUEUE ")\n"
 	       "      --no-queue                 leave the queue out\n"
 	       "      --json                     the report as one JSON object\n"
