@@ -135,6 +135,13 @@ bench-systemd: all
 	@sh tests/install-deps.sh bench
 	bash tests/bench/systemd.sh
 
+# mailslot-stat and Postfix's pflogsumm over one million log lines each
+# (tests/bench/stat.sh; LINES=... for another size)
+.PHONY: bench-stat
+bench-stat: mailslot-stat mailslot-smtpd mailslot-relay
+	@sh tests/install-deps.sh bench
+	bash tests/bench/stat.sh
+
 # 50 clients, 10,000 messages, every delivery checked byte for byte (not in make test)
 soak: deps-run all
 	SMTPD=$(CURDIR)/mailslot-smtpd RELAY=$(CURDIR)/mailslot-relay bash tests/soak/run.sh

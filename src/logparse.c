@@ -64,7 +64,7 @@ static int valid_time(int mon, int day, int hour, int min, int sec)
  * rarely changes from one line to the next. */
 static long long cached_hour(struct logparse_clock *c, int year, int mon, int day, int hour)
 {
-	long long key = ((long long)year * 100 + mon) * 10000 + day * 100 + hour;
+	long long key = ((long long)year * 100 + mon) * 10000 + day * 100LL + hour;
 
 	if (key != c->cache_key) {
 		c->cache_base = local_seconds(year, mon, day, hour, 0, 0);
@@ -80,9 +80,9 @@ static const char *traditional_time(struct logparse_clock *c, const char *p, lon
 {
 	const char *m = NULL;
 
-	for (int i = 0; i < 12; i++)
-		if (strncmp(p, months + 3 * i, 3) == 0)
-			m = months + 3 * i;
+	for (const char *q = months; *q; q += 3)
+		if (strncmp(p, q, 3) == 0)
+			m = q;
 	if (!m || p[3] != ' ')
 		return NULL;
 	int mon = (int)(m - months) / 3 + 1;
@@ -97,7 +97,7 @@ static const char *traditional_time(struct logparse_clock *c, const char *p, lon
 		base = cached_hour(c, --year, mon, day, hour);
 	if (base == -1)
 		return NULL;
-	*usec = (base + min * 60 + sec) * 1000000LL;
+	*usec = (base + min * 60LL + sec) * 1000000LL;
 	return p + 15;
 }
 
@@ -121,7 +121,7 @@ static const char *iso_time(struct logparse_clock *c, const char *p, long long *
 	}
 	long long secs;
 	if (*p == 'Z') {
-		secs = days_from_civil(year, (unsigned)mon, (unsigned)day) * DAY + hour * 3600 + min * 60 + sec;
+		secs = days_from_civil(year, (unsigned)mon, (unsigned)day) * DAY + hour * 3600LL + min * 60LL + sec;
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		int sign = *p == '-' ? -1 : 1, oh = digits(p + 1, 2), om;
@@ -131,14 +131,14 @@ static const char *iso_time(struct logparse_clock *c, const char *p, long long *
 		om = digits(q, 2);
 		if (oh < 0 || om < 0)
 			return NULL;
-		secs = days_from_civil(year, (unsigned)mon, (unsigned)day) * DAY + hour * 3600 + min * 60 + sec -
-		       sign * (oh * 3600 + om * 60);
+		secs = days_from_civil(year, (unsigned)mon, (unsigned)day) * DAY + hour * 3600LL + min * 60LL + sec -
+		       sign * (oh * 3600LL + om * 60LL);
 		p = q + 2;
 	} else {
 		secs = cached_hour(c, year, mon, day, hour);
 		if (secs == -1)
 			return NULL;
-		secs += min * 60 + sec;
+		secs += min * 60LL + sec;
 	}
 	*usec = secs * 1000000LL + frac;
 	return p;
@@ -176,7 +176,7 @@ static const char *syslog_tag(const char *p, char *prog, size_t progsz)
 
 static enum logparse_result text_line(struct logparse_clock *c, const char *line, struct logparse_line *out)
 {
-	const char *p = line;
+	const char *p;
 
 	out->usec = -1;
 	if (line[0] >= '0' && line[0] <= '9') {
@@ -527,7 +527,6 @@ long long logparse_date(const char *s, time_t now)
 {
 	struct tm tm;
 	char *end;
-	long long n;
 
 	if (strcmp(s, "now") == 0)
 		return (long long)now * 1000000;
@@ -538,7 +537,7 @@ long long logparse_date(const char *s, time_t now)
 	}
 	if (s[0] == '@' || s[0] == '-') {
 		errno = 0;
-		n = strtoll(s + 1, &end, 10);
+		long long n = strtoll(s + 1, &end, 10);
 		if (errno || end == s + 1 || n < 0 || n > 100000LL * 366 * DAY)
 			return -1;
 		if (s[0] == '@')

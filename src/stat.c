@@ -93,13 +93,13 @@ static void usage(void)
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
+	char why[400];
 	va_list ap;
 
-	fprintf(stderr, PROG ": ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, PROG ": %s\n", why);
 	return 64;
 }
 
@@ -123,10 +123,11 @@ static int number(const char *name, const char *value, long long min, long long 
 
 static int parse_options(int argc, char **argv)
 {
-	int o, li = -1, rc;
+	int o, li = -1;
 
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, ":jq:n:hV", longopts, &li)) != -1) {
+		int rc;
 		if (li >= 0 && (rc = config_check_exact_name(argv, &longopts[li]))) {
 			fprintf(stderr, PROG ": %s\n", config_error);
 			return rc;

@@ -49,31 +49,30 @@ static void age(char *out, size_t outsz, long long secs)
 static void text_table(FILE *out, const char *title, const char *head, const struct topn *table, size_t top,
 		       int with_bytes)
 {
-	size_t n;
-	const struct topn_entry **v = topn_sorted(table, &n);
+	size_t *order = topn_sorted(table), n = table->n;
 
-	if (!v || n == 0 || top == 0) {
-		free(v);
+	if (!order || n == 0 || top == 0) {
+		free(order);
 		return;
 	}
 	fprintf(out, "\n%s%s\n", title, table->evicted ? " (table full: counts may be high, see \"over\")" : "");
 	fprintf(out, "  %10s%s  %s\n", "count", with_bytes ? "       bytes" : "", head);
 	for (size_t i = 0; i < n && i < top; i++) {
-		fprintf(out, "  %10llu", v[i]->count);
+		const struct topn_entry *e = &table->e[order[i]];
+		fprintf(out, "  %10llu", e->count);
 		if (with_bytes)
-			fprintf(out, " %11llu", v[i]->bytes);
-		fprintf(out, "  %s", v[i]->key);
-		if (v[i]->over)
-			fprintf(out, " (over %llu)", v[i]->over);
+			fprintf(out, " %11llu", e->bytes);
+		fprintf(out, "  %s", e->key);
+		if (e->over)
+			fprintf(out, " (over %llu)", e->over);
 		fputc('\n', out);
 	}
-	free(v);
+	free(order);
 }
 
 static void text_queue(FILE *out, const struct statreport *r)
 {
 	const struct queue_summary *q = r->q;
-	char oldest[32], ago[32];
 
 	if (!q->dir)
 		return;
@@ -85,6 +84,7 @@ static void text_queue(FILE *out, const struct statreport *r)
 	fprintf(out, "  %-22s %llu\n  %-22s %llu\n  %-22s %llu\n  %-22s %llu\n", "entries", q->entries, "recipients",
 		q->rcpts, "recipients tried", q->waiting, "bytes", q->bytes);
 	if (q->oldest >= 0) {
+		char oldest[32], ago[32];
 		when(oldest, sizeof oldest, q->oldest * 1000000);
 		age(ago, sizeof ago, (long long)r->now - q->oldest);
 		fprintf(out, "  %-22s %s (%s ago)\n", "oldest", oldest, ago);
@@ -172,21 +172,21 @@ static void json_time(FILE *out, const char *name, long long usec, int comma)
 static void json_table(FILE *out, const char *name, const char *keyname, const struct topn *table, size_t top,
 		       int with_bytes)
 {
-	size_t n;
-	const struct topn_entry **v = topn_sorted(table, &n);
+	size_t *order = topn_sorted(table);
 
 	fprintf(out, ",\n  \"%s\": {\"distinct\": %zu, \"full\": %s, \"rows\": [", name, table->n,
 		table->evicted ? "true" : "false");
-	for (size_t i = 0; v && i < n && i < top; i++) {
+	for (size_t i = 0; order && i < table->n && i < top; i++) {
+		const struct topn_entry *e = &table->e[order[i]];
 		fprintf(out, "%s{\"%s\": ", i ? ", " : "", keyname);
-		json_str(out, v[i]->key);
-		fprintf(out, ", \"count\": %llu", v[i]->count);
+		json_str(out, e->key);
+		fprintf(out, ", \"count\": %llu", e->count);
 		if (with_bytes)
-			fprintf(out, ", \"bytes\": %llu", v[i]->bytes);
-		fprintf(out, ", \"over\": %llu}", v[i]->over);
+			fprintf(out, ", \"bytes\": %llu", e->bytes);
+		fprintf(out, ", \"over\": %llu}", e->over);
 	}
 	fputs("]}", out);
-	free(v);
+	free(order);
 }
 
 static void json_queue(FILE *out, const struct queue_summary *q)

@@ -156,25 +156,24 @@ int topn_add(struct topn *t, const char *key, size_t len, unsigned long long byt
 	return 0;
 }
 
-static int by_count(const void *a, const void *b)
+static int by_count(const void *a, const void *b, void *table)
 {
-	const struct topn_entry *x = *(const struct topn_entry *const *)a, *y = *(const struct topn_entry *const *)b;
+	const struct topn *t = table;
+	const struct topn_entry *x = &t->e[*(const size_t *)a], *y = &t->e[*(const size_t *)b];
 
 	if (x->count != y->count)
 		return x->count > y->count ? -1 : 1;
 	return strcmp(x->key, y->key);
 }
 
-const struct topn_entry **topn_sorted(const struct topn *t, size_t *n)
+size_t *topn_sorted(const struct topn *t)
 {
-	const struct topn_entry **v = malloc((t->n ? t->n : 1) * sizeof *v);
+	size_t *v = malloc((t->n ? t->n : 1) * sizeof *v);
 
-	*n = 0;
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < t->n; i++)
-		v[i] = &t->e[i];
-	qsort(v, t->n, sizeof *v, by_count);
-	*n = t->n;
+		v[i] = i;
+	qsort_r(v, t->n, sizeof *v, by_count, (void *)t);
 	return v;
 }

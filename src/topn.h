@@ -43,8 +43,8 @@ void topn_free(struct topn *t);
 /* Count key (len octets, cut to TOPN_KEY_MAX) once, adding bytes to its sum;
  * -1 only when there is no memory for the key. */
 int topn_add(struct topn *t, const char *key, size_t len, unsigned long long bytes);
-/* The entries sorted by count (highest first), then key; n of them.  The
- * array is the caller's to free, the entries stay the table's. */
-const struct topn_entry **topn_sorted(const struct topn *t, size_t *n);
+/* The indexes into t->e of the entries sorted by count (highest first),
+ * then key; t->n of them, the caller's to free.  NULL: no memory. */
+size_t *topn_sorted(const struct topn *t);
 
 #endif

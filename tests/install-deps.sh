@@ -127,6 +127,8 @@ group_test() {
 	# delivery.bats: nmh and mutt read the MH folders
 	need nmh /usr/bin/mh/scan
 	need mutt mutt
+	# stat.bats: captured journal records made a real journal file
+	need systemd-journal-remote /lib/systemd/systemd-journal-remote
 }
 
 group_bench() {
@@ -137,6 +139,9 @@ group_bench() {
 	# make bench-systemd: the shipped units in a systemd-nspawn container
 	need systemd-container systemd-nspawn
 	need util-linux nsenter
+	# make bench-stat: Postfix's pflogsumm beside mailslot-stat, peak memory by GNU time
+	need pflogsumm pflogsumm
+	need time /usr/bin/time
 }
 
 [ $# -gt 0 ] || set -- build run test bench
