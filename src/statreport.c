@@ -133,6 +133,15 @@ void statreport_text(FILE *out, const struct statreport *r)
 			fprintf(out, "  %-20s %10llu %10llu\n", p->name, p->logins_good, p->logins_bad);
 	}
 
+	for (int i = 0, shown = 0; i < t->nprogs; i++) {
+		const struct tally_prog *p = &t->progs[i];
+		if (p->retrieved + p->deleted == 0)
+			continue;
+		if (!shown++)
+			fprintf(out, "\nMailbox access\n  %-20s %10s %10s\n", "program", "retrieved", "deleted");
+		fprintf(out, "  %-20s %10llu %10llu\n", p->name, p->retrieved, p->deleted);
+	}
+
 	text_table(out, "Refused by reason", "code reason", &t->refusals, r->top, 0);
 	text_table(out, "Deferred by reason", "reason", &t->deferrals, r->top, 0);
 	text_table(out, "Bounced by reason", "reason", &t->bounces, r->top, 0);
@@ -229,8 +238,8 @@ void statreport_json(FILE *out, const struct statreport *r)
 		fprintf(out, "%s", i ? ", " : "");
 		json_str(out, p->name);
 		fprintf(out, ": {\"connections\": {\"local\": %llu, \"network\": %llu}, "
-			     "\"logins\": {\"good\": %llu, \"bad\": %llu}}",
-			p->conn_local, p->conn_network, p->logins_good, p->logins_bad);
+			     "\"logins\": {\"good\": %llu, \"bad\": %llu}, \"retrieved\": %llu, \"deleted\": %llu}",
+			p->conn_local, p->conn_network, p->logins_good, p->logins_bad, p->retrieved, p->deleted);
 	}
 	mean(m, sizeof m, t->bytes, t->received);
 	fprintf(out, "},\n  \"connections\": {\"early_talkers\": %llu, \"refused_at_limit\": %llu},\n",

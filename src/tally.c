@@ -263,6 +263,33 @@ static int queue_record(struct tally *t, const struct logparse_line *l, const ch
 	return count_recipient(t, &r);
 }
 
+/* A mailbox server's record of what a session took: "retrieved=N" and
+ * "deleted=N" fields, whatever else the record says (the POP3 server logs
+ * them at the end of a session). */
+static int mailbox_access(struct tally *t, const struct logparse_line *l)
+{
+	const char *p = l->text;
+	char key[32], value[32];
+	unsigned long long got = 0, gone = 0;
+	int seen = 0;
+
+	if (!strstr(p, "retrieved=") && !strstr(p, "deleted="))
+		return 0;
+	while (logparse_field(&p, key, sizeof key, value, sizeof value)) {
+		int r = strcmp(key, "retrieved") == 0, d = strcmp(key, "deleted") == 0;
+		if ((r || d) && value[0] >= '0' && value[0] <= '9') {
+			*(r ? &got : &gone) += strtoull(value, NULL, 10);
+			seen = 1;
+		}
+	}
+	if (!seen)
+		return 0;
+	struct tally_prog *row = prog_row(t, l->prog);
+	row->retrieved += got;
+	row->deleted += gone;
+	return 1;
+}
+
 static int event(struct tally *t, const struct logparse_line *l)
 {
 	const char *text = l->text, *rest;
@@ -287,9 +314,9 @@ static int event(struct tally *t, const struct logparse_line *l)
 		prog_row(t, l->prog)->logins_bad++;
 		return 1;
 	}
-	if ((rest = after_queue_id(text)))
-		return queue_record(t, l, rest);
-	return 0;
+	if ((rest = after_queue_id(text)) && queue_record(t, l, rest))
+		return 1;
+	return mailbox_access(t, l);
 }
 
 void tally_line(struct tally *t, struct logparse_clock *c, const char *line, size_t len)

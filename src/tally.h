@@ -22,6 +22,7 @@ struct tally_prog {
 	char name[LOGPARSE_PROG_MAX];
 	unsigned long long conn_local, conn_network;
 	unsigned long long logins_good, logins_bad;
+	unsigned long long retrieved, deleted;	/* messages, from records with those fields (POP3) */
 };
 
 struct tally {

@@ -119,7 +119,7 @@ PY
 	wait_log 7 'disconnect from 127.0.0.1' "$LOG"
 	local log=$LOG
 	run stat_json 'd["programs"]' --no-queue "$log"
-	assert_output '{"mailslot-smtpd": {"connections": {"local": 7, "network": 0}, "logins": {"bad": 2, "good": 1}}}'
+	assert_output '{"mailslot-smtpd": {"connections": {"local": 7, "network": 0}, "deleted": 0, "logins": {"bad": 2, "good": 1}, "retrieved": 0}}'
 	run stat_json 'd["messages"]' --no-queue "$log"
 	local total=$((s1 + s2 + s5)) largest=$s2
 	local mean
@@ -324,6 +324,30 @@ EOF
 	assert_line --index 1 "$good"
 }
 
+@test "logins and mailbox access are counted by program: the POP3 server's records beside smtpd's" {
+	# mailslot-pop3d is built apart (issue 11); its records follow smtpd's
+	# authentication lines, and its session end carries retrieved= and
+	# deleted= counts.  Its lines here are written in that form.
+	printf 'alice:%s\n' "$(openssl passwd -6 'alice secret')" >"$BATS_TEST_TMPDIR/pw"
+	chmod 600 "$BATS_TEST_TMPDIR/pw"
+	printf 'EHLO c.test\nAUTH PLAIN %s\nQUIT\n' "$(printf '\0alice\0nope' | base64)" |
+		smtpd_stdin --passwd "$BATS_TEST_TMPDIR/pw" >/dev/null
+	{
+		cat "$LOG"
+		echo 'mailslot-pop3d[7]: connect from 192.0.2.4 class=network'
+		echo 'mailslot-pop3d[7]: authentication failed: user=bob peer=192.0.2.4'
+		echo 'mailslot-pop3d[7]: authentication failed: user=bob peer=192.0.2.4'
+		echo 'mailslot-pop3d[7]: authenticated: user=bob peer=192.0.2.4'
+		echo 'mailslot-pop3d[7]: logout: user=bob peer=192.0.2.4 retrieved=3 deleted=2'
+	} >"$BATS_TEST_TMPDIR/both.log"
+	run stat_json 'd["programs"]' --no-queue "$BATS_TEST_TMPDIR/both.log"
+	assert_output '{"mailslot-pop3d": {"connections": {"local": 0, "network": 1}, "deleted": 2, "logins": {"bad": 2, "good": 1}, "retrieved": 3}, "mailslot-smtpd": {"connections": {"local": 1, "network": 0}, "deleted": 0, "logins": {"bad": 1, "good": 0}, "retrieved": 0}}'
+	run "$STAT" --no-queue "$BATS_TEST_TMPDIR/both.log"
+	assert_line --regexp '^  mailslot-pop3d +1 +2$'
+	assert_line --regexp '^  mailslot-smtpd +0 +1$'
+	assert_line --regexp '^  mailslot-pop3d +3 +2$'
+}
+
 @test "errors: one line naming the problem, sysexits status" {
 	run "$STAT" --since yesterdayish --no-queue /dev/null
 	assert_failure 64
@@ -398,4 +422,14 @@ sys.stdout.write("".join(out))' >"$big"
 	done < <("$STAT" --help | sed -nE 's/^ *(-., )?--([a-z-]+) .*\[([0-9]+)\]$/\2 \3/p')
 	run mandoc -Tlint -W warning "$page"
 	assert_output ''
+}
+
+@test "make install puts mailslot-stat in sbin and its page in man8" {
+	local dest=$BATS_TEST_TMPDIR/dest
+	run make -s -C "$BATS_TEST_DIRNAME/.." install DESTDIR="$dest" PREFIX=/usr
+	assert_success
+	run "$dest/usr/sbin/mailslot-stat" --version
+	assert_success
+	assert_output --regexp '^mailslot-stat [0-9]'
+	[ -f "$dest/usr/share/man/man8/mailslot-stat.8" ]
 }
