@@ -70,6 +70,57 @@ static void text_table(FILE *out, const char *title, const char *head, const str
 	free(order);
 }
 
+static int by_start(const void *a, const void *b)
+{
+	long long x = (*(const struct tally_day *const *)a)->start, y = (*(const struct tally_day *const *)b)->start;
+
+	return (x > y) - (x < y);
+}
+
+/* The days that saw traffic, oldest first, into v (TALLY_DAYS_MAX). */
+static size_t days_used(const struct tally *t, const struct tally_day **v)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < TALLY_DAYS_MAX; i++)
+		if (t->days[i].start)
+			v[n++] = &t->days[i];
+	qsort(v, n, sizeof v[0], by_start);
+	return n;
+}
+
+static void text_traffic_row(FILE *out, const char *label, const struct tally_traffic *n)
+{
+	fprintf(out, "  %-12s %10llu %10llu %10llu %10llu %10llu %10llu\n", label, n->received, n->delivered,
+		n->relayed, n->deferred, n->bounced, n->refused);
+}
+
+static void text_traffic(FILE *out, const struct tally *t)
+{
+	static const struct tally_day *v[TALLY_DAYS_MAX];
+	static const char head[] = "  %-12s %10s %10s %10s %10s %10s %10s\n";
+	size_t n = days_used(t, v);
+	char label[32];
+
+	if (n == 0)
+		return;
+	fprintf(out, "\nTraffic by day%s\n", t->days_dropped ? " (the oldest days left out)" : "");
+	fprintf(out, head, "day", "received", "delivered", "relayed", "deferred", "bounced", "refused");
+	for (size_t i = 0; i < n; i++) {
+		time_t day = (time_t)v[i]->start;
+		struct tm tm;
+		localtime_r(&day, &tm);
+		strftime(label, sizeof label, "%Y-%m-%d", &tm);
+		text_traffic_row(out, label, &v[i]->n);
+	}
+	fprintf(out, "\nTraffic by hour of the day\n");
+	fprintf(out, head, "hour", "received", "delivered", "relayed", "deferred", "bounced", "refused");
+	for (int h = 0; h < 24; h++) {
+		snprintf(label, sizeof label, "%02d:00", h);
+		text_traffic_row(out, label, &t->hours[h]);
+	}
+}
+
 static void text_queue(FILE *out, const struct statreport *r)
 {
 	const struct queue_summary *q = r->q;
@@ -142,6 +193,7 @@ void statreport_text(FILE *out, const struct statreport *r)
 		fprintf(out, "  %-20s %10llu %10llu\n", p->name, p->retrieved, p->deleted);
 	}
 
+	text_traffic(out, t);
 	text_table(out, "Refused by reason", "code reason", &t->refusals, r->top, 0);
 	text_table(out, "Deferred by reason", "reason", &t->deferrals, r->top, 0);
 	text_table(out, "Bounced by reason", "reason", &t->bounces, r->top, 0);
@@ -198,6 +250,36 @@ static void json_table(FILE *out, const char *name, const char *keyname, const s
 	free(order);
 }
 
+static void json_traffic(FILE *out, const struct tally_traffic *n)
+{
+	fprintf(out, "\"received\": %llu, \"delivered\": %llu, \"relayed\": %llu, \"deferred\": %llu, "
+		     "\"bounced\": %llu, \"refused\": %llu}",
+		n->received, n->delivered, n->relayed, n->deferred, n->bounced, n->refused);
+}
+
+static void json_days(FILE *out, const struct tally *t)
+{
+	static const struct tally_day *v[TALLY_DAYS_MAX];
+	size_t n = days_used(t, v);
+	char label[32];
+
+	fprintf(out, ",\n  \"days_left_out\": %llu,\n  \"days\": [", t->days_dropped);
+	for (size_t i = 0; i < n; i++) {
+		time_t day = (time_t)v[i]->start;
+		struct tm tm;
+		localtime_r(&day, &tm);
+		strftime(label, sizeof label, "%Y-%m-%d", &tm);
+		fprintf(out, "%s{\"day\": \"%s\", ", i ? ", " : "", label);
+		json_traffic(out, &v[i]->n);
+	}
+	fputs("],\n  \"hours\": [", out);
+	for (int h = 0; h < 24; h++) {
+		fprintf(out, "%s{\"hour\": %d, ", h ? ", " : "", h);
+		json_traffic(out, &t->hours[h]);
+	}
+	fputc(']', out);
+}
+
 static void json_queue(FILE *out, const struct queue_summary *q)
 {
 	fputs(",\n  \"queue\": ", out);
@@ -250,6 +332,7 @@ void statreport_json(FILE *out, const struct statreport *r)
 	fprintf(out, "  \"recipients\": {\"delivered\": %llu, \"queued\": %llu, \"relayed\": %llu, \"deferred\": %llu, "
 		     "\"bounced\": %llu, \"bounce_notices\": %llu}",
 		t->delivered, t->queued, t->relayed, t->deferred, t->bounced, t->bounce_notices);
+	json_days(out, t);
 	json_table(out, "refused", "reason", &t->refusals, r->top, 0);
 	json_table(out, "deferred", "reason", &t->deferrals, r->top, 0);
 	json_table(out, "bounced", "reason", &t->bounces, r->top, 0);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CLASS_MAX 100	/* octets of a reason's class; the rest is detail */
 
@@ -319,6 +320,70 @@ static int event(struct tally *t, const struct logparse_line *l)
 	return mailbox_access(t, l);
 }
 
+static struct tally_traffic traffic_now(const struct tally *t)
+{
+	return (struct tally_traffic){ t->received, t->delivered, t->relayed, t->deferred, t->bounced, t->refused };
+}
+
+static void traffic_add(struct tally_traffic *to, const struct tally_traffic *before, const struct tally_traffic *after)
+{
+	to->received += after->received - before->received;
+	to->delivered += after->delivered - before->delivered;
+	to->relayed += after->relayed - before->relayed;
+	to->deferred += after->deferred - before->deferred;
+	to->bounced += after->bounced - before->bounced;
+	to->refused += after->refused - before->refused;
+}
+
+static unsigned long long traffic_sum(const struct tally_traffic *n)
+{
+	return n->received + n->delivered + n->relayed + n->deferred + n->bounced + n->refused;
+}
+
+/* The local day holding secs, from a cache: localtime_r() and mktime()
+ * once a day of log, not once a line. */
+static void find_day(struct tally *t, long long secs)
+{
+	struct tm tm;
+	time_t when = (time_t)secs;
+
+	if (secs >= t->day_start && secs < t->day_end)
+		return;
+	localtime_r(&when, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	t->day_start = (long long)mktime(&tm);
+	tm.tm_mday++;
+	tm.tm_isdst = -1;
+	t->day_end = (long long)mktime(&tm);
+}
+
+/* What the record just counted also goes to its day and hour. */
+static void count_traffic(struct tally *t, long long usec, const struct tally_traffic *before)
+{
+	struct tally_traffic after = traffic_now(t);
+	long long secs = usec / 1000000;
+
+	if (memcmp(before, &after, sizeof after) == 0)
+		return;
+	find_day(t, secs);
+	long long hour = (secs - t->day_start) / 3600;	/* a day of 25 hours ends in the 24th */
+	traffic_add(&t->hours[hour > 23 ? 23 : hour], before, &after);
+	struct tally_day *d = &t->days[(t->day_start / 3600 + 12) / 24 % TALLY_DAYS_MAX];
+	if (d->start > t->day_start) {
+		struct tally_traffic lost = { 0 };
+		traffic_add(&lost, before, &after);
+		t->days_dropped += traffic_sum(&lost);	/* older than the days kept */
+		return;
+	}
+	if (d->start != t->day_start) {
+		t->days_dropped += traffic_sum(&d->n);
+		memset(d, 0, sizeof *d);
+		d->start = t->day_start;
+	}
+	traffic_add(&d->n, before, &after);
+}
+
 void tally_line(struct tally *t, struct logparse_clock *c, const char *line, size_t len)
 {
 	static struct logparse_line l;	/* 5 KiB: not on the stack for every line */
@@ -340,12 +405,14 @@ void tally_line(struct tally *t, struct logparse_clock *c, const char *line, siz
 		t->outside++;
 		return;
 	}
+	struct tally_traffic before = traffic_now(t);
 	if (!event(t, &l)) {
 		t->unknown++;
 		return;
 	}
 	t->used++;
 	if (l.usec != -1) {
+		count_traffic(t, l.usec, &before);
 		if (t->first == -1 || l.usec < t->first)
 			t->first = l.usec;
 		if (l.usec > t->last)

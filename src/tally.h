@@ -17,6 +17,17 @@
 #include "topn.h"
 
 #define TALLY_PROGS_MAX 16	/* mailslot programs told apart; more share the last row */
+#define TALLY_DAYS_MAX 366	/* days told apart; an older one gives its place to a newer */
+
+/* What a day or an hour of the day saw, as pflogsumm's traffic summaries. */
+struct tally_traffic {
+	unsigned long long received, delivered, relayed, deferred, bounced, refused;
+};
+
+struct tally_day {
+	long long start;	/* local midnight, seconds; 0: unused */
+	struct tally_traffic n;
+};
 
 struct tally_prog {
 	char name[LOGPARSE_PROG_MAX];
@@ -38,6 +49,10 @@ struct tally {
 	/* recipients */
 	unsigned long long delivered, queued, relayed, deferred, bounced, bounce_notices;
 	long long first, last;		/* times of the first and last record counted; -1: none */
+	struct tally_day days[TALLY_DAYS_MAX];	/* by day number modulo TALLY_DAYS_MAX */
+	unsigned long long days_dropped;	/* counts of days no longer (or never) kept */
+	struct tally_traffic hours[24];	/* by local hour, over the whole period */
+	long long day_start, day_end;	/* the local day of the last record, seconds */
 	struct topn senders, rcpt_domains, refusals, deferrals, bounces;
 };
 

@@ -215,11 +215,14 @@ journal_sessions() {
 		set -e
 		mount -t tmpfs tmpfs /run
 		mkdir -p /run/systemd/journal
-		python3 "$1" /run/systemd/journal/socket "$2" 0.3 export > "$2.ready" &
-		for _ in $(seq 1 50); do [ -s "$2.ready" ] && break; sleep 0.05; done
+		python3 "$1" /run/systemd/journal/socket "$2" 30 export > "$2.ready" &
+		sink=$!
+		for _ in $(seq 1 100); do [ -s "$2.ready" ] && break; sleep 0.05; done
 		shift 2
 		"$@" < "'"$input"'" > /dev/null
-		wait' _ "$TESTS_DIR/helpers/log_journal.py" "$out" "$SMTPD" $(smtpd_args | sed 's/--log stderr//') \
+		# every record is queued on the socket once the handler is gone
+		kill -TERM "$sink"
+		wait "$sink"' _ "$TESTS_DIR/helpers/log_journal.py" "$out" "$SMTPD" $(smtpd_args | sed 's/--log stderr//') \
 		--log journal "$@"
 }
 
@@ -229,11 +232,13 @@ make_journal() {
 	"$JOURNAL_REMOTE" -o "$2" - <"$1" 2>/dev/null
 }
 
-# The report without the times, which differ from one run to the next.
+# The report without what depends on times: they differ from one run to
+# the next, and standard error has none.
 untimed() {
 	python3 -c 'import json, sys
 d = json.load(sys.stdin)
-d.pop("period")
+for k in ("period", "days", "hours"):
+    d.pop(k)
 print(json.dumps(d, sort_keys=True))'
 }
 
@@ -282,6 +287,12 @@ EOF
 		assert_output '[2, 2]'
 		run stat_json 'd["messages"]["received"]' --no-queue --since "@$((t - 3600))" --until "@$((t + 3600))" $src
 		assert_output 4
+		# by day and by hour of the day: the same messages
+		run stat_json '[sum(x["received"] for x in d["days"]), sum(x["received"] for x in d["hours"]), d["days_left_out"]]' \
+			--no-queue $src
+		assert_output '[4, 4, 0]'
+		run stat_json '[(x["day"], x["received"]) for x in d["days"]][-1][0]' --no-queue $src
+		assert_output "$(date -d "@$t" +%Y-%m-%d)"
 	done
 	# the text files count what falls outside (journalctl filters its own)
 	run stat_json '[d["lines"]["outside"], d["lines"]["counted"]]' --no-queue --since "@$t" "$BATS_TEST_TMPDIR/iso.log"
@@ -406,6 +417,16 @@ sys.stdout.write("".join(out))' >"$big"
 	run stat_json '[(r["sender"], r["count"] >= 500, r["count"] - r["over"] <= 500) for r in d["senders"]["rows"]]' \
 		--no-queue --max-keys 100 --top 1 "$big"
 	assert_output '[["heavy@one.example", true, true]]'
+	# 400 days of one record each: the per-day table keeps the last 366
+	grep ' from=<b@remote.example>' "$LOG" | python3 -c '
+import sys, time
+line = sys.stdin.readline().rstrip("\n")
+t0 = int(time.time()) - 400 * 86400
+for i in range(400):
+    print(time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t0 + i * 86400)) + " mx " + line)' >"$BATS_TEST_TMPDIR/days.log"
+	run stat_json '[len(d["days"]), d["days_left_out"], d["messages"]["received"], sum(x["received"] for x in d["hours"])]' \
+		--no-queue "$BATS_TEST_TMPDIR/days.log"
+	assert_output '[366, 34, 400, 400]'
 	# with room for every key the counts are exact
 	run stat_json '[d["senders"]["full"], d["senders"]["rows"][0]]' --no-queue --top 1 "$big"
 	assert_output '[false, {"bytes": 15500, "count": 500, "over": 0, "sender": "heavy@one.example"}]'

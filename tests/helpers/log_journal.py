@@ -4,7 +4,8 @@
 usage: log_journal.py SOCKET OUTFILE SECONDS [export]
 Binds an AF_UNIX datagram socket at SOCKET, prints "ready" once bound,
 and appends every datagram received to OUTFILE, separated by a line
-"--", until SECONDS have passed without one.
+"--", until SECONDS have passed without one, or, after SIGTERM, until
+the datagrams already queued are read.
 
 With "export", OUTFILE gets the journal export format instead (what
 systemd-journal-remote(8) reads to write a real journal file): each
@@ -12,7 +13,7 @@ datagram followed by the fields journald itself adds, the time it was
 received (__REALTIME_TIMESTAMP), the sender's pid from its credentials,
 the host name and a boot id, and a blank line.
 """
-import os
+import signal
 import socket
 import sys
 import time
@@ -22,16 +23,29 @@ export = len(sys.argv) > 4 and sys.argv[4] == "export"
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 sock.bind(path)
-sock.settimeout(quiet)
+stop = False
+
+
+def on_term(*_):
+    global stop
+    stop = True
+
+
+signal.signal(signal.SIGTERM, on_term)
+sock.settimeout(0.05)
 print("ready", flush=True)
 boot = "0" * 31 + "1"
 host = socket.gethostname()
+last = time.monotonic()
 with open(out, "ab") as f:
     while True:
         try:
             data, anc, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(12))
         except socket.timeout:
-            break
+            if stop or time.monotonic() - last >= quiet:
+                break
+            continue
+        last = time.monotonic()
         if not export:
             f.write(data + b"--\n")
         else:
