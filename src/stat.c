@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -342,7 +341,6 @@ int main(int argc, char **argv)
 	time_t now = time(NULL);
 	int rc;
 
-	signal(SIGPIPE, SIG_IGN);
 	if ((rc = parse_options(argc, argv)))
 		return rc == CONFIG_DONE ? 0 : rc;
 	if (tally_init(&t, (size_t)opt.max_keys, -1, -1) == -1) {

@@ -152,7 +152,10 @@ void statreport_text(FILE *out, const struct statreport *r)
 	fprintf(out, "mailslot-stat: period %s to %s\n", t->since < 0 ? "start" : a, t->until < 0 ? "end" : b);
 	when(a, sizeof a, t->first);
 	when(b, sizeof b, t->last);
-	fprintf(out, "records from %s to %s\n", a, b);
+	if (t->first >= 0)
+		fprintf(out, "records from %s to %s\n", a, b);
+	else
+		fprintf(out, "records without times (standard error)\n");
 	fprintf(out, "lines: %llu read, %llu counted, %llu other mailslot records, %llu of other programs, "
 		     "%llu outside the period, %llu undated, %llu malformed\n",
 		t->lines, t->used, t->unknown, t->other_programs, t->outside, t->undated, t->malformed);

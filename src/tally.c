@@ -62,7 +62,6 @@ static int starts(const char *s, const char *prefix)
 struct record {
 	char from[LOGPARSE_VALUE_MAX], to[LOGPARSE_VALUE_MAX], status[32], relay[LOGPARSE_VALUE_MAX];
 	char size[32], cls[32], code[16], reason[LOGPARSE_VALUE_MAX], reply[LOGPARSE_VALUE_MAX];
-	int has_from;
 };
 
 static void read_fields(const char *p, struct record *r)
@@ -83,7 +82,6 @@ static void read_fields(const char *p, struct record *r)
 		for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
 			if (strcmp(key, wanted[i].key) == 0) {
 				snprintf((char *)r + wanted[i].off, wanted[i].size, "%s", value);
-				r->has_from |= i == 0;
 				break;
 			}
 	}
@@ -93,10 +91,8 @@ static void read_fields(const char *p, struct record *r)
  * values as the program had them, before log_value() quoted them. */
 static void prefer_journal(struct record *r, const struct logparse_fields *f)
 {
-	if (f->from_set) {
+	if (f->from_set)
 		snprintf(r->from, sizeof r->from, "%s", f->from);
-		r->has_from = 1;
-	}
 	if (f->rcpt[0])
 		snprintf(r->to, sizeof r->to, "%s", f->rcpt);
 	if (f->status[0])
