@@ -253,6 +253,17 @@ print(json.dumps(d, sort_keys=True))'
 	from_json=$(journalctl --file "$BATS_TEST_TMPDIR/j.journal" -o json | "$STAT" --json --no-queue | untimed)
 	assert_equal "$from_file" "$from_stderr"
 	assert_equal "$from_json" "$from_stderr"
+	# --journal: journalctl on the system's journal, here the file put in
+	# /var/log/journal/<machine id>/ of a mount namespace
+	[ -s /etc/machine-id ] && [ -d /var/log/journal ] || skip "no /etc/machine-id or /var/log/journal: no local journal to stand in for"
+	local from_system
+	from_system=$(unshare -m bash -c '
+		set -e
+		mount -t tmpfs tmpfs /var/log/journal
+		mkdir "/var/log/journal/$(cat /etc/machine-id)"
+		cp "$1" "/var/log/journal/$(cat /etc/machine-id)/system.journal"
+		"$2" --json --no-queue --journal' _ "$BATS_TEST_TMPDIR/j.journal" "$STAT" | untimed)
+	assert_equal "$from_system" "$from_stderr"
 	run stat_json '[d["messages"], d["recipients"]]' --no-queue --journal-file "$BATS_TEST_TMPDIR/j.journal"
 	assert_output '[{"bytes": 63, "largest": 32, "mean_size": 31.5, "received": 2, "refused": 1}, {"bounce_notices": 0, "bounced": 0, "deferred": 0, "delivered": 2, "queued": 1, "relayed": 0}]'
 	# the quoted sender is one key, as the client gave it, from the
