@@ -125,11 +125,12 @@ static const char *iso_time(struct logparse_clock *c, const char *p, long long *
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		int sign = *p == '-' ? -1 : 1, oh = digits(p + 1, 2), om;
+		if (oh < 0)
+			return NULL;
 		const char *q = p + 3;
 		if (*q == ':')
 			q++;
-		om = digits(q, 2);
-		if (oh < 0 || om < 0)
+		if ((om = digits(q, 2)) < 0)
 			return NULL;
 		secs = days_from_civil(year, (unsigned)mon, (unsigned)day) * DAY + hour * 3600LL + min * 60LL + sec -
 		       sign * (oh * 3600LL + om * 60LL);
@@ -174,16 +175,21 @@ static const char *syslog_tag(const char *p, char *prog, size_t progsz)
 	return p[1] ? p + 2 : p + 1;
 }
 
-static enum logparse_result text_line(struct logparse_clock *c, const char *line, struct logparse_line *out)
+/* The times read fixed places: a line shorter than its time is no time
+ * (len is the line's length, up to its NUL). */
+#define ISO_TIME_LEN 19
+#define TRADITIONAL_TIME_LEN 15
+
+static enum logparse_result text_line(struct logparse_clock *c, const char *line, size_t len,
+				      struct logparse_line *out)
 {
 	const char *p;
 
 	out->usec = -1;
 	if (line[0] >= '0' && line[0] <= '9') {
-		if (!(p = iso_time(c, line, &out->usec)) || *p != ' ')
+		if (len <= ISO_TIME_LEN || !(p = iso_time(c, line, &out->usec)) || *p != ' ')
 			return LOGPARSE_MALFORMED;
-	} else if (line[0] >= 'A' && line[0] <= 'S' && line[3] == ' ' && strlen(line) > 15 &&
-		   (p = traditional_time(c, line, &out->usec)) != NULL) {
+	} else if (len > TRADITIONAL_TIME_LEN && (p = traditional_time(c, line, &out->usec)) != NULL) {
 		if (*p != ' ')
 			return LOGPARSE_MALFORMED;
 	} else {
@@ -420,13 +426,13 @@ static enum logparse_result json_line(const char *p, struct logparse_line *out)
 enum logparse_result logparse_line(struct logparse_clock *c, const char *line, size_t len,
 				   struct logparse_line *out)
 {
-	(void)len;
+	len = strnlen(line, len);	/* a NUL inside ends the line */
 	out->prog[0] = '\0';
 	out->text = "";
 	memset(&out->f, 0, sizeof out->f);
 	if (line[0] == '{')
 		return json_line(line, out);
-	return text_line(c, line, out);
+	return text_line(c, line, len, out);
 }
 
 /* ---- key=value fields ---- */
@@ -549,6 +555,9 @@ long long logparse_date(const char *s, time_t now)
 			return -1;
 		return ((long long)now - n * secs[u - units]) * 1000000;
 	}
+	size_t len = strlen(s);
+	if (len != 10 && len != 16 && len != 19)
+		return -1;	/* the fields below are read at fixed places */
 	int year = digits(s, 4), mon = digits(s + 5, 2), day = digits(s + 8, 2), hour = 0, min = 0, sec = 0;
 	if (year < 1970 || s[4] != '-' || s[7] != '-')
 		return -1;

@@ -338,36 +338,46 @@ static unsigned long long traffic_sum(const struct tally_traffic *n)
 
 /* The local day holding secs, from a cache: localtime_r() and mktime()
  * once a day of log, not once a line. */
-static void find_day(struct tally *t, long long secs)
+static int find_day(struct tally *t, long long secs)
 {
 	struct tm tm;
 	time_t when = (time_t)secs;
 
 	if (secs >= t->day_start && secs < t->day_end)
-		return;
-	localtime_r(&when, &tm);
+		return 0;
+	if (!localtime_r(&when, &tm))
+		return -1;
 	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
 	tm.tm_isdst = -1;
-	t->day_start = (long long)mktime(&tm);
+	long long start = (long long)mktime(&tm);
 	tm.tm_mday++;
 	tm.tm_isdst = -1;
-	t->day_end = (long long)mktime(&tm);
+	long long end = (long long)mktime(&tm);
+	if (start == -1 || end == -1 || start > secs || end <= secs)
+		return -1;
+	t->day_start = start;
+	t->day_end = end;
+	return 0;
 }
 
-/* What the record just counted also goes to its day and hour. */
+/* What the record just counted also goes to its day and hour; a time
+ * before 1970 or past what the C library can name is left out of them. */
 static void count_traffic(struct tally *t, long long usec, const struct tally_traffic *before)
 {
-	struct tally_traffic after = traffic_now(t);
+	struct tally_traffic after = traffic_now(t), lost = { 0 };
 	long long secs = usec / 1000000;
 
 	if (memcmp(before, &after, sizeof after) == 0)
 		return;
-	find_day(t, secs);
+	if (secs < 0 || find_day(t, secs) == -1 || t->day_start <= 0) {
+		traffic_add(&lost, before, &after);
+		t->days_dropped += traffic_sum(&lost);
+		return;
+	}
 	long long hour = (secs - t->day_start) / 3600;	/* a day of 25 hours ends in the 24th */
 	traffic_add(&t->hours[hour > 23 ? 23 : hour], before, &after);
 	struct tally_day *d = &t->days[(t->day_start / 3600 + 12) / 24 % TALLY_DAYS_MAX];
 	if (d->start > t->day_start) {
-		struct tally_traffic lost = { 0 };
 		traffic_add(&lost, before, &after);
 		t->days_dropped += traffic_sum(&lost);	/* older than the days kept */
 		return;
