@@ -1,8 +1,28 @@
 /* statreport: the text and JSON forms of mailslot-stat's report. */
 #include "statreport.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The tables of the report, in its order: text title and column, JSON
+ * name and key, and whether a row has a second sum (message sizes). */
+static const struct {
+	const char *title, *head, *json, *key;
+	size_t off;
+	int bytes;
+} tables[] = {
+	{ "Refused by reason", "code reason", "refused", "reason", offsetof(struct tally, refusals), 0 },
+	{ "Deferred by reason", "reason", "deferred", "reason", offsetof(struct tally, deferrals), 0 },
+	{ "Bounced by reason", "reason", "bounced", "reason", offsetof(struct tally, bounces), 0 },
+	{ "Top senders", "sender", "senders", "sender", offsetof(struct tally, senders), 1 },
+	{ "Top recipient domains", "domain", "recipient_domains", "domain", offsetof(struct tally, rcpt_domains), 0 },
+};
+
+static const struct topn *table_of(const struct tally *t, size_t i)
+{
+	return (const struct topn *)((const char *)t + tables[i].off);
+}
 
 static void when(char *out, size_t outsz, long long usec)
 {
@@ -197,11 +217,8 @@ void statreport_text(FILE *out, const struct statreport *r)
 	}
 
 	text_traffic(out, t);
-	text_table(out, "Refused by reason", "code reason", &t->refusals, r->top, 0);
-	text_table(out, "Deferred by reason", "reason", &t->deferrals, r->top, 0);
-	text_table(out, "Bounced by reason", "reason", &t->bounces, r->top, 0);
-	text_table(out, "Top senders", "sender", &t->senders, r->top, 1);
-	text_table(out, "Top recipient domains", "domain", &t->rcpt_domains, r->top, 0);
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+		text_table(out, tables[i].title, tables[i].head, table_of(t, i), r->top, tables[i].bytes);
 	text_queue(out, r);
 }
 
@@ -336,11 +353,8 @@ void statreport_json(FILE *out, const struct statreport *r)
 		     "\"bounced\": %llu, \"bounce_notices\": %llu}",
 		t->delivered, t->queued, t->relayed, t->deferred, t->bounced, t->bounce_notices);
 	json_days(out, t);
-	json_table(out, "refused", "reason", &t->refusals, r->top, 0);
-	json_table(out, "deferred", "reason", &t->deferrals, r->top, 0);
-	json_table(out, "bounced", "reason", &t->bounces, r->top, 0);
-	json_table(out, "senders", "sender", &t->senders, r->top, 1);
-	json_table(out, "recipient_domains", "domain", &t->rcpt_domains, r->top, 0);
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+		json_table(out, tables[i].json, tables[i].key, table_of(t, i), r->top, tables[i].bytes);
 	json_queue(out, r->q);
 	fputs("\n}\n", out);
 }

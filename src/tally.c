@@ -8,6 +8,9 @@
 #include <time.h>
 
 #define CLASS_MAX 100	/* octets of a reason's class; the rest is detail */
+/* The largest size or count one record may add: 2^40, mailslot-smtpd's
+ * largest --max-size, so that no total can wrap before 2^24 records. */
+#define COUNT_MAX (1ULL << 40)
 
 int tally_init(struct tally *t, size_t cap, long long since, long long until)
 {
@@ -171,16 +174,36 @@ static void count_domain(struct tally *t, const char *address)
 	topn_add(&t->rcpt_domains, dom, n, 0);
 }
 
-static void count_message(struct tally *t, const struct record *r)
+/* A count as the programs write it: decimal digits only, at most max (a
+ * "-1" or a 30-digit number is not one, and would wrap the totals). */
+static int parse_count(const char *s, unsigned long long max, unsigned long long *out)
 {
-	unsigned long long size = strtoull(r->size, NULL, 10);
+	unsigned long long n = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || n > (max - (unsigned long long)(*s - '0')) / 10)
+			return -1;
+		n = n * 10 + (unsigned long long)(*s - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+static int count_message(struct tally *t, const struct record *r)
+{
+	unsigned long long size;
 	const char *from = r->from[0] ? r->from : "<>";
 
+	if (parse_count(r->size, COUNT_MAX, &size) == -1)
+		return 0;
 	t->received++;
 	t->bytes += size;
 	if (size > t->largest)
 		t->largest = size;
 	topn_add(&t->senders, from, strlen(from), size);
+	return 1;
 }
 
 /* "to=<address> ... status=X": smtpd (mailbox=, reason=) or relay (relay=, "(reply)"). */
@@ -253,10 +276,8 @@ static int queue_record(struct tally *t, const struct logparse_line *l, const ch
 		count_reason(&t->refusals, r.code, r.reason);
 		return 1;
 	}
-	if (rest[0] == 'f') {
-		count_message(t, &r);
-		return 1;
-	}
+	if (rest[0] == 'f')
+		return count_message(t, &r);
 	return count_recipient(t, &r);
 }
 
@@ -274,8 +295,9 @@ static int mailbox_access(struct tally *t, const struct logparse_line *l)
 		return 0;
 	while (logparse_field(&p, key, sizeof key, value, sizeof value)) {
 		int r = strcmp(key, "retrieved") == 0, d = strcmp(key, "deleted") == 0;
-		if ((r || d) && value[0] >= '0' && value[0] <= '9') {
-			*(r ? &got : &gone) += strtoull(value, NULL, 10);
+		unsigned long long n;
+		if ((r || d) && parse_count(value, COUNT_MAX, &n) == 0) {
+			*(r ? &got : &gone) += n;
 			seen = 1;
 		}
 	}
