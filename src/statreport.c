@@ -90,23 +90,34 @@ static void text_table(FILE *out, const char *title, const char *head, const str
 	free(order);
 }
 
-static int by_start(const void *a, const void *b)
+static int by_start(const void *a, const void *b, void *tally)
 {
-	long long x = (*(const struct tally_day *const *)a)->start, y = (*(const struct tally_day *const *)b)->start;
+	const struct tally *t = tally;
+	long long x = t->days[*(const size_t *)a].start, y = t->days[*(const size_t *)b].start;
 
 	return (x > y) - (x < y);
 }
 
-/* The days that saw traffic, oldest first, into v (TALLY_DAYS_MAX). */
-static size_t days_used(const struct tally *t, const struct tally_day **v)
+/* The days that saw traffic, oldest first: their indexes into t->days,
+ * in v (TALLY_DAYS_MAX of them at most). */
+static size_t days_used(const struct tally *t, size_t *v)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < TALLY_DAYS_MAX; i++)
 		if (t->days[i].start)
-			v[n++] = &t->days[i];
-	qsort(v, n, sizeof v[0], by_start);
+			v[n++] = i;
+	qsort_r(v, n, sizeof v[0], by_start, (void *)t);
 	return n;
+}
+
+static void day_label(char *out, size_t outsz, long long start)
+{
+	time_t day = (time_t)start;
+	struct tm tm;
+
+	localtime_r(&day, &tm);
+	strftime(out, outsz, "%Y-%m-%d", &tm);
 }
 
 static void text_traffic_row(FILE *out, const char *label, const struct tally_traffic *n)
@@ -117,7 +128,7 @@ static void text_traffic_row(FILE *out, const char *label, const struct tally_tr
 
 static void text_traffic(FILE *out, const struct tally *t)
 {
-	static const struct tally_day *v[TALLY_DAYS_MAX];
+	static size_t v[TALLY_DAYS_MAX];
 	static const char head[] = "  %-12s %10s %10s %10s %10s %10s %10s\n";
 	size_t n = days_used(t, v);
 	char label[32];
@@ -127,11 +138,9 @@ static void text_traffic(FILE *out, const struct tally *t)
 	fprintf(out, "\nTraffic by day%s\n", t->days_dropped ? " (the oldest days left out)" : "");
 	fprintf(out, head, "day", "received", "delivered", "relayed", "deferred", "bounced", "refused");
 	for (size_t i = 0; i < n; i++) {
-		time_t day = (time_t)v[i]->start;
-		struct tm tm;
-		localtime_r(&day, &tm);
-		strftime(label, sizeof label, "%Y-%m-%d", &tm);
-		text_traffic_row(out, label, &v[i]->n);
+		const struct tally_day *d = &t->days[v[i]];
+		day_label(label, sizeof label, d->start);
+		text_traffic_row(out, label, &d->n);
 	}
 	fprintf(out, "\nTraffic by hour of the day\n");
 	fprintf(out, head, "hour", "received", "delivered", "relayed", "deferred", "bounced", "refused");
@@ -192,7 +201,7 @@ void statreport_text(FILE *out, const struct statreport *r)
 
 	mean(m, sizeof m, t->bytes, t->received);
 	fprintf(out, "\nMessages\n  %-22s %llu\n  %-22s %llu\n  %-22s %s\n  %-22s %llu\n  %-22s %llu\n",
-		"received", t->received, "bytes received", t->bytes, "mean size", m, "largest", t->largest, "refused",
+		"received", t->received, "bytes received", t->bytes, "mean size", m, "largest", t->largest, "refusals",
 		t->refused);
 
 	fprintf(out, "\nRecipients\n");
@@ -279,18 +288,16 @@ static void json_traffic(FILE *out, const struct tally_traffic *n)
 
 static void json_days(FILE *out, const struct tally *t)
 {
-	static const struct tally_day *v[TALLY_DAYS_MAX];
+	static size_t v[TALLY_DAYS_MAX];
 	size_t n = days_used(t, v);
 	char label[32];
 
 	fprintf(out, ",\n  \"days_left_out\": %llu,\n  \"days\": [", t->days_dropped);
 	for (size_t i = 0; i < n; i++) {
-		time_t day = (time_t)v[i]->start;
-		struct tm tm;
-		localtime_r(&day, &tm);
-		strftime(label, sizeof label, "%Y-%m-%d", &tm);
+		const struct tally_day *d = &t->days[v[i]];
+		day_label(label, sizeof label, d->start);
 		fprintf(out, "%s{\"day\": \"%s\", ", i ? ", " : "", label);
-		json_traffic(out, &v[i]->n);
+		json_traffic(out, &d->n);
 	}
 	fputs("],\n  \"hours\": [", out);
 	for (int h = 0; h < 24; h++) {
