@@ -352,6 +352,7 @@ static char *json_target(struct logparse_line *out, const char *key, size_t *sz,
 		{ "MAILSLOT_RCPT", offsetof(struct logparse_fields, rcpt), sizeof(((struct logparse_fields *)0)->rcpt) },
 		{ "MAILSLOT_SIZE", offsetof(struct logparse_fields, size), sizeof(((struct logparse_fields *)0)->size) },
 		{ "MAILSLOT_CLASS", offsetof(struct logparse_fields, cls), sizeof(((struct logparse_fields *)0)->cls) },
+		{ "MAILSLOT_PEER", offsetof(struct logparse_fields, peer), sizeof(((struct logparse_fields *)0)->peer) },
 	};
 
 	if (strcmp(key, "MESSAGE") == 0) {

@@ -31,6 +31,7 @@ struct logparse_fields {
 	char rcpt[LOGPARSE_VALUE_MAX];
 	char size[24];
 	char cls[24];
+	char peer[LOGPARSE_VALUE_MAX];
 	int from_set;		/* MAILSLOT_FROM is there, maybe empty (<>) */
 };
 

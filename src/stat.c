@@ -224,7 +224,7 @@ static int read_journal(struct tally *t, struct logparse_clock *c)
 	argv[n++] = "-o";
 	argv[n++] = "json";
 	argv[n++] = "--output-fields=MESSAGE,SYSLOG_IDENTIFIER,MAILSLOT_STATUS,MAILSLOT_FROM,MAILSLOT_RCPT,"
-		    "MAILSLOT_SIZE,MAILSLOT_CLASS";
+		    "MAILSLOT_SIZE,MAILSLOT_CLASS,MAILSLOT_PEER";
 	if (t->since != -1) {
 		snprintf(since, sizeof since, "@%lld", t->since / 1000000);
 		argv[n++] = "--since";

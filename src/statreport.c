@@ -17,6 +17,8 @@ static const struct {
 	{ "Bounced by reason", "reason", "bounced", "reason", offsetof(struct tally, bounces), 0 },
 	{ "Top senders", "sender", "senders", "sender", offsetof(struct tally, senders), 1 },
 	{ "Top recipient domains", "domain", "recipient_domains", "domain", offsetof(struct tally, rcpt_domains), 0 },
+	{ "Top clients (messages received)", "address", "clients", "address", offsetof(struct tally, clients), 1 },
+	{ "Failed logins by address", "address", "login_failures", "address", offsetof(struct tally, auth_failures), 0 },
 };
 
 static const struct topn *table_of(const struct tally *t, size_t i)

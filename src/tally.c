@@ -20,7 +20,8 @@ int tally_init(struct tally *t, size_t cap, long long since, long long until)
 	t->first = t->last = -1;
 	if (topn_init(&t->senders, cap) == -1 || topn_init(&t->rcpt_domains, cap) == -1 ||
 	    topn_init(&t->refusals, cap) == -1 || topn_init(&t->deferrals, cap) == -1 ||
-	    topn_init(&t->bounces, cap) == -1) {
+	    topn_init(&t->bounces, cap) == -1 || topn_init(&t->clients, cap) == -1 ||
+	    topn_init(&t->auth_failures, cap) == -1) {
 		tally_free(t);
 		return -1;
 	}
@@ -34,6 +35,8 @@ void tally_free(struct tally *t)
 	topn_free(&t->refusals);
 	topn_free(&t->deferrals);
 	topn_free(&t->bounces);
+	topn_free(&t->clients);
+	topn_free(&t->auth_failures);
 }
 
 void tally_malformed(struct tally *t)
@@ -65,6 +68,7 @@ static int starts(const char *s, const char *prefix)
 struct record {
 	char from[LOGPARSE_VALUE_MAX], to[LOGPARSE_VALUE_MAX], status[32], relay[LOGPARSE_VALUE_MAX];
 	char size[32], cls[32], code[16], reason[LOGPARSE_VALUE_MAX], reply[LOGPARSE_VALUE_MAX];
+	char peer[LOGPARSE_VALUE_MAX];
 };
 
 static void read_fields(const char *p, struct record *r)
@@ -75,7 +79,7 @@ static void read_fields(const char *p, struct record *r)
 	} wanted[] = {
 #define W(k, f) { k, offsetof(struct record, f), sizeof(((struct record *)0)->f) }
 		W("from", from), W("to", to), W("status", status), W("relay", relay), W("size", size),
-		W("class", cls), W("code", code), W("reason", reason), W("(", reply),
+		W("class", cls), W("code", code), W("reason", reason), W("(", reply), W("peer", peer),
 #undef W
 	};
 	char key[32], value[LOGPARSE_VALUE_MAX];
@@ -104,6 +108,8 @@ static void prefer_journal(struct record *r, const struct logparse_fields *f)
 		snprintf(r->size, sizeof r->size, "%s", f->size);
 	if (f->cls[0])
 		snprintf(r->cls, sizeof r->cls, "%s", f->cls);
+	if (f->peer[0])
+		snprintf(r->peer, sizeof r->peer, "%s", f->peer);
 }
 
 /* A reason as a class of reasons: the reply code and enhanced code kept,
@@ -203,6 +209,7 @@ static int count_message(struct tally *t, const struct record *r)
 	if (size > t->largest)
 		t->largest = size;
 	topn_add(&t->senders, from, strlen(from), size);
+	topn_add(&t->clients, r->peer, strlen(r->peer), size);
 	return 1;
 }
 
@@ -330,7 +337,10 @@ static int event(struct tally *t, const struct logparse_line *l)
 		return 1;
 	}
 	if (starts(text, "authentication failed: ")) {
+		struct record r;
+		read_fields(text + 23, &r);
 		prog_row(t, l->prog)->logins_bad++;
+		topn_add(&t->auth_failures, r.peer, strlen(r.peer), 0);
 		return 1;
 	}
 	if ((rest = after_queue_id(text)) && queue_record(t, l, rest))

@@ -54,6 +54,8 @@ struct tally {
 	struct tally_traffic hours[24];	/* by local hour, over the whole period */
 	long long day_start, day_end;	/* the local day of the last record, seconds */
 	struct topn senders, rcpt_domains, refusals, deferrals, bounces;
+	struct topn clients;		/* peer addresses of the messages received */
+	struct topn auth_failures;	/* peer addresses of failed logins */
 };
 
 /* cap: distinct keys each table holds (topn.h).  0, or -1 (no memory). */

@@ -143,6 +143,10 @@ EOF
 example.org 3
 far.test 1
 EOF
+	run rows clients --no-queue "$log"
+	assert_output "127.0.0.1 3 $total"
+	run rows login_failures --no-queue "$log"
+	assert_output "127.0.0.1 2"
 	# systemd-socket-activate's own lines in the log are none of the forms
 	run stat_json '[d["lines"]["malformed"], d["lines"]["other_records"]]' --no-queue "$log"
 	assert_output "[$(grep -vc '^mailslot-smtpd\[' "$log"), 0]"
@@ -368,6 +372,11 @@ EOF
 	assert_line --regexp '^  mailslot-pop3d +1 +2$'
 	assert_line --regexp '^  mailslot-smtpd +0 +1$'
 	assert_line --regexp '^  mailslot-pop3d +3 +2$'
+	run rows login_failures --no-queue "$BATS_TEST_TMPDIR/both.log"
+	assert_output - <<'EOF'
+192.0.2.4 2
+terminal 1
+EOF
 }
 
 @test "errors: one line naming the problem, sysexits status" {

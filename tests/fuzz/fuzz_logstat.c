@@ -44,6 +44,11 @@ static void check_tally(const struct tally *t, unsigned long long lines)
 	check_table(&t->senders, t->received);
 	check_table(&t->refusals, t->refused);
 	check_table(&t->bounces, t->bounced);
+	check_table(&t->clients, t->received);
+	unsigned long long bad = 0;
+	for (int i = 0; i < t->nprogs; i++)
+		bad += t->progs[i].logins_bad;
+	check_table(&t->auth_failures, bad);
 	FUZZ_CHECK(t->largest <= t->bytes, "largest %llu above the total %llu", t->largest, t->bytes);
 }
 
