@@ -332,7 +332,8 @@ static int event(struct tally *t, const struct logparse_line *l)
 		t->conn_refused++;
 		return 1;
 	}
-	if (starts(text, "authenticated: ")) {
+	/* the POP3 server's "login:" is its good login (the mailbox opened) */
+	if (starts(text, "authenticated: ") || starts(text, "login: ")) {
 		prog_row(t, l->prog)->logins_good++;
 		return 1;
 	}

@@ -351,9 +351,9 @@ EOF
 }
 
 @test "logins and mailbox access are counted by program: the POP3 server's records beside smtpd's" {
-	# mailslot-pop3d is built apart (issue 11); its records follow smtpd's
-	# authentication lines, and its session end carries retrieved= and
-	# deleted= counts.  Its lines here are written in that form.
+	# mailslot-pop3d is built apart (issue 11): its lines here are written
+	# as its monitor logs them, a failed password as smtpd does, a good
+	# login with the mailbox's size, the session's end with its counts.
 	printf 'alice:%s\n' "$(openssl passwd -6 'alice secret')" >"$BATS_TEST_TMPDIR/pw"
 	chmod 600 "$BATS_TEST_TMPDIR/pw"
 	printf 'EHLO c.test\nAUTH PLAIN %s\nQUIT\n' "$(printf '\0alice\0nope' | base64)" |
@@ -363,15 +363,16 @@ EOF
 		echo 'mailslot-pop3d[7]: connect from 192.0.2.4 class=network'
 		echo 'mailslot-pop3d[7]: authentication failed: user=bob peer=192.0.2.4'
 		echo 'mailslot-pop3d[7]: authentication failed: user=bob peer=192.0.2.4'
-		echo 'mailslot-pop3d[7]: authenticated: user=bob peer=192.0.2.4'
-		echo 'mailslot-pop3d[7]: logout: user=bob peer=192.0.2.4 retrieved=3 deleted=2'
+		echo 'mailslot-pop3d[7]: login: user=bob peer=192.0.2.4 messages=4 octets=5120 tls=no'
+		echo 'mailslot-pop3d[7]: logout: user=bob peer=192.0.2.4 retrieved=3 octets=3840 deleted=2 deleted_octets=2560 left=2'
+		echo 'mailslot-pop3d[8]: logout: user=bob peer=192.0.2.4 retrieved=0 octets=0 deleted=1 deleted_octets=1 left=1 quit=no'
 	} >"$BATS_TEST_TMPDIR/both.log"
 	run stat_json 'd["programs"]' --no-queue "$BATS_TEST_TMPDIR/both.log"
-	assert_output '{"mailslot-pop3d": {"connections": {"local": 0, "network": 1}, "deleted": 2, "logins": {"bad": 2, "good": 1}, "retrieved": 3}, "mailslot-smtpd": {"connections": {"local": 1, "network": 0}, "deleted": 0, "logins": {"bad": 1, "good": 0}, "retrieved": 0}}'
+	assert_output '{"mailslot-pop3d": {"connections": {"local": 0, "network": 1}, "deleted": 3, "logins": {"bad": 2, "good": 1}, "retrieved": 3}, "mailslot-smtpd": {"connections": {"local": 1, "network": 0}, "deleted": 0, "logins": {"bad": 1, "good": 0}, "retrieved": 0}}'
 	run "$STAT" --no-queue "$BATS_TEST_TMPDIR/both.log"
 	assert_line --regexp '^  mailslot-pop3d +1 +2$'
 	assert_line --regexp '^  mailslot-smtpd +0 +1$'
-	assert_line --regexp '^  mailslot-pop3d +3 +2$'
+	assert_line --regexp '^  mailslot-pop3d +3 +3$'
 	run rows login_failures --no-queue "$BATS_TEST_TMPDIR/both.log"
 	assert_output - <<'EOF'
 192.0.2.4 2

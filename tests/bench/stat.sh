@@ -18,7 +18,8 @@
 #    (postscreen-less smtpd connect/disconnect, client=, cleanup
 #    message-id=, qmgr from= size= nrcpt=, local and smtp to= ... status=
 #    sent/deferred/bounced, removed, NOQUEUE reject, SASL failures).
-# 4. Each summarised once with GNU time: seconds (elapsed) and peak RSS.
+# 4. Each summarised once with GNU time: seconds (elapsed, and CPU: user
+#    plus system) and peak RSS.
 #
 # Environment: LINES (1000000), SENDERS (2000), DOMAINS (300), STAT, SMTPD,
 # RELAY (the programs at the top of the tree), PFLOGSUMM (pflogsumm),
@@ -209,12 +210,13 @@ for f in mailslot.log mailslot.json postfix.log; do
 done
 
 # ---------------------------------------------------------------- measure
-# measure NAME COMMAND...: one run, "seconds peak-RSS-KiB" into $W/NAME.time
+# measure NAME COMMAND...: one run, "elapsed user system peak-RSS-KiB"
+# into $W/NAME.time (CPU time too: the machine may be shared)
 measure() {
 	local name=$1
 	shift
 	say "bench-stat: $name"
-	/usr/bin/time -f '%e %M' -o "$W/$name.time" "$@" >"$W/$name.out" 2>"$W/$name.err" ||
+	/usr/bin/time -f '%e %U %S %M' -o "$W/$name.time" "$@" >"$W/$name.out" 2>"$W/$name.err" ||
 		fail "$name failed: $(cat "$W/$name.err")"
 }
 measure stat-syslog "$STAT" --no-queue "$W/mailslot.log"
@@ -234,13 +236,14 @@ cmp -s <("$STAT" --no-queue --json "$W/mailslot.json" | python3 -c 'import json,
 	fail "the JSON and syslog forms of the same records gave different counts"
 
 row() {
-	local secs kib
-	read -r secs kib <"$W/$2.time"
-	printf '| %s | %s | %s s | %s MiB |\n' "$1" "$3" "$secs" "$(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }')"
+	local secs user sys kib
+	read -r secs user sys kib <"$W/$2.time"
+	printf '| %s | %s | %s s | %s s | %s MiB |\n' "$1" "$3" "$secs" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" \
+		"$(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }')"
 }
 {
 	printf '\n%d lines, %s\n\n' "$LINES" "$(date -u +%Y-%m-%d)"
-	printf '| program | input | time | peak RSS |\n|---|---|---|---|\n'
+	printf '| program | input | elapsed | CPU | peak RSS |\n|---|---|---|---|---|\n'
 	row "mailslot-stat" stat-syslog "syslog file ($(du -m "$W/mailslot.log" | cut -f1) MB)"
 	row "mailslot-stat" stat-json "journalctl -o json lines ($(du -m "$W/mailslot.json" | cut -f1) MB)"
 	row "pflogsumm $(dpkg-query -W -f '${Version}' pflogsumm 2>/dev/null || true)" pflogsumm \
