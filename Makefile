@@ -58,6 +58,10 @@ ENQUEUE_OBJS = src/enqueue.o src/txn.o src/status.o src/conn.o src/fileio.o src/
              src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o src/numbered.o src/mailbox.o \
              src/lock.o src/config.o src/log.o src/privs.o src/authdb.o src/pwfile.o
 PROGRAMS  += mailslot-sendmail mailslot-enqueue
+# mailslot-stat: log summary (issue 12)
+STAT_OBJS  = src/stat.o src/logparse.o src/tally.o src/topn.o src/statreport.o src/lineio.o src/conn.o \
+             src/fileio.o src/queue.o src/addr.o src/config.o src/log.o
+PROGRAMS  += mailslot-stat
 
 .PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test
 all: $(PROGRAMS)
@@ -85,6 +89,10 @@ mailslot-enqueue: $(ENQUEUE_OBJS)
 mailslot-passwd: $(PASSWD_OBJS)
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(PASSWD_OBJS) $(LDLIBS) -lcrypt
+
+mailslot-stat: $(STAT_OBJS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(STAT_OBJS) $(LDLIBS)
 
 src/%.o: src/%.c $(wildcard src/*.h)
 	@echo "  CC  $<"
@@ -152,6 +160,13 @@ bench-tls: all
 bench-systemd: all
 	@sh tests/install-deps.sh bench
 	bash tests/bench/systemd.sh
+
+# mailslot-stat and Postfix's pflogsumm over one million log lines each
+# (tests/bench/stat.sh; LINES=... for another size)
+.PHONY: bench-stat
+bench-stat: mailslot-stat mailslot-smtpd mailslot-relay
+	@sh tests/install-deps.sh bench
+	bash tests/bench/stat.sh
 
 # 50 clients, 10,000 messages, every delivery checked byte for byte (not in make test)
 soak: deps-run all

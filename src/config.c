@@ -421,7 +421,7 @@ static const struct setting *by_short(int opt, unsigned program)
  * option did not exist yet, and turns into another option whenever one is
  * added.  Only the whole name is accepted.  The option just returned is
  * argv[optind-1], or argv[optind-2] when its value was the next argument. */
-static int check_exact_name(char **argv, const struct option *lo)
+int config_check_exact_name(char **argv, const struct option *lo)
 {
 	const char *text = argv[optind - 1];
 
@@ -468,7 +468,7 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	optind = 0;
 	int li = -1;
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, &li)) != -1) {
-		if (li >= 0 && (rc = check_exact_name(argv, &longopts[li])))
+		if (li >= 0 && (rc = config_check_exact_name(argv, &longopts[li])))
 			return rc;
 		li = -1;
 		if (opt == '?' || opt == ':') {

@@ -97,5 +97,9 @@ const char *config_format_name(enum mail_format f);
 char *config_trim(char *s);
 /* A file opened for reading is a regular file (not a directory or a FIFO). */
 int file_is_regular(FILE *f);
+/* After getopt_long returned the long option lo: 0 when argv named it in
+ * full, else 64 with the reason in config_error (no prefixes: see config.c). */
+struct option;
+int config_check_exact_name(char **argv, const struct option *lo);
 
 #endif

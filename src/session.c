@@ -478,9 +478,9 @@ static void finish_message(struct session *s, const struct data_result *dr)
 
 /* A message refused at its end leaves no other trace: the queue id ties
  * the log to what the client was told. */
-static void log_refusal(const struct session *s, int priority, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void log_refusal(const struct session *s, int priority, const char *fmt, ...)
+static void log_refusal(const struct session *s, int priority, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void log_refusal(const struct session *s, int priority, int code, const char *fmt, ...)
 {
 	char f_id[64], f_peer[PEER_ADDR_MAX + 32];
 	char why[256], reason[2 * sizeof why + 3], from[2 * ADDR_MAILBOX_MAX + 3], peer[2 * PEER_ADDR_MAX + 3];
@@ -492,9 +492,9 @@ static void log_refusal(const struct session *s, int priority, const char *fmt, 
 	va_end(ap);
 	snprintf(f_id, sizeof f_id, "MAILSLOT_QUEUE_ID=%s", s->qid);
 	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", s->peer->addr);
-	log_fields(priority, fields, "%s: refused from=<%s> nrcpt=%lld peer=%s reason=%s", s->qid,
+	log_fields(priority, fields, "%s: refused from=<%s> nrcpt=%lld peer=%s code=%d reason=%s", s->qid,
 		   log_value(from, sizeof from, s->sender), s->nrcpt,
-		   log_value(peer, sizeof peer, s->peer->addr), log_value(reason, sizeof reason, why));
+		   log_value(peer, sizeof peer, s->peer->addr), code, log_value(reason, sizeof reason, why));
 }
 
 static void cmd_data(struct session *s, const char *arg)
@@ -526,7 +526,7 @@ static void cmd_data(struct session *s, const char *arg)
 		 * commands, so the connection ends (session_run drains it) */
 		reply(&s->r, 521, "5.5.2", "%s Error: bare <CR> or <LF> received; lines must end in CRLF",
 		      s->cfg->hostname);
-		log_refusal(s, LOG_NOTICE, "bare CR or LF in the message, connection closed");
+		log_refusal(s, LOG_NOTICE, 521, "bare CR or LF in the message, connection closed");
 		s->quit = 1;
 		return;
 	}
@@ -540,19 +540,20 @@ static void cmd_data(struct session *s, const char *arg)
 		return;
 	}
 	if (dr.write_errno) {
-		reply(&s->r, dr.write_errno == ENOSPC ? 452 : 451, dr.write_errno == ENOSPC ? "4.3.1" : "4.3.0",
-		      "%s", dr.write_errno == ENOSPC ? "Insufficient system storage" : "Cannot spool message");
-		log_refusal(s, LOG_ERR, "cannot write the spool file in %s/tmp: %s", s->cfg->queue,
+		int full = dr.write_errno == ENOSPC;
+		reply(&s->r, full ? 452 : 451, full ? "4.3.1" : "4.3.0", "%s",
+		      full ? "Insufficient system storage" : "Cannot spool message");
+		log_refusal(s, LOG_ERR, full ? 452 : 451, "cannot write the spool file in %s/tmp: %s", s->cfg->queue,
 			    strerror(dr.write_errno));
 	} else if (dr.too_big) {
 		reply(&s->r, 552, "5.3.4", "Message size exceeds fixed limit");
-		log_refusal(s, LOG_NOTICE, "message over the size limit of %lld bytes", s->cfg->max_size);
+		log_refusal(s, LOG_NOTICE, 552, "message over the size limit of %lld bytes", s->cfg->max_size);
 	} else if (dr.long_line) {
 		reply(&s->r, 554, "5.5.2", "Message has lines longer than %d characters", DATA_LINE_MAX);
-		log_refusal(s, LOG_NOTICE, "line longer than %d characters", DATA_LINE_MAX);
+		log_refusal(s, LOG_NOTICE, 554, "line longer than %d characters", DATA_LINE_MAX);
 	} else if (dr.received_headers > s->cfg->max_received) {
 		reply(&s->r, 554, "5.4.6", "Too many Received: headers: mail loop");
-		log_refusal(s, LOG_NOTICE, "mail loop: %u Received: fields", dr.received_headers);
+		log_refusal(s, LOG_NOTICE, 554, "mail loop: %u Received: fields", dr.received_headers);
 	} else {
 		long long errors = s->r.errors;
 		finish_message(s, &dr);

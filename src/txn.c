@@ -134,6 +134,26 @@ static int sender_owned(const struct txn *t)
 	return 0;
 }
 
+/* A sender or recipient refused by policy leaves no other trace: no
+ * message, so no queue id ("NOQUEUE", as Postfix writes it).  reason is
+ * the refusal without the address, for mailslot-stat(8) to group by. */
+static void log_policy_refusal(const struct txn *t, const char *cmd, const char *rcpt, int code, const char *reason)
+{
+	char f_from[ADDR_MAILBOX_MAX + 32], f_rcpt[ADDR_MAILBOX_MAX + 32], f_peer[PEER_ADDR_MAX + 32];
+	char from[2 * ADDR_MAILBOX_MAX + 3], to[2 * ADDR_MAILBOX_MAX + 3], peer[2 * PEER_ADDR_MAX + 3];
+	const char *fields[] = { "MAILSLOT_STATUS=refused", f_from, f_peer, f_rcpt, NULL };
+
+	snprintf(f_from, sizeof f_from, "MAILSLOT_FROM=%s", t->sender.mailbox);
+	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", t->peer->addr);
+	snprintf(f_rcpt, sizeof f_rcpt, "MAILSLOT_RCPT=%s", rcpt);
+	if (!rcpt[0])
+		fields[3] = NULL;
+	log_fields(LOG_NOTICE, fields, "NOQUEUE: refused %s from=<%s>%s%s%s peer=%s code=%d reason=\"%s\"", cmd,
+		   log_value(from, sizeof from, t->sender.mailbox), rcpt[0] ? " to=<" : "",
+		   rcpt[0] ? log_value(to, sizeof to, rcpt) : "", rcpt[0] ? ">" : "",
+		   log_value(peer, sizeof peer, t->peer->addr), code, reason);
+}
+
 void txn_mail(struct txn *t, const char *sender, struct status *st)
 {
 	const char *why;
@@ -156,6 +176,7 @@ void txn_mail(struct txn *t, const char *sender, struct status *st)
 	if (t->cfg->submission && !sender_owned(t)) {
 		status_set(st, 553, "5.7.1", 0, "<%s>: Sender address rejected: not owned by user %s", sender,
 			   t->auth_user);
+		log_policy_refusal(t, "MAIL", "", 553, "Sender address rejected: not owned by user");
 		return;
 	}
 	t->active = 1;
@@ -207,6 +228,7 @@ void txn_rcpt(struct txn *t, const char *mailbox, struct status *st)
 		case USERS_UNKNOWN:
 			t->ntargets = before;
 			status_set(st, 550, "5.1.1", 0, "<%s>: Recipient address rejected: User unknown", a.mailbox);
+			log_policy_refusal(t, "RCPT", a.mailbox, 550, "Recipient address rejected: User unknown");
 			return;
 		case USERS_TOO_MANY:
 			t->ntargets = before;
@@ -217,6 +239,7 @@ void txn_rcpt(struct txn *t, const char *mailbox, struct status *st)
 		}
 	} else if (!t->may_relay && !t->auth_user[0]) {
 		status_set(st, 550, "5.7.1", 0, "<%s>: Relay access denied", a.mailbox);
+		log_policy_refusal(t, "RCPT", a.mailbox, 550, "Relay access denied");
 		return;
 	} else {
 		struct target fwd = { .remote = 1 };

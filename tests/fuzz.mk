@@ -18,7 +18,7 @@
 FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 600
 FUZZ_SMOKE_SECONDS ?= 20
-FUZZ_TARGETS  ?= session addr data envelope dns reply sasl
+FUZZ_TARGETS  ?= session addr data envelope dns reply sasl logstat
 FUZZ_ARGS     ?=
 FUZZ_DIR       = tests/fuzz
 FUZZ_BUILD     = $(FUZZ_DIR)/build
@@ -29,6 +29,7 @@ FUZZ_CFLAGS    = -std=c17 -g -O1 -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
 # What each target links besides its harness.
 FUZZ_OBJS_session  = session txn privsep status reply conn fileio lineio addr users peer queue deliver mailbox lock mbox maildir mh numbered config log privs sasl authdb pwfile tls_off
 FUZZ_OBJS_sasl     = sasl
+FUZZ_OBJS_logstat  = logparse tally topn log
 FUZZ_OBJS_addr     = addr
 FUZZ_OBJS_data     = conn fileio lineio
 FUZZ_OBJS_envelope = queue fileio addr
@@ -47,6 +48,7 @@ FUZZ_MAXLEN_addr     = 1024
 FUZZ_MAXLEN_dns      = 4096
 FUZZ_MAXLEN_reply    = 16384
 FUZZ_MAXLEN_sasl     = 1100
+FUZZ_MAXLEN_logstat  = 16384
 FUZZ_DICT_session    = -dict=$(FUZZ_DIR)/smtp.dict
 FUZZ_DICT_addr       = -dict=$(FUZZ_DIR)/smtp.dict
 FUZZ_DICT_reply      = -dict=$(FUZZ_DIR)/smtp.dict
@@ -71,7 +73,7 @@ $(FUZZ_BUILD)/fuzz_$(1): $(FUZZ_DIR)/fuzz_$(1).c $(FUZZ_DIR)/fuzz_util.h $(patsu
 	@$$(FUZZ_CC) $$(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$@ $$< \
 		$(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_OBJS_$(1))) $(FUZZ_LIBS_$(1)) -lpthread
 endef
-$(foreach t,session addr data envelope dns reply sasl,$(eval $(call FUZZ_LINK,$(t))))
+$(foreach t,session addr data envelope dns reply sasl logstat,$(eval $(call FUZZ_LINK,$(t))))
 
 fuzz: $(addprefix fuzz-run-,$(FUZZ_TARGETS))
 fuzz-run-%: $(FUZZ_BUILD)/fuzz_%

@@ -133,6 +133,8 @@ group_test() {
 	need git-email /usr/lib/git-core/git-send-email
 	need cron /usr/sbin/cron
 	need time /usr/bin/time
+	# stat.bats: captured journal records made a real journal file
+	need systemd-journal-remote /lib/systemd/systemd-journal-remote
 }
 
 group_bench() {
@@ -145,6 +147,9 @@ group_bench() {
 	need util-linux nsenter
 	# make bench-tls: Postfix's SASL through Dovecot's auth service
 	need dovecot-core dovecot
+	# make bench-stat: Postfix's pflogsumm beside mailslot-stat, peak memory by GNU time
+	need pflogsumm pflogsumm
+	need time /usr/bin/time
 }
 
 [ $# -gt 0 ] || set -- build run test bench

@@ -214,29 +214,29 @@ EOF2
 }
 
 # refused_reason: the terminal session's one refusal after the
-# dot is logged with the queue id the client was not given, the peer and a
-# reason; prints the record's reason.
+# dot is logged with the queue id the client was not given, the peer, the
+# reply code and a reason; prints the record's code and reason.
 refused_reason() {
-	run grep -E '^mailslot-smtpd\[[0-9]+\]: [0-9A-F]{21}: refused from=<a@remote\.example> nrcpt=1 peer=terminal reason="[^"]+"$' "$LOG"
+	run grep -E '^mailslot-smtpd\[[0-9]+\]: [0-9A-F]{21}: refused from=<a@remote\.example> nrcpt=1 peer=terminal code=[0-9]{3} reason="[^"]+"$' "$LOG"
 	assert_success
 	assert_equal "${#lines[@]}" 1
-	sed -n 's/.* reason="\(.*\)"$/\1/p' <<<"$output"
+	sed -n 's/.* code=\([0-9]*\) reason="\(.*\)"$/\1 \2/p' <<<"$output"
 }
 
-@test "refusals after the dot are logged: size, long line, mail loop" {
+@test "refusals after the dot are logged with their reply code: size, long line, mail loop" {
 	local big long
 	big=$(printf '%0500d\n%0500d\n%0500d' 1 2 3)
 	long=$(printf '%01000d' 0)
 	printf 'HELO c.test\nMAIL FROM:<a@remote.example>\nRCPT TO:<alice@example.org>\nDATA\n\n%s\n.\nQUIT\n' "$big" |
 		smtpd_stdin --max-size 1k >/dev/null
 	run refused_reason
-	assert_output "message over the size limit of 1024 bytes"
+	assert_output "552 message over the size limit of 1024 bytes"
 
 	: >"$LOG"
 	printf 'HELO c.test\nMAIL FROM:<a@remote.example>\nRCPT TO:<alice@example.org>\nDATA\n\n%s\n.\nQUIT\n' "$long" |
 		smtpd_stdin >/dev/null
 	run refused_reason
-	assert_output "line longer than 998 characters"
+	assert_output "554 line longer than 998 characters"
 
 	: >"$LOG"
 	{
@@ -245,7 +245,7 @@ refused_reason() {
 		printf '\nloop\n.\nQUIT\n'
 	} | smtpd_stdin >/dev/null
 	run refused_reason
-	assert_output "mail loop: 101 Received: fields"
+	assert_output "554 mail loop: 101 Received: fields"
 	[ ! -e "$SPOOL/alice" ]
 }
 
@@ -262,7 +262,7 @@ refused_reason() {
 		"${@:3}" <"$2" 2>>"'"$LOG"'" | tr -d "\r"' _ "$QUEUE" "$input" "$SMTPD" $(smtpd_args)
 	assert_line --regexp '^452 4\.3\.1 '
 	run refused_reason
-	assert_output --regexp "^cannot write the spool file in .*/tmp: No space left on device$"
+	assert_output --regexp "^452 cannot write the spool file in .*/tmp: No space left on device$"
 }
 
 @test "a bare LF refused on the network is logged with the queue id, the peer and the reason" {
@@ -280,6 +280,23 @@ EOF2
 	assert_line --regexp '^521 5\.5\.2 '
 	# the handler logs after the reply: give it a moment
 	for _ in $(seq 1 40); do grep -q ' refused ' "$LOG" && break; sleep 0.05; done
-	run grep -cE ': [0-9A-F]{21}: refused from=<a@remote\.example> nrcpt=1 peer=127\.0\.0\.1 reason="bare CR or LF in the message, connection closed"$' "$LOG"
+	run grep -cE ': [0-9A-F]{21}: refused from=<a@remote\.example> nrcpt=1 peer=127\.0\.0\.1 code=521 reason="bare CR or LF in the message, connection closed"$' "$LOG"
 	assert_output 1
+}
+
+@test "a sender or recipient refused by policy is logged as NOQUEUE with the reply code and the reason" {
+	run smtpd_stdin --relay no <<'EOF2'
+HELO client.test
+MAIL FROM:<a@remote.example>
+RCPT TO:<nobody@example.org>
+RCPT TO:<"q x"@elsewhere.example>
+RCPT TO:<alice@example.org>
+QUIT
+EOF2
+	assert_line --regexp '^550 5\.1\.1 '
+	assert_line --regexp '^550 5\.7\.1 '
+	run grep -c ' NOQUEUE: refused ' "$LOG"
+	assert_output 2
+	grep -qE '^mailslot-smtpd\[[0-9]+\]: NOQUEUE: refused RCPT from=<a@remote\.example> to=<nobody@example\.org> peer=terminal code=550 reason="Recipient address rejected: User unknown"$' "$LOG"
+	grep -qE '^mailslot-smtpd\[[0-9]+\]: NOQUEUE: refused RCPT from=<a@remote\.example> to=<"\\"q x\\"@elsewhere\.example"> peer=terminal code=550 reason="Relay access denied"$' "$LOG"
 }
