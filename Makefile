@@ -43,7 +43,7 @@ CPPFLAGS   += -DWITH_LIBSYSTEMD $(shell pkg-config --cflags libsystemd)
 LDLIBS     += $(shell pkg-config --libs libsystemd)
 endif
 
-SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/sandbox.o src/status.o src/reply.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
+SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/fdpass.o src/sandbox.o src/status.o src/reply.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
              src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o \
              src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o src/sasl.o src/authdb.o src/pwfile.o
 RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliver.o src/mbox.o \

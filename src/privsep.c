@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "log.h"
 
 #define PS_BAD (-2)	/* a request no honest session sends */
@@ -70,53 +71,14 @@ static void link_broken(struct ps_reply *rep)
 
 static int send_reply(int sock, const struct ps_reply *rep, int fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { (void *)rep, sizeof *rep };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (fd >= 0) {
-		memset(&ctl, 0, sizeof ctl);
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof ctl.buf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	ssize_t n;
-	while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) == -1 && errno == EINTR)
-		;
-	return n == (ssize_t)sizeof *rep ? 0 : -1;
+	return fdpass_send(sock, rep, sizeof *rep, fd);
 }
 
 /* The reply and, when one came with it, the descriptor. */
 static int recv_reply(int sock, struct ps_reply *rep, int *fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { rep, sizeof *rep };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			     .msg_controllen = sizeof ctl.buf };
-	ssize_t n;
-
-	*fd = -1;
-	while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) == -1 && errno == EINTR)
-		;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(c), sizeof *fd);
-	if (n != (ssize_t)sizeof *rep || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		if (*fd != -1)
-			close(*fd);
-		*fd = -1;
+	if (fdpass_recv(sock, rep, sizeof *rep, fd) == -1)
 		return -1;
-	}
 	rep->st.text[sizeof rep->st.text - 1] = '\0';
 	rep->st.enhanced[sizeof rep->st.enhanced - 1] = '\0';
 	rep->qid[sizeof rep->qid - 1] = '\0';

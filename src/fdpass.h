@@ -1,0 +1,22 @@
+/* fdpass: one fixed-size record, and perhaps a descriptor with it, over a
+ * SOCK_SEQPACKET socket.
+ *
+ * The two halves of a connection (privsep.h for SMTP, pop3mon.h for POP3)
+ * talk in whole records: a record of another size, a truncated one or a
+ * truncated control message is an error, never half a request.  A
+ * descriptor travels as SCM_RIGHTS and arrives close-on-exec.  Interrupted
+ * calls are retried; nothing here blocks longer than the peer makes it.
+ */
+#ifndef MAILSLOT_FDPASS_H
+#define MAILSLOT_FDPASS_H
+
+#include <stddef.h>
+
+/* Send len octets of msg, with fd when fd >= 0: 0, or -1 (errno). */
+int fdpass_send(int sock, const void *msg, size_t len, int fd);
+/* Receive exactly len octets into msg; *fd gets the descriptor that came
+ * with them, or -1.  0, or -1 (end of the peer, an error, or a record that
+ * was not len octets; no descriptor is then left open). */
+int fdpass_recv(int sock, void *msg, size_t len, int *fd);
+
+#endif
