@@ -49,7 +49,11 @@ SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/fdpass.o src/
 RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliver.o src/mbox.o \
              src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o src/tls.o
 PASSWD_OBJS = src/passwd.o src/pwedit.o src/pwfile.o src/lock.o src/fileio.o src/log.o
-PROGRAMS   = mailslot-smtpd mailslot-smtpd-tls mailslot-relay mailslot-passwd
+# mailslot-pop3d: linked with tls.o itself (POP3 clients use TLS nearly always)
+POP3D_OBJS = src/pop3d.o src/pop3.o src/pop3mon.o src/fdpass.o src/sandbox.o src/conn.o src/lineio.o src/fileio.o \
+             src/users.o src/addr.o src/peer.o src/mailbox.o src/mbox.o src/maildir.o src/mh.o src/numbered.o \
+             src/lock.o src/config.o src/log.o src/privs.o src/sasl.o src/authdb.o src/pwfile.o src/tls.o
+PROGRAMS   = mailslot-smtpd mailslot-smtpd-tls mailslot-relay mailslot-passwd mailslot-pop3d
 
 .PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test
 all: $(PROGRAMS)
@@ -65,6 +69,10 @@ mailslot-smtpd-tls: $(SMTPD_OBJS) src/tls.o
 mailslot-relay: $(RELAY_OBJS)
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(RELAY_OBJS) $(LDLIBS) $(TLSLIBS) -lresolv
+
+mailslot-pop3d: $(POP3D_OBJS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(POP3D_OBJS) $(LDLIBS) $(TLSLIBS) -lcrypt
 
 mailslot-passwd: $(PASSWD_OBJS)
 	@echo "  LD  $@"

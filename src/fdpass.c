@@ -2,9 +2,15 @@
 #include "fdpass.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "log.h"
 
 int fdpass_send(int sock, const void *msg, size_t len, int fd)
 {
@@ -55,4 +61,38 @@ int fdpass_recv(int sock, void *msg, size_t len, int *fd)
 		return -1;
 	}
 	return 0;
+}
+
+void fdpass_reap(pid_t child)
+{
+	int ws;
+
+	while (waitpid(child, &ws, 0) == -1)
+		if (errno != EINTR)
+			return;
+	if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGALRM)
+		log_msg(LOG_NOTICE, "session process %ld ended: it lasted --max-session-time", (long)child);
+	else if (WIFSIGNALED(ws))
+		log_msg(LOG_ERR, "session process %ld killed by signal %d (%s)%s", (long)child, WTERMSIG(ws),
+			strsignal(WTERMSIG(ws)),
+			WTERMSIG(ws) == SIGSYS ? ": a system call outside its allow-list" : "");
+	else if (WIFEXITED(ws) && WEXITSTATUS(ws) != 0)
+		log_msg(LOG_ERR, "session process %ld exited with status %d", (long)child, WEXITSTATUS(ws));
+}
+
+/* The monitor keeps no copy of the client's connection: the session's
+ * close must be the connection's end. */
+void fdpass_leave_connection(void)
+{
+	struct stat st;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null == -1)
+		return;
+	dup2(null, 0);
+	dup2(null, 1);
+	if (fstat(2, &st) == 0 && S_ISSOCK(st.st_mode))
+		dup2(null, 2);
+	if (null > 2)
+		close(null);
 }

@@ -1,5 +1,5 @@
 /* fdpass: one fixed-size record, and perhaps a descriptor with it, over a
- * SOCK_SEQPACKET socket.
+ * SOCK_SEQPACKET socket; and the end of the session child.
  *
  * The two halves of a connection (privsep.h for SMTP, pop3mon.h for POP3)
  * talk in whole records: a record of another size, a truncated one or a
@@ -11,6 +11,7 @@
 #define MAILSLOT_FDPASS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Send len octets of msg, with fd when fd >= 0: 0, or -1 (errno). */
 int fdpass_send(int sock, const void *msg, size_t len, int fd);
@@ -18,5 +19,14 @@ int fdpass_send(int sock, const void *msg, size_t len, int fd);
  * with them, or -1.  0, or -1 (end of the peer, an error, or a record that
  * was not len octets; no descriptor is then left open). */
 int fdpass_recv(int sock, void *msg, size_t len, int *fd);
+
+/* Reap the session child and log an abnormal end (a signal: SIGSYS is a
+ * system call outside the sandbox's allow-list; SIGALRM is
+ * --max-session-time; a non-zero exit status). */
+void fdpass_reap(pid_t child);
+
+/* The monitor's descriptors 0 and 1 (and 2 when it is the socket) become
+ * /dev/null: the session's close must be the connection's end. */
+void fdpass_leave_connection(void);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -347,6 +348,34 @@ static int by_name(const void *a, const void *b)
 	return strcmp(x, y);
 }
 
+/* Maildir: what is in new/ has now been seen and goes to cur/ with an
+ * empty info (":2,"), as a reader's first look moves it; the unique part
+ * of the name, and so the uid, stays.  One that cannot move is listed
+ * where it is. */
+static void maildir_take_new(int dirfd, uid_t owner)
+{
+	int newfd = open_owned_dir(dirfd, "new", owner), curfd = open_owned_dir(dirfd, "cur", owner);
+	int fd = newfd < 0 ? -1 : dup(newfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	struct dirent *e;
+
+	if (!d && fd != -1)
+		close(fd);
+	while (d && curfd >= 0 && (e = readdir(d))) {
+		char to[NAME_MAX + 1];
+		if (e->d_name[0] == '.' ||
+		    snprintf(to, sizeof to, "%s%s", e->d_name, strchr(e->d_name, ':') ? "" : ":2,") >= (int)sizeof to)
+			continue;
+		renameat2(newfd, e->d_name, curfd, to, RENAME_NOREPLACE);
+	}
+	if (d)
+		closedir(d);
+	if (newfd >= 0)
+		close(newfd);
+	if (curfd >= 0)
+		close(curfd);
+}
+
 int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool, const char *user, uid_t owner,
 		 long long lock_timeout, char *why, size_t why_len)
 {
@@ -367,7 +396,7 @@ int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool,
 		mb->dirfd = spoolfd;
 		if ((err = mbox_scan(mb)))
 			mailbox_close(mb);
-		return err ? fail_why(mb, err, "cannot read the mailbox") : 0;
+		return err == EBUSY ? err : err ? fail_why(mb, err, "cannot read the mailbox") : 0;
 	}
 	mb->dirfd = open_owned_dir(spoolfd, user, owner);
 	close(spoolfd);
@@ -375,7 +404,14 @@ int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool,
 		return 0;	/* nothing delivered yet: an empty mailbox */
 	if (mb->dirfd < 0)
 		return fail_why(mb, -mb->dirfd, "not a directory of the recipient's");
+	/* one reader at a time (mailbox.h); deliveries do not take it */
+	if (flock(mb->dirfd, LOCK_EX | LOCK_NB) == -1) {
+		err = errno == EWOULDBLOCK ? EBUSY : errno;
+		mailbox_close(mb);
+		return err == EBUSY ? err : fail_why(mb, err, "cannot lock the folder");
+	}
 	if (format == FORMAT_MAILDIR) {
+		maildir_take_new(mb->dirfd, owner);
 		for (const char *const *s = (const char *const[]){ "new", "cur", NULL }; *s && !err; s++) {
 			char sub[8];
 			int fd = open_owned_dir(mb->dirfd, *s, owner);

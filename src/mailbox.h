@@ -94,11 +94,15 @@ unsigned mbox_count_from_lines(int fd, off_t size);
 
 /* --- reading (the POP3 server's view) -------------------------------------
  *
- * mailbox_open takes the mailbox for the reader: an mbox stays locked
- * (dotlock + lockf, lock.c) until mailbox_close, as RFC 1939 wants the
- * maildrop exclusive; Maildir needs no lock; an MH or numbered folder is
- * locked (.mh_sequences) only while mailbox_apply removes files.  The list
- * is made once, at open.  Each message has a uid that stays the same for
+ * mailbox_open takes the mailbox for the reader: an mbox is locked
+ * (dotlock + lockf, lock.c) while the list is made and again while
+ * mailbox_apply rewrites it, never in between, so that deliveries go on
+ * during a POP3 session; Maildir needs no lock; an MH or numbered folder
+ * is locked (.mh_sequences) only while mailbox_apply removes files.  RFC
+ * 1939 wants the maildrop exclusive: the reader holds flock(2) on the mbox
+ * or the folder until mailbox_close (deliveries do not take it), and a
+ * second reader gets EBUSY.  The list is made once, at open; Maildir's
+ * new/ messages move to cur/ then, as they are seen.  Each message has a uid that stays the same for
  * as long as the message is in the mailbox, at most 70 printable octets
  * (a POP3 UIDL), and the size and line count of what mailbox_read gives:
  * the message as it was delivered, LF line ends, without mbox's From_ line
@@ -123,7 +127,10 @@ struct mailbox {
 	enum mail_format format;
 	int dirfd;		/* the folder (Maildir, MH, numbered) or the spool (mbox) */
 	int fd;			/* mbox: the mailbox, locked */
-	struct dotlock dl;	/* mbox: held while open */
+	struct dotlock dl;	/* mbox: held while listing and applying */
+	dev_t dev;		/* mbox: the file listed, and its size then */
+	ino_t ino;
+	off_t scanned;
 	struct mailbox_entry *entry;
 	size_t count;
 	long long lock_timeout;

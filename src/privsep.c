@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fdpass.h"
@@ -117,23 +116,6 @@ void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *r
 		close(fd);
 }
 
-static void log_child_end(pid_t child)
-{
-	int ws;
-
-	while (waitpid(child, &ws, 0) == -1)
-		if (errno != EINTR)
-			return;
-	if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGALRM)
-		log_msg(LOG_NOTICE, "session process %ld ended: it lasted --max-session-time", (long)child);
-	else if (WIFSIGNALED(ws))
-		log_msg(LOG_ERR, "session process %ld killed by signal %d (%s)%s", (long)child, WTERMSIG(ws),
-			strsignal(WTERMSIG(ws)),
-			WTERMSIG(ws) == SIGSYS ? ": a system call outside its allow-list" : "");
-	else if (WIFEXITED(ws) && WEXITSTATUS(ws) != 0)
-		log_msg(LOG_ERR, "session process %ld exited with status %d", (long)child, WEXITSTATUS(ws));
-}
-
 int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct peer *peer)
 {
 	static struct txn t;
@@ -160,6 +142,6 @@ int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct pee
 	}
 	close(sock);
 	txn_close(&t);
-	log_child_end(child);
+	fdpass_reap(child);
 	return 0;
 }

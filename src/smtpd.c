@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdpass.h"
 #include "listen.h"
 #include "log.h"
 #include "peer.h"
@@ -130,23 +131,6 @@ static void run_session(const struct config *cfg, int sock, struct tls_ctx *tls)
 	_exit(session_run(sock));
 }
 
-/* The monitor keeps no copy of the client's connection: the session's
- * close must be the connection's end. */
-static void leave_connection(void)
-{
-	struct stat st;
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-	if (null == -1)
-		return;
-	dup2(null, 0);
-	dup2(null, 1);
-	if (fstat(2, &st) == 0 && S_ISSOCK(st.st_mode))
-		dup2(null, 2);
-	if (null > 2)
-		close(null);
-}
-
 /* The fork comes before the greeting, so that the child's start and its
  * sandbox overlap the client's reading of the 220 instead of delaying the
  * answer to its first command. */
@@ -175,7 +159,7 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_c
 	/* --smtps: the client speaks first (its ClientHello), the session greets */
 	if ((!cfg->smtps && session_greet() == -1) || send(sv[0], &go, 1, MSG_NOSIGNAL) != 1)
 		shutdown(sv[0], SHUT_RDWR);
-	leave_connection();
+	fdpass_leave_connection();
 	return ps_monitor(sv[0], pid, cfg, peer);
 }
 

@@ -127,6 +127,10 @@ group_test() {
 	# delivery.bats: nmh and mutt read the MH folders
 	need nmh /usr/bin/mh/scan
 	need mutt mutt
+	# pop3.bats: the POP3 clients mailslot-pop3d is tried with
+	need fetchmail fetchmail
+	need getmail6 getmail6
+	need mpop mpop
 }
 
 group_bench() {
@@ -137,6 +141,8 @@ group_bench() {
 	# make bench-systemd: the shipped units in a systemd-nspawn container
 	need systemd-container systemd-nspawn
 	need util-linux nsenter
+	# make bench-pop3: Dovecot's pop3d beside mailslot-pop3d
+	need dovecot-pop3d /usr/sbin/dovecot
 }
 
 [ $# -gt 0 ] || set -- build run test bench
@@ -210,7 +216,7 @@ done
 # from starting at boot.
 for pkg in $missing; do
 	case $pkg in
-	postfix | xinetd | fail2ban) ;;
+	postfix | xinetd | fail2ban | dovecot-pop3d) ;;
 	*) continue ;;
 	esac
 	if [ -d /run/systemd/system ]; then
