@@ -339,12 +339,29 @@ static int by_number(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Maildir names start with the delivery time, "SECONDS.M<usec>P<pid>...":
+ * near enough arrival order once the numbers compare as numbers (M99 is
+ * before M100000); other names compare as text after them. */
+static void arrival_key(const char *name, unsigned long long *sec, unsigned long long *usec)
+{
+	char *end;
+
+	*sec = strtoull(name, &end, 10);
+	*usec = strncmp(end, ".M", 2) == 0 ? strtoull(end + 2, NULL, 10) : 0;
+}
+
 static int by_name(const void *a, const void *b)
 {
-	/* Maildir names start with the delivery time: near enough arrival order */
 	const char *x = strchr(((const struct mailbox_entry *)a)->name, '/') + 1;
 	const char *y = strchr(((const struct mailbox_entry *)b)->name, '/') + 1;
+	unsigned long long xs, xu, ys, yu;
 
+	arrival_key(x, &xs, &xu);
+	arrival_key(y, &ys, &yu);
+	if (xs != ys)
+		return xs < ys ? -1 : 1;
+	if (xu != yu)
+		return xu < yu ? -1 : 1;
 	return strcmp(x, y);
 }
 
