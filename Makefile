@@ -156,7 +156,7 @@ install: all
 	-install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	for u in units/*; do sed 's|/usr/local/sbin|$(SBINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
 	for f in $(EXAMPLES) examples/xinetd.d/mailslot-smtpd examples/xinetd.d/mailslot-submission \
-		examples/xinetd.d/mailslot-submissions; do \
+		examples/xinetd.d/mailslot-submissions examples/xinetd.d/mailslot-pop3 examples/xinetd.d/mailslot-pop3s; do \
 		sed 's|/usr/local/sbin|$(SBINDIR)|g' $$f > $(DESTDIR)$(DOCDIR)/$$f && \
 		chmod 0644 $(DESTDIR)$(DOCDIR)/$$f || exit 1; \
 	done

@@ -229,13 +229,14 @@ static void cmd_capa(struct pop3 *p, char *arg)
  * when the stream is spent and the session ends without another word. */
 static int start_tls(struct pop3 *p)
 {
-	char why[TLS_WHY_MAX], peer[2 * PEER_ADDR_MAX + 3];
+	char why[TLS_WHY_MAX];
 	int on = 1;
 
 	/* CVE-2011-0411: what was pipelined in clear is never read as if it
 	 * had come inside TLS */
 	lineio_discard_input(&p->io);
 	if (tls_start(p->io.conn, p->tls_ctx, NULL, (int)p->cfg->timeout * 1000, why, sizeof why) == -1) {
+		char peer[2 * PEER_ADDR_MAX + 3];
 		log_msg(LOG_NOTICE, "TLS handshake with %s failed: %s", log_value(peer, sizeof peer, p->peer->addr),
 			why);
 		p->quit = 1;
@@ -394,10 +395,10 @@ static void cmd_stat(struct pop3 *p, char *arg)
 static void listing(struct pop3 *p, char *arg, int uidl)
 {
 	char line[MAILBOX_UID_MAX + 32];
-	long i;
 
 	if (*arg) {
-		if ((i = message_arg(p, arg, NULL)) < 0)
+		long i = message_arg(p, arg, NULL);
+		if (i < 0)
 			return;
 		if (uidl)
 			ok(p, "%ld %s", i + 1, p->entry[i].uid);

@@ -53,7 +53,7 @@ static enum pm_result open_maildrop(struct mon *m, const char *name, struct pm_r
 	size_t i;
 	int err;
 
-	for (i = 0; name[i] && i < sizeof low - 1; i++)
+	for (i = 0; i < sizeof low - 1 && name[i]; i++)
 		low[i] = (char)tolower((unsigned char)name[i]);
 	low[i] = '\0';
 	if (name[i] || !users_lookup(low, &t)) {
