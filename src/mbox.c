@@ -628,9 +628,7 @@ int mbox_apply(struct mailbox *mb)
 		return err;
 	}
 	fd = openat(mb->dirfd, mb->user, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd == -1)
-		err = errno;
-	else if (fstat(fd, &st) == -1)
+	if (fd == -1 || fstat(fd, &st) == -1)
 		err = errno;
 	else if (st.st_dev != mb->dev || st.st_ino != mb->ino)
 		err = ESTALE;

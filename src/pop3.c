@@ -210,14 +210,13 @@ static void login(struct pop3 *p, const char *user, const char *pass)
 
 static void cmd_capa(struct pop3 *p, char *arg)
 {
-	static const char *const always[] = { "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING",
-					      "IMPLEMENTATION mailslot-" MAILSLOT_VERSION };
+	static const char always[] = "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n";
+	static const char implementation[] = "IMPLEMENTATION mailslot-" MAILSLOT_VERSION "\r\n";
+
 	(void)arg;
 	ok(p, "Capability list follows");
-	for (size_t i = 0; i < sizeof always / sizeof *always; i++) {
-		lineio_write(&p->io, always[i], strlen(always[i]));
-		lineio_write(&p->io, "\r\n", 2);
-	}
+	lineio_write(&p->io, always, sizeof always - 1);
+	lineio_write(&p->io, implementation, sizeof implementation - 1);
 	if (p->state == S_AUTH && auth_offered(p))
 		lineio_write(&p->io, "USER\r\nSASL PLAIN\r\n", 18);
 	if (p->state == S_AUTH && p->tls_ctx && !p->tls[0])

@@ -35,7 +35,7 @@ struct mon {
 /* RFC 1939: sizes are those of the message with CRLF line ends */
 static unsigned long long wire_size(const struct mailbox_entry *e)
 {
-	return (unsigned long long)(e->size + e->lines);
+	return (unsigned long long)e->size + (unsigned long long)e->lines;
 }
 
 static void set(struct pm_reply *rep, enum pm_result r, const char *text)
@@ -202,24 +202,35 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 	if (!memchr(req->user, '\0', sizeof req->user) || !memchr(req->secret, '\0', sizeof req->secret) ||
 	    !memchr(req->tls, '\0', sizeof req->tls))
 		return -1;
-	if (req->op == PM_LOGIN && !m->open)
-		login(m, req, &rep);
-	else if (!m->open || (req->op != PM_LOGIN && req->op != PM_RSET && req->op != PM_UPDATE &&
-			      req->op != PM_LIST && req->index >= m->mb.count))
+	/* before a login only LOGIN, after it no LOGIN; a message number
+	 * names a listed message */
+	if ((req->op == PM_LOGIN) == m->open)
 		return -1;
-	else if (req->op == PM_LIST)
+	if ((req->op == PM_RETR || req->op == PM_TOP || req->op == PM_DELE) && req->index >= m->mb.count)
+		return -1;
+	switch (req->op) {
+	case PM_LOGIN:
+		login(m, req, &rep);
+		break;
+	case PM_LIST:
 		list(m, req->index, &rep);
-	else if (req->op == PM_RETR || req->op == PM_TOP)
+		break;
+	case PM_RETR:
+	case PM_TOP:
 		return retr(m, sock, req, &rep);
-	else if (req->op == PM_DELE)
+	case PM_DELE:
 		mailbox_delete(&m->mb, req->index);
-	else if (req->op == PM_RSET)
+		break;
+	case PM_RSET:
 		for (size_t i = 0; i < m->mb.count; i++)
 			m->mb.entry[i].deleted = 0;
-	else if (req->op == PM_UPDATE)
+		break;
+	case PM_UPDATE:
 		update(m, &rep);
-	else
+		break;
+	default:
 		return -1;
+	}
 	return fdpass_send(sock, &rep, sizeof rep, -1);
 }
 
