@@ -577,16 +577,21 @@ static int unchanged(const struct mailbox *mb, int fd, const struct stat *st)
  * to a new file, fsynced, renamed over the mailbox while we hold its
  * dotlock and lockf (every writer takes the dotlock first, so none is
  * left writing to the old file): the mailbox is whole before or after.
- * A crash leaves at most the hidden temporary file beside it. */
+ * A crash leaves at most the hidden ",user.rewrite" beside it, which the
+ * next rewrite replaces. */
 static int rewrite(struct mailbox *mb, int fd, const struct stat *st)
 {
 	char tmp[NAME_MAX + 1];
 	int out, err = 0;
 
-	/* a leading comma: no user's mailbox has that name */
-	if (snprintf(tmp, sizeof tmp, ",%s.%ld", mb->user, (long)getpid()) >= (int)sizeof tmp)
+	/* a leading comma: no user's mailbox has that name.  One name for
+	 * every rewrite: only the dotlock's holder writes it, so one that
+	 * exists is what a killed rewrite left, and goes */
+	if (snprintf(tmp, sizeof tmp, ",%s.rewrite", mb->user) >= (int)sizeof tmp)
 		return ENAMETOOLONG;
 	out = openat(mb->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out == -1 && errno == EEXIST && unlinkat(mb->dirfd, tmp, 0) == 0)
+		out = openat(mb->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out == -1)
 		return errno;
 	for (size_t i = 0; i < mb->count && !err; i++)

@@ -415,3 +415,39 @@ print(data.decode().replace('\r\n', '\n'))"
 	assert_line '-ERR Bad message number'
 	assert_line '+OK pop.test POP3 server signing off (1 message left)'
 }
+
+@test "SIGKILL at every system call of the UPDATE (strace): the mailbox whole, before or after, in every format" {
+	command -v strace >/dev/null || fail "strace missing (tests/install-deps.sh test installs it)"
+	local fmt
+	for fmt in mbox maildir mh numbered; do
+		mkdir -p "$BATS_TEST_TMPDIR/crash-$fmt"
+		cp "$MS/users" "$PASSWD" "$BATS_TEST_TMPDIR/crash-$fmt/"
+		run python3 "$BATS_TEST_DIRNAME/helpers/pop3_crash.py" --pop3d "$POP3D" --smtpd "$SMTPD" --format "$fmt" \
+			--work "$BATS_TEST_TMPDIR/crash-$fmt"
+		assert_success
+		assert_line --regexp '^[0-9]+ kill points, [1-9][0-9]* killed before the \+OK, 0 violations$'
+	done
+}
+
+@test "mbox changed by another program during the session: QUIT deletes nothing and says so" {
+	start_smtp
+	start_pop3
+	for i in 1 2; do sample "$BATS_TEST_TMPDIR/m$i" "$i"; send "$BATS_TEST_TMPDIR/m$i"; done
+	run python3 -c "
+import poplib, os
+p = poplib.POP3('127.0.0.1', $POP)
+p.user('alice'); p.pass_('alice secret')
+p.dele(1)
+# a mail reader rewrites the mailbox meanwhile: message 2 only, renamed over it
+path = '$SPOOL/alice'
+data = open(path, 'rb').read()
+second = data[data.index(b'\nFrom ', 1) + 1:]
+open(path + '.new', 'wb').write(second)
+os.rename(path + '.new', path)
+try: print(p.quit().decode())
+except poplib.error_proto as e: print(e.args[0].decode())"
+	assert_line '-ERR [SYS/TEMP] Mailbox changed meanwhile: nothing deleted'
+	run grep -c '^Subject: sample 2' "$SPOOL/alice"
+	assert_output 1
+	grep -q 'was changed by another program since it was listed: nothing deleted' "$LOG"
+}
