@@ -160,7 +160,7 @@ static void logged_in(struct pop3 *p, const struct pm_reply *rep)
 	while (p->count < n) {
 		req.index = (uint32_t)p->count;
 		pm_call(p->sock, &req, &batch, NULL);
-		if (batch.result != PM_OK || batch.count == 0) {
+		if (batch.result != PM_OK || batch.count == 0 || batch.count > PM_BATCH) {
 			fail(p, "SYS/TEMP", "Cannot list the mailbox");
 			p->quit = 1;
 			return;

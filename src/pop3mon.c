@@ -246,8 +246,6 @@ void pm_call(int sock, const struct pm_request *req, struct pm_reply *rep, int *
 		set(rep, PM_BYE, "Service not available");
 	}
 	rep->text[sizeof rep->text - 1] = '\0';
-	if (rep->count > PM_BATCH)
-		rep->count = PM_BATCH;
 	for (size_t i = 0; i < PM_BATCH; i++)
 		rep->entry[i].uid[MAILBOX_UID_MAX - 1] = '\0';
 	if (fd)

@@ -60,7 +60,7 @@ struct pm_entry {
 
 struct pm_reply {
 	uint32_t result;	/* enum pm_result */
-	uint32_t count;		/* LOGIN: messages; LIST: entries in this batch */
+	uint32_t count;		/* LOGIN: messages; LIST: entries in this batch (at most PM_BATCH) */
 	uint64_t total;		/* LOGIN: their octets; UPDATE: messages removed */
 	char text[PM_TEXT_MAX];
 	struct pm_entry entry[PM_BATCH];

@@ -451,3 +451,21 @@ except poplib.error_proto as e: print(e.args[0].decode())"
 	assert_output 1
 	grep -q 'was changed by another program since it was listed: nothing deleted' "$LOG"
 }
+
+@test "150 messages (more than one batch from the monitor): STAT, LIST, UIDL and RETR see them all" {
+	{
+		echo "HELO t"
+		for i in $(seq 1 150); do
+			printf 'MAIL FROM:<s@remote.example>\nRCPT TO:<alice@example.org>\nDATA\nSubject: n%s\n\nbody %s\n.\n' "$i" "$i"
+		done
+		echo QUIT
+	} | smtpd_stdin >/dev/null
+	start_pop3
+	mkdir "$BATS_TEST_TMPDIR/got"
+	run $CLIENT "$POP" alice 'alice secret' --out "$BATS_TEST_TMPDIR/got"
+	assert_success
+	assert_line --regexp '^stat 150 [0-9]+$'
+	assert_line 'sizes ok'
+	[ "$(grep -c '^uidl ' <<<"$output")" -eq 150 ]
+	grep -q '^Subject: n150' "$BATS_TEST_TMPDIR/got/150"
+}
