@@ -43,17 +43,18 @@ CPPFLAGS   += -DWITH_LIBSYSTEMD $(shell pkg-config --cflags libsystemd)
 LDLIBS     += $(shell pkg-config --libs libsystemd)
 endif
 
-SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/fdpass.o src/sandbox.o src/status.o src/reply.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
+SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/fdpass.o src/tlsbuild.o src/sandbox.o src/status.o src/reply.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
              src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o \
              src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o src/sasl.o src/authdb.o src/pwfile.o
 RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliver.o src/mbox.o \
              src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o src/tls.o
 PASSWD_OBJS = src/passwd.o src/pwedit.o src/pwfile.o src/lock.o src/fileio.o src/log.o
-# mailslot-pop3d: linked with tls.o itself (POP3 clients use TLS nearly always)
-POP3D_OBJS = src/pop3d.o src/pop3.o src/pop3mon.o src/fdpass.o src/sandbox.o src/conn.o src/lineio.o src/fileio.o \
-             src/users.o src/addr.o src/peer.o src/mailbox.o src/mbox.o src/maildir.o src/mh.o src/numbered.o \
-             src/lock.o src/config.o src/log.o src/privs.o src/sasl.o src/authdb.o src/pwfile.o src/tls.o
-PROGRAMS   = mailslot-smtpd mailslot-smtpd-tls mailslot-relay mailslot-passwd mailslot-pop3d
+# mailslot-pop3d, split as mailslot-smtpd is: the plain build runs
+# mailslot-pop3d-tls when TLS is configured
+POP3D_OBJS = src/pop3d.o src/pop3.o src/pop3mon.o src/fdpass.o src/tlsbuild.o src/sandbox.o src/conn.o src/lineio.o \
+             src/fileio.o src/users.o src/addr.o src/peer.o src/mailbox.o src/mbox.o src/maildir.o src/mh.o \
+             src/numbered.o src/lock.o src/config.o src/log.o src/privs.o src/sasl.o src/authdb.o src/pwfile.o
+PROGRAMS   = mailslot-smtpd mailslot-smtpd-tls mailslot-relay mailslot-passwd mailslot-pop3d mailslot-pop3d-tls
 
 .PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test
 all: $(PROGRAMS)
@@ -70,9 +71,13 @@ mailslot-relay: $(RELAY_OBJS)
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(RELAY_OBJS) $(LDLIBS) $(TLSLIBS) -lresolv
 
-mailslot-pop3d: $(POP3D_OBJS)
+mailslot-pop3d: $(POP3D_OBJS) src/tls_off.o
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(POP3D_OBJS) $(LDLIBS) $(TLSLIBS) -lcrypt
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(POP3D_OBJS) src/tls_off.o $(LDLIBS) -lcrypt
+
+mailslot-pop3d-tls: $(POP3D_OBJS) src/tls.o
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(POP3D_OBJS) src/tls.o $(LDLIBS) $(TLSLIBS) -lcrypt
 
 mailslot-passwd: $(PASSWD_OBJS)
 	@echo "  LD  $@"

@@ -432,7 +432,7 @@ static void cmd_uidl(struct pop3 *p, char *arg)
  * aside), or -1 on a read error; *ended: whether the last line ended. */
 static long long send_text(struct pop3 *p, int fd, long long body_lines, int *ended)
 {
-	char in[16384], out[2 * sizeof in];
+	char in[65536], out[2 * sizeof in];
 	long long octets = 0;
 	int line_start = 1, in_body = 0, done = 0;
 

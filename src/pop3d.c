@@ -24,6 +24,7 @@
 #include "privs.h"
 #include "sandbox.h"
 #include "tls.h"
+#include "tlsbuild.h"
 #include "users.h"
 
 #define EX_USAGE 64
@@ -112,6 +113,11 @@ int main(int argc, char **argv)
 		return 0;
 	if (rc)
 		return fatal(rc, config_error);
+	/* the plain build has no OpenSSL: mailslot-pop3d-tls does TLS */
+	if (cfg.tls_cert && !tls_built_in()) {
+		tlsbuild_exec(argv, "mailslot-pop3d", err, sizeof err);
+		return fatal(EX_CONFIG, err);
+	}
 	if (users_init(&cfg, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err);
 	peer_identify(&peer);

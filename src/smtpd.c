@@ -26,6 +26,7 @@
 #include "sandbox.h"
 #include "session.h"
 #include "tls.h"
+#include "tlsbuild.h"
 #include "users.h"
 
 #define EX_USAGE 64
@@ -57,15 +58,9 @@ static int fatal(int status, const char *why, const char *hostname)
  * for the acceptor: its sessions are started from it). */
 static int run_tls_build(char **argv, const char *hostname)
 {
-	char self[PATH_MAX], why[PATH_MAX + 100];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - sizeof "-tls");
+	char why[PATH_MAX + 100];
 
-	if (n > 0) {
-		memcpy(self + n, "-tls", sizeof "-tls");
-		execv(self, argv);
-	}
-	snprintf(why, sizeof why, "TLS is configured, and %s cannot be run: %s",
-		 n > 0 ? self : "mailslot-smtpd-tls", strerror(errno));
+	tlsbuild_exec(argv, "mailslot-smtpd", why, sizeof why);
 	return fatal(EX_CONFIG, why, hostname);
 }
 
