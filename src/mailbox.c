@@ -475,6 +475,34 @@ int mailbox_read(struct mailbox *mb, size_t i, int outfd)
 	return err ? err : size != e->size ? EIO : 0;
 }
 
+int mailbox_message_fd(struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted)
+{
+	const struct mailbox_entry *e;
+	struct stat st;
+	int fd;
+
+	if (i >= mb->count)
+		return -ENOENT;
+	e = &mb->entry[i];
+	*quoted = mb->format == FORMAT_MBOX;
+	if (!*quoted) {
+		*start = 0;
+		*len = e->size;
+		return open_message(mb->dirfd, e->name);
+	}
+	*start = e->start;
+	*len = e->len;
+	fd = openat(mb->dirfd, mb->user, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	/* a mailbox rewritten since (by another program) is not the one listed */
+	if (fstat(fd, &st) == -1 || st.st_dev != mb->dev || st.st_ino != mb->ino || st.st_size < mb->scanned) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 int mailbox_delete(struct mailbox *mb, size_t i)
 {
 	if (i >= mb->count)

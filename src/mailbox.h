@@ -160,6 +160,15 @@ int mh_drop_from_sequences(int seqfd, const unsigned long *gone, size_t ngone);
 /* mboxrd unquoting: copy len octets of fd at start to outfd, one '>' less
  * on every line matching ^>+From ; counts the LF written in *lines. */
 int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines);
+/* The same into sink, piece by piece (NULL: only count).  The sink
+ * returns 0 to go on, 1 to stop there (0 returned), -1 with errno. */
+typedef int (*mailbox_sink)(void *ctx, const char *buf, size_t len);
+int mbox_unquote(int fd, off_t start, off_t len, mailbox_sink sink, void *ctx, off_t *written, off_t *lines);
+/* For a reader that copies message i itself (a sandboxed POP3 session):
+ * a new read-only descriptor in which it is the octets [*start, *start +
+ * *len), mboxrd-quoted when *quoted (mbox: the mailbox listed, else
+ * ESTALE; otherwise the message's own file).  The descriptor, or -errno. */
+int mailbox_message_fd(struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted);
 
 /* For the readers: one more entry in mb (NULL with errno when the list is
  * full), and a 64-bit FNV-1a hash for uids. */

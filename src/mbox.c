@@ -308,7 +308,7 @@ int mbox_append(struct mailbox_job *job)
 
 /* --- reading ---------------------------------------------------------------- */
 
-int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines)
+int mbox_unquote(int fd, off_t start, off_t len, mailbox_sink sink, void *ctx, off_t *written, off_t *lines)
 {
 	char in[65536], out[65536];
 	size_t carry = 0;
@@ -346,14 +346,27 @@ int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written,
 			mid_line = lf == NULL;
 			pos += l;
 		}
-		if (outfd != -1 && fileio_write(outfd, out, o, NULL) == -1)
-			return errno;
 		*written += (off_t)o;
+		if (sink) {
+			int rc = sink(ctx, out, o);
+			if (rc)
+				return rc < 0 ? errno : 0;
+		}
 		carry = have - pos;
 		memmove(in, in + pos, carry);
 		if (in_off >= len && carry == 0)
 			return 0;
 	}
+}
+
+static int to_fd(void *ctx, const char *buf, size_t len)
+{
+	return fileio_write(*(const int *)ctx, buf, len, NULL);
+}
+
+int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines)
+{
+	return mbox_unquote(fd, start, len, outfd == -1 ? NULL : to_fd, &outfd, written, lines);
 }
 
 /* A message ends at the next From_ line (or the end of the file); the

@@ -426,54 +426,80 @@ static void cmd_uidl(struct pop3 *p, char *arg)
 	listing(p, arg, 1);
 }
 
-/* A message as it comes from the monitor's pipe: LF to CRLF, a leading
- * dot doubled (RFC 1939 3), at most body_lines lines after the header
- * (TOP; -1: all).  The octets of the message with CRLF (stuffing
- * aside), or -1 on a read error; *ended: whether the last line ended. */
-static long long send_text(struct pop3 *p, int fd, long long body_lines, int *ended)
-{
-	char in[65536], out[2 * sizeof in];
-	long long octets = 0;
-	int line_start = 1, in_body = 0, done = 0;
+/* What goes to the client of one message: LF to CRLF, a leading dot
+ * doubled (RFC 1939 3), at most body_lines lines after the header (TOP;
+ * -1: all). */
+struct stuffer {
+	struct pop3 *p;
+	long long body_lines;
+	long long octets;	/* of the message with CRLF, stuffing aside */
+	int line_start, in_body;
+	char out[2 * 65536];
+};
 
-	while (!done) {
-		ssize_t n = read(fd, in, sizeof in);
-		size_t o = 0;
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0)
-			break;
-		for (ssize_t k = 0; k < n && !done; k++) {
+static int stuff(void *ctx, const char *in, size_t n)
+{
+	struct stuffer *f = ctx;
+	size_t o = 0;
+	int stop = 0;
+
+	while (n > 0) {
+		/* at most half the buffer in: every octet may double */
+		size_t take = n < sizeof f->out / 2 ? n : sizeof f->out / 2;
+		for (size_t k = 0; k < take; k++) {
 			char c = in[k];
-			if (line_start && in_body && body_lines >= 0 && body_lines-- == 0) {
-				done = 1;	/* TOP has what it asked for */
+			if (f->line_start && f->in_body && f->body_lines >= 0 && f->body_lines-- == 0) {
+				stop = 1;	/* TOP has what it asked for */
 				break;
 			}
-			if (line_start && c == '.')
-				out[o++] = '.';
-			if (line_start && c == '\n')
-				in_body = 1;	/* the empty line after the header */
+			if (f->line_start && c == '.')
+				f->out[o++] = '.';
+			if (f->line_start && c == '\n')
+				f->in_body = 1;	/* the empty line after the header */
 			if (c == '\n') {
-				out[o++] = '\r';
-				octets++;
+				f->out[o++] = '\r';
+				f->octets++;
 			}
-			out[o++] = c;
-			octets++;
-			line_start = c == '\n';
+			f->out[o++] = c;
+			f->octets++;
+			f->line_start = c == '\n';
 		}
-		lineio_write(&p->io, out, o);
+		lineio_write(&f->p->io, f->out, o);
+		o = 0;
+		if (stop)
+			return 1;
+		in += take;
+		n -= take;
 	}
-	*ended = line_start;
-	return octets;
+	return 0;
+}
+
+/* A plain message file: [start, start + len) of fd into the stuffer. */
+static int stuff_file(struct stuffer *f, int fd, off_t start, off_t len)
+{
+	char buf[65536];
+
+	while (len > 0) {
+		ssize_t n = pread(fd, buf, (size_t)len < sizeof buf ? (size_t)len : sizeof buf, start);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? EIO : errno;
+		if (stuff(f, buf, (size_t)n))
+			return 0;
+		start += n;
+		len -= n;
+	}
+	return 0;
 }
 
 static void send_message(struct pop3 *p, long i, enum pm_op op, long long body_lines)
 {
 	static struct pm_reply rep;
+	static struct stuffer f;
 	struct pm_request req = { .op = op, .index = (uint32_t)i };
-	int fd, ended;
+	off_t written, lines;
+	int fd, err;
 
 	pm_call(p->sock, &req, &rep, &fd);
 	if (rep.result != PM_OK || fd == -1) {
@@ -485,17 +511,25 @@ static void send_message(struct pop3 *p, long i, enum pm_op op, long long body_l
 		return;
 	}
 	ok(p, "%llu octets", (unsigned long long)p->entry[i].size);
-	long long sent = send_text(p, fd, body_lines, &ended);
+	f.p = p;
+	f.body_lines = body_lines;
+	f.octets = 0;
+	f.line_start = 1;
+	f.in_body = 0;
+	if (rep.quoted)
+		err = mbox_unquote(fd, (off_t)rep.start, (off_t)rep.len, stuff, &f, &written, &lines);
+	else
+		err = stuff_file(&f, fd, (off_t)rep.start, (off_t)rep.len);
 	close(fd);
-	if (sent < 0 || (op == PM_RETR && sent != (long long)p->entry[i].size)) {
+	if (err || (op == PM_RETR && f.octets != (long long)p->entry[i].size)) {
 		/* changed under us (another program rewrote the mailbox): the
 		 * client must not take a short message for a whole one: the
 		 * connection ends without the dot */
-		log_msg(LOG_ERR, "message %ld: %lld octets read instead of %llu, connection ended", i + 1, sent,
+		log_msg(LOG_ERR, "message %ld: %lld octets read instead of %llu, connection ended", i + 1, f.octets,
 			(unsigned long long)p->entry[i].size);
 		_exit(0);
 	}
-	if (!ended)
+	if (!f.line_start)
 		lineio_write(&p->io, "\r\n", 2);
 	lines_end(p);
 }

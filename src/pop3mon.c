@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,36 +134,31 @@ static void list(const struct mon *m, uint32_t first, struct pm_reply *rep)
 	}
 }
 
-/* The message goes through a pipe: the session reads it as it comes, and
- * holds no descriptor of the maildrop.  A session that stops reading
- * (TOP) closes its end, and the write ends in EPIPE. */
+/* The session reads the message itself, from a read-only descriptor of
+ * the file it is in: the maildrop stays the monitor's, and no octet of
+ * it passes through this process. */
 static int retr(struct mon *m, int sock, const struct pm_request *req, struct pm_reply *rep)
 {
-	int p[2], err;
+	off_t start, len;
+	int quoted, rc;
+	int fd = mailbox_message_fd(&m->mb, req->index, &start, &len, &quoted);
 
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		set(rep, PM_SYS_TEMP, "Cannot read the message now");
+	if (fd < 0) {
+		log_msg(LOG_ERR, "cannot read message %u of user=%s: %s", req->index + 1, m->user, strerror(-fd));
+		set(rep, PM_SYS_TEMP, -fd == ESTALE ? "Mailbox changed meanwhile" : "Cannot read the message now");
 		return fdpass_send(sock, rep, sizeof *rep, -1);
 	}
 	set(rep, PM_OK, "");
-	rep->count = 1;
-	rep->total = wire_size(&m->mb.entry[req->index]);
-	if (fdpass_send(sock, rep, sizeof *rep, p[0]) == -1) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	close(p[0]);
-	err = mailbox_read(&m->mb, req->index, p[1]);
-	close(p[1]);
-	if (err == 0 && req->op == PM_RETR) {
+	rep->start = (uint64_t)start;
+	rep->len = (uint64_t)len;
+	rep->quoted = (uint32_t)quoted;
+	rc = fdpass_send(sock, rep, sizeof *rep, fd);
+	close(fd);
+	if (req->op == PM_RETR) {
 		m->retr++;
-		m->retr_octets += rep->total;
-	} else if (err && err != EPIPE) {
-		log_msg(LOG_ERR, "cannot read message %u of user=%s: %s", req->index + 1, m->user,
-			m->why[0] ? m->why : strerror(err));
+		m->retr_octets += wire_size(&m->mb.entry[req->index]);
 	}
-	return 0;
+	return rc;
 }
 
 static void update(struct mon *m, struct pm_reply *rep)

@@ -14,11 +14,12 @@
  *                        owner: reply count and total octets, or IN-USE
  *   LIST first           up to PM_BATCH entries from first: size in
  *                        octets as RETR sends them (CRLF), and uid
- *   RETR i, TOP i        a pipe's read end comes with the reply; the
- *                        monitor then writes message i into it (LF line
- *                        ends, as stored) and closes it: the session
- *                        reads until its end, or closes early (TOP);
- *                        only a whole RETR counts as retrieved
+ *   RETR i, TOP i        a read-only descriptor comes with the reply, in
+ *                        which message i is the octets [start, start +
+ *                        len), mboxrd-quoted when quoted (an mbox), LF
+ *                        line ends as stored: the session reads it itself
+ *                        (mailbox_message_fd); each RETR counts as
+ *                        retrieved
  *   DELE i / RSET        mark message i deleted / unmark all
  *   UPDATE               remove what is marked (RFC 1939 UPDATE state)
  * Only LOGIN is served before a login succeeds; a dropped connection
@@ -62,6 +63,8 @@ struct pm_reply {
 	uint32_t result;	/* enum pm_result */
 	uint32_t count;		/* LOGIN: messages; LIST: entries in this batch (at most PM_BATCH) */
 	uint64_t total;		/* LOGIN: their octets; UPDATE: messages removed */
+	uint64_t start, len;	/* RETR, TOP: where the message is in the descriptor */
+	uint32_t quoted;	/* RETR, TOP: mboxrd quoting to undo */
 	char text[PM_TEXT_MAX];
 	struct pm_entry entry[PM_BATCH];
 };
