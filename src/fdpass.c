@@ -12,55 +12,83 @@
 
 #include "log.h"
 
-int fdpass_send(int sock, const void *msg, size_t len, int fd)
+int fdpass_send_fds(int sock, const void *msg, size_t len, const int *fds, size_t nfds)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * FDPASS_MAX)];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { (void *)msg, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
-	if (fd >= 0) {
+	if (nfds > FDPASS_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (nfds > 0) {
 		memset(&ctl, 0, sizeof ctl);
 		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) == -1 && errno == EINTR)
 		;
 	return n == (ssize_t)len ? 0 : -1;
 }
 
-int fdpass_recv(int sock, void *msg, size_t len, int *fd)
+int fdpass_send(int sock, const void *msg, size_t len, int fd)
+{
+	return fdpass_send_fds(sock, msg, len, &fd, fd >= 0 ? 1 : 0);
+}
+
+int fdpass_recv_fds(int sock, void *msg, size_t len, int *fds, size_t max, size_t *nfds)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * FDPASS_MAX)];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { msg, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 			     .msg_controllen = sizeof ctl.buf };
 	ssize_t n;
+	size_t got = 0;
 
-	*fd = -1;
+	*nfds = 0;
 	while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) == -1 && errno == EINTR)
 		;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(c), sizeof *fd);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t j = 0; j < k; j++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof fd);
+			if (got < max)
+				fds[got++] = fd;
+			else
+				close(fd);	/* more than asked for: not kept */
+		}
+	}
 	if (n != (ssize_t)len || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		if (*fd != -1)
-			close(*fd);
-		*fd = -1;
+		while (got > 0)
+			close(fds[--got]);
 		return -1;
 	}
+	*nfds = got;
 	return 0;
+}
+
+int fdpass_recv(int sock, void *msg, size_t len, int *fd)
+{
+	size_t n;
+
+	*fd = -1;
+	return fdpass_recv_fds(sock, msg, len, fd, 1, &n);
 }
 
 void fdpass_reap(pid_t child)

@@ -13,12 +13,18 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#define FDPASS_MAX 32	/* descriptors with one record at the most */
+
 /* Send len octets of msg, with fd when fd >= 0: 0, or -1 (errno). */
 int fdpass_send(int sock, const void *msg, size_t len, int fd);
 /* Receive exactly len octets into msg; *fd gets the descriptor that came
  * with them, or -1.  0, or -1 (end of the peer, an error, or a record that
  * was not len octets; no descriptor is then left open). */
 int fdpass_recv(int sock, void *msg, size_t len, int *fd);
+/* The same with up to FDPASS_MAX descriptors: nfds of fds sent; at most
+ * max received into fds, *nfds of them (more are closed). */
+int fdpass_send_fds(int sock, const void *msg, size_t len, const int *fds, size_t nfds);
+int fdpass_recv_fds(int sock, void *msg, size_t len, int *fds, size_t max, size_t *nfds);
 
 /* Reap the session child and log an abnormal end (a signal: SIGSYS is a
  * system call outside the sandbox's allow-list; SIGALRM is

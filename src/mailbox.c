@@ -475,23 +475,25 @@ int mailbox_read(struct mailbox *mb, size_t i, int outfd)
 	return err ? err : size != e->size ? EIO : 0;
 }
 
+void mailbox_message_place(const struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted)
+{
+	const struct mailbox_entry *e = &mb->entry[i];
+
+	*quoted = mb->format == FORMAT_MBOX;
+	*start = *quoted ? e->start : 0;
+	*len = *quoted ? e->len : e->size;
+}
+
 int mailbox_message_fd(struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted)
 {
-	const struct mailbox_entry *e;
 	struct stat st;
 	int fd;
 
 	if (i >= mb->count)
 		return -ENOENT;
-	e = &mb->entry[i];
-	*quoted = mb->format == FORMAT_MBOX;
-	if (!*quoted) {
-		*start = 0;
-		*len = e->size;
-		return open_message(mb->dirfd, e->name);
-	}
-	*start = e->start;
-	*len = e->len;
+	mailbox_message_place(mb, i, start, len, quoted);
+	if (!*quoted)
+		return open_message(mb->dirfd, mb->entry[i].name);
 	fd = openat(mb->dirfd, mb->user, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return -errno;

@@ -169,6 +169,8 @@ int mbox_unquote(int fd, off_t start, off_t len, mailbox_sink sink, void *ctx, o
  * *len), mboxrd-quoted when *quoted (mbox: the mailbox listed, else
  * ESTALE; otherwise the message's own file).  The descriptor, or -errno. */
 int mailbox_message_fd(struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted);
+/* Where message i is in that descriptor, without opening it. */
+void mailbox_message_place(const struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted);
 
 /* For the readers: one more entry in mb (NULL with errno when the list is
  * full), and a 64-bit FNV-1a hash for uids. */

@@ -39,6 +39,9 @@ struct pop3 {
 	size_t count;			/* the maildrop, as listed at login */
 	struct pm_entry *entry;
 	unsigned char *deleted;
+	int mbox_fd;			/* an mbox's read-only descriptor, once opened */
+	int *msg_fd;			/* other formats: message files opened ahead */
+	size_t cached;			/* how many of those are open */
 	struct lineio io;
 };
 
@@ -152,14 +155,17 @@ static void logged_in(struct pop3 *p, const struct pm_reply *rep)
 
 	p->entry = calloc(n ? n : 1, sizeof *p->entry);
 	p->deleted = calloc(n ? n : 1, 1);
-	if (!p->entry || !p->deleted) {
+	p->msg_fd = malloc((n ? n : 1) * sizeof *p->msg_fd);
+	if (!p->entry || !p->deleted || !p->msg_fd) {
 		fail(p, "SYS/TEMP", "Out of memory");
 		p->quit = 1;
 		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		p->msg_fd[i] = -1;
 	while (p->count < n) {
 		req.index = (uint32_t)p->count;
-		pm_call(p->sock, &req, &batch, NULL);
+		pm_call(p->sock, &req, &batch, NULL, 0, NULL);
 		if (batch.result != PM_OK || batch.count == 0 || batch.count > PM_BATCH) {
 			fail(p, "SYS/TEMP", "Cannot list the mailbox");
 			p->quit = 1;
@@ -181,7 +187,7 @@ static void login(struct pop3 *p, const char *user, const char *pass)
 	snprintf(req.user, sizeof req.user, "%s", user);
 	snprintf(req.secret, sizeof req.secret, "%s", pass);
 	snprintf(req.tls, sizeof req.tls, "%s", p->tls);
-	pm_call(p->sock, &req, &rep, NULL);
+	pm_call(p->sock, &req, &rep, NULL, 0, NULL);
 	explicit_bzero(&req, sizeof req);
 	p->user[0] = '\0';
 	switch (rep.result) {
@@ -434,8 +440,27 @@ struct stuffer {
 	long long body_lines;
 	long long octets;	/* of the message with CRLF, stuffing aside */
 	int line_start, in_body;
-	char out[2 * 65536];
+	char out[65536];
 };
+
+/* One octet into f->out; 1 when TOP has what it asked for. */
+static int stuff_octet(struct stuffer *f, char c, size_t *o)
+{
+	if (f->line_start && f->in_body && f->body_lines >= 0 && f->body_lines-- == 0)
+		return 1;
+	if (f->line_start && c == '.')
+		f->out[(*o)++] = '.';
+	if (f->line_start && c == '\n')
+		f->in_body = 1;	/* the empty line after the header */
+	if (c == '\n') {
+		f->out[(*o)++] = '\r';
+		f->octets++;
+	}
+	f->out[(*o)++] = c;
+	f->octets++;
+	f->line_start = c == '\n';
+	return 0;
+}
 
 static int stuff(void *ctx, const char *in, size_t n)
 {
@@ -443,35 +468,14 @@ static int stuff(void *ctx, const char *in, size_t n)
 	size_t o = 0;
 	int stop = 0;
 
-	while (n > 0) {
-		/* at most half the buffer in: every octet may double */
-		size_t take = n < sizeof f->out / 2 ? n : sizeof f->out / 2;
-		for (size_t k = 0; k < take; k++) {
-			char c = in[k];
-			if (f->line_start && f->in_body && f->body_lines >= 0 && f->body_lines-- == 0) {
-				stop = 1;	/* TOP has what it asked for */
-				break;
-			}
-			if (f->line_start && c == '.')
-				f->out[o++] = '.';
-			if (f->line_start && c == '\n')
-				f->in_body = 1;	/* the empty line after the header */
-			if (c == '\n') {
-				f->out[o++] = '\r';
-				f->octets++;
-			}
-			f->out[o++] = c;
-			f->octets++;
-			f->line_start = c == '\n';
+	for (size_t k = 0; k < n && !stop; k++) {
+		stop = stuff_octet(f, in[k], &o);
+		if (o >= sizeof f->out - 3 || k + 1 == n || stop) {
+			lineio_write(&f->p->io, f->out, o);
+			o = 0;
 		}
-		lineio_write(&f->p->io, f->out, o);
-		o = 0;
-		if (stop)
-			return 1;
-		in += take;
-		n -= take;
 	}
-	return 0;
+	return stop;
 }
 
 /* A plain message file: [start, start + len) of fd into the stuffer. */
@@ -493,40 +497,98 @@ static int stuff_file(struct stuffer *f, int fd, off_t start, off_t len)
 	return 0;
 }
 
-static void send_message(struct pop3 *p, long i, enum pm_op op, long long body_lines)
+/* Open files ahead of the client: at most this many */
+#define POP3_FILES_AHEAD ((size_t)2 * FDPASS_MAX)
+
+static void drop_cached(struct pop3 *p)
+{
+	for (size_t k = 0; k < p->count && p->cached > 0; k++)
+		if (p->msg_fd[k] != -1) {
+			close(p->msg_fd[k]);
+			p->msg_fd[k] = -1;
+			p->cached--;
+		}
+}
+
+/* The descriptor message i is in (*quoted: the mbox's), asking the
+ * monitor for it and the next ones when it is not open yet; -1 when the
+ * monitor could not (the reply is sent). */
+static int message_fd(struct pop3 *p, long i, int *quoted)
 {
 	static struct pm_reply rep;
-	static struct stuffer f;
-	struct pm_request req = { .op = op, .index = (uint32_t)i };
-	off_t written, lines;
-	int fd, err;
+	struct pm_request req = { .op = PM_OPEN, .index = (uint32_t)i };
+	int fds[FDPASS_MAX];
+	size_t n;
 
-	pm_call(p->sock, &req, &rep, &fd);
-	if (rep.result != PM_OK || fd == -1) {
-		if (fd != -1)
-			close(fd);
+	*quoted = p->mbox_fd != -1;
+	if (*quoted || p->msg_fd[i] != -1)
+		return *quoted ? p->mbox_fd : p->msg_fd[i];
+	if (p->cached > POP3_FILES_AHEAD)
+		drop_cached(p);	/* a client reading here and there */
+	pm_call(p->sock, &req, &rep, fds, FDPASS_MAX, &n);
+	if (rep.result != PM_OK || n == 0) {
+		while (n > 0)
+			close(fds[--n]);
 		fail(p, "SYS/TEMP", "%s", rep.text[0] ? rep.text : "Cannot read the message");
 		if (rep.result == PM_BYE)
 			p->quit = 1;
-		return;
+		return -1;
 	}
-	ok(p, "%llu octets", (unsigned long long)p->entry[i].size);
+	if (rep.quoted) {
+		*quoted = 1;
+		p->mbox_fd = fds[0];
+		while (n > 1)
+			close(fds[--n]);
+		return p->mbox_fd;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if ((size_t)i + k < p->count && p->msg_fd[i + k] == -1) {
+			p->msg_fd[i + k] = fds[k];
+			p->cached++;
+		} else {
+			close(fds[k]);
+		}
+	}
+	return p->msg_fd[i];
+}
+
+static void send_message(struct pop3 *p, long i, int retr, long long body_lines)
+{
+	static struct stuffer f;
+	const struct pm_entry *e = &p->entry[i];
+	off_t written, lines;
+	int quoted, err;
+	int fd = message_fd(p, i, &quoted);
+
+	if (fd == -1)
+		return;
+	if (retr) {
+		/* the monitor counts it for the session's figures */
+		struct pm_request req = { .op = PM_RETR, .index = (uint32_t)i };
+		pm_tell(p->sock, &req);
+	}
+	ok(p, "%llu octets", (unsigned long long)e->size);
 	f.p = p;
 	f.body_lines = body_lines;
 	f.octets = 0;
 	f.line_start = 1;
 	f.in_body = 0;
-	if (rep.quoted)
-		err = mbox_unquote(fd, (off_t)rep.start, (off_t)rep.len, stuff, &f, &written, &lines);
+	if (quoted)
+		err = mbox_unquote(fd, (off_t)e->start, (off_t)e->len, stuff, &f, &written, &lines);
 	else
-		err = stuff_file(&f, fd, (off_t)rep.start, (off_t)rep.len);
-	close(fd);
-	if (err || (op == PM_RETR && f.octets != (long long)p->entry[i].size)) {
+		err = stuff_file(&f, fd, (off_t)e->start, (off_t)e->len);
+	if (!quoted) {
+		/* read once: a second RETR asks again */
+		close(fd);
+		p->msg_fd[i] = -1;
+		p->cached--;
+	}
+	if (err || (retr && f.octets != (long long)e->size)) {
 		/* changed under us (another program rewrote the mailbox): the
 		 * client must not take a short message for a whole one: the
 		 * connection ends without the dot */
 		log_msg(LOG_ERR, "message %ld: %lld octets read instead of %llu, connection ended", i + 1, f.octets,
-			(unsigned long long)p->entry[i].size);
+			(unsigned long long)e->size);
 		_exit(0);
 	}
 	if (!f.line_start)
@@ -539,7 +601,7 @@ static void cmd_retr(struct pop3 *p, char *arg)
 	long i = message_arg(p, arg, NULL);
 
 	if (i >= 0)
-		send_message(p, i, PM_RETR, -1);
+		send_message(p, i, 1, -1);
 }
 
 static void cmd_top(struct pop3 *p, char *arg)
@@ -556,7 +618,7 @@ static void cmd_top(struct pop3 *p, char *arg)
 		fail(p, NULL, "Syntax: TOP message lines");
 		return;
 	}
-	send_message(p, i, PM_TOP, n);
+	send_message(p, i, 0, n);
 }
 
 static void cmd_dele(struct pop3 *p, char *arg)
@@ -567,7 +629,7 @@ static void cmd_dele(struct pop3 *p, char *arg)
 	if (i < 0)
 		return;
 	struct pm_request req = { .op = PM_DELE, .index = (uint32_t)i };
-	pm_call(p->sock, &req, &rep, NULL);
+	pm_call(p->sock, &req, &rep, NULL, 0, NULL);
 	if (rep.result != PM_OK) {
 		fail(p, "SYS/TEMP", "%s", rep.text);
 		p->quit = 1;
@@ -591,7 +653,7 @@ static void cmd_rset(struct pop3 *p, char *arg)
 	unsigned long long octets;
 
 	(void)arg;
-	pm_call(p->sock, &req, &rep, NULL);
+	pm_call(p->sock, &req, &rep, NULL, 0, NULL);
 	if (rep.result != PM_OK) {
 		fail(p, "SYS/TEMP", "%s", rep.text);
 		p->quit = 1;
@@ -614,7 +676,7 @@ static void cmd_quit(struct pop3 *p, char *arg)
 		return;
 	}
 	/* RFC 1939 6: the UPDATE state, only now */
-	pm_call(p->sock, &req, &rep, NULL);
+	pm_call(p->sock, &req, &rep, NULL, 0, NULL);
 	if (rep.result != PM_OK) {
 		fail(p, "SYS/TEMP", "%s", rep.text);
 		return;
@@ -688,6 +750,7 @@ int pop3_run(const struct config *cfg, const struct peer *peer, struct tls_ctx *
 	p->sock = sock;
 	p->state = S_AUTH;
 	p->tls_ctx = tls;
+	p->mbox_fd = -1;
 	lineio_init(&p->io, 0, 1, peer->network, cfg->timeout);
 	if (cfg->pop3s && start_tls(p) == -1)
 		return 0;
@@ -718,5 +781,6 @@ int pop3_run(const struct config *cfg, const struct peer *peer, struct tls_ctx *
 		lineio_flush(&p->io);
 	free(p->entry);
 	free(p->deleted);
+	free(p->msg_fd);
 	return 0;
 }

@@ -129,35 +129,48 @@ static void list(const struct mon *m, uint32_t first, struct pm_reply *rep)
 	set(rep, PM_OK, "");
 	for (size_t i = first; i < m->mb.count && rep->count < PM_BATCH; i++) {
 		struct pm_entry *e = &rep->entry[rep->count++];
+		off_t start, len;
+		int quoted;
+		mailbox_message_place(&m->mb, i, &start, &len, &quoted);
 		e->size = wire_size(&m->mb.entry[i]);
+		e->start = (uint64_t)start;
+		e->len = (uint64_t)len;
 		snprintf(e->uid, sizeof e->uid, "%s", m->mb.entry[i].uid);
 	}
 }
 
-/* The session reads the message itself, from a read-only descriptor of
- * the file it is in: the maildrop stays the monitor's, and no octet of
- * it passes through this process. */
-static int retr(struct mon *m, int sock, const struct pm_request *req, struct pm_reply *rep)
+/* The session reads messages itself, from read-only descriptors of the
+ * files they are in: the maildrop stays the monitor's, and no octet of
+ * it passes through this process.  Several at once, so that a client
+ * fetching everything costs one request per FDPASS_MAX messages. */
+static int open_messages(struct mon *m, int sock, uint32_t first, struct pm_reply *rep)
 {
-	off_t start, len;
-	int quoted, rc;
-	int fd = mailbox_message_fd(&m->mb, req->index, &start, &len, &quoted);
+	int fds[FDPASS_MAX];
+	size_t n = 0;
+	int rc;
 
-	if (fd < 0) {
-		log_msg(LOG_ERR, "cannot read message %u of user=%s: %s", req->index + 1, m->user, strerror(-fd));
-		set(rep, PM_SYS_TEMP, -fd == ESTALE ? "Mailbox changed meanwhile" : "Cannot read the message now");
-		return fdpass_send(sock, rep, sizeof *rep, -1);
-	}
 	set(rep, PM_OK, "");
-	rep->start = (uint64_t)start;
-	rep->len = (uint64_t)len;
-	rep->quoted = (uint32_t)quoted;
-	rc = fdpass_send(sock, rep, sizeof *rep, fd);
-	close(fd);
-	if (req->op == PM_RETR) {
-		m->retr++;
-		m->retr_octets += wire_size(&m->mb.entry[req->index]);
+	for (size_t i = first; i < m->mb.count && n < FDPASS_MAX; i++) {
+		off_t start, len;
+		int quoted;
+		int fd = mailbox_message_fd(&m->mb, i, &start, &len, &quoted);
+		if (fd < 0) {
+			if (n == 0) {
+				log_msg(LOG_ERR, "cannot read message %zu of user=%s: %s", i + 1, m->user, strerror(-fd));
+				set(rep, PM_SYS_TEMP, -fd == ESTALE ? "Mailbox changed meanwhile"
+								    : "Cannot read the message now");
+			}
+			break;
+		}
+		fds[n++] = fd;
+		rep->quoted = (uint32_t)quoted;
+		if (quoted)
+			break;	/* one mbox holds them all */
 	}
+	rep->count = (uint32_t)n;
+	rc = fdpass_send_fds(sock, rep, sizeof *rep, fds, n);
+	while (n > 0)
+		close(fds[--n]);
 	return rc;
 }
 
@@ -200,7 +213,7 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 	 * names a listed message */
 	if ((req->op == PM_LOGIN) == m->open)
 		return -1;
-	if ((req->op == PM_RETR || req->op == PM_TOP || req->op == PM_DELE) && req->index >= m->mb.count)
+	if ((req->op == PM_OPEN || req->op == PM_RETR || req->op == PM_DELE) && req->index >= m->mb.count)
 		return -1;
 	switch (req->op) {
 	case PM_LOGIN:
@@ -209,9 +222,12 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 	case PM_LIST:
 		list(m, req->index, &rep);
 		break;
+	case PM_OPEN:
+		return open_messages(m, sock, req->index, &rep);
 	case PM_RETR:
-	case PM_TOP:
-		return retr(m, sock, req, &rep);
+		m->retr++;
+		m->retr_octets += wire_size(&m->mb.entry[req->index]);
+		return 0;	/* told, not asked */
 	case PM_DELE:
 		mailbox_delete(&m->mb, req->index);
 		break;
@@ -228,24 +244,31 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 	return fdpass_send(sock, &rep, sizeof rep, -1);
 }
 
-void pm_call(int sock, const struct pm_request *req, struct pm_reply *rep, int *fd)
+void pm_tell(int sock, const struct pm_request *req)
 {
-	int got = -1;
+	while (send(sock, req, sizeof *req, MSG_NOSIGNAL) == -1 && errno == EINTR)
+		;
+}
+
+void pm_call(int sock, const struct pm_request *req, struct pm_reply *rep, int *fds, size_t max, size_t *nfds)
+{
+	int none[1] = { -1 };
+	size_t got = 0;
 	ssize_t n;
 
 	while ((n = send(sock, req, sizeof *req, MSG_NOSIGNAL)) == -1 && errno == EINTR)
 		;
-	if (n != (ssize_t)sizeof *req || fdpass_recv(sock, rep, sizeof *rep, &got) == -1) {
+	if (n != (ssize_t)sizeof *req ||
+	    fdpass_recv_fds(sock, rep, sizeof *rep, fds ? fds : none, fds ? max : 0, &got) == -1) {
 		memset(rep, 0, sizeof *rep);
 		set(rep, PM_BYE, "Service not available");
+		got = 0;
 	}
 	rep->text[sizeof rep->text - 1] = '\0';
 	for (size_t i = 0; i < PM_BATCH; i++)
 		rep->entry[i].uid[MAILBOX_UID_MAX - 1] = '\0';
-	if (fd)
-		*fd = got;
-	else if (got != -1)
-		close(got);
+	if (nfds)
+		*nfds = got;
 }
 
 int pm_monitor(int sock, pid_t child, const struct config *cfg, const struct peer *peer)

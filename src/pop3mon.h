@@ -13,13 +13,16 @@
  *                        on success open the maildrop (mailbox.h) as its
  *                        owner: reply count and total octets, or IN-USE
  *   LIST first           up to PM_BATCH entries from first: size in
- *                        octets as RETR sends them (CRLF), and uid
- *   RETR i, TOP i        a read-only descriptor comes with the reply, in
- *                        which message i is the octets [start, start +
- *                        len), mboxrd-quoted when quoted (an mbox), LF
- *                        line ends as stored: the session reads it itself
- *                        (mailbox_message_fd); each RETR counts as
- *                        retrieved
+ *                        octets as RETR sends them (CRLF), uid, and
+ *                        where the stored message is (start, len)
+ *   OPEN i               read-only descriptors come with the reply: an
+ *                        mbox's own (count 1, quoted: every message is
+ *                        [start, start + len) of it, mboxrd-quoted), or
+ *                        the files of messages i, i+1... (count of them,
+ *                        at most FDPASS_MAX): the session reads messages
+ *                        itself, and asks again only after that many
+ *   RETR i               told, not asked (no reply): message i was
+ *                        retrieved, for the session's figures
  *   DELE i / RSET        mark message i deleted / unmark all
  *   UPDATE               remove what is marked (RFC 1939 UPDATE state)
  * Only LOGIN is served before a login succeeds; a dropped connection
@@ -34,11 +37,12 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "fdpass.h"
 #include "mailbox.h"
 #include "peer.h"
 #include "sasl.h"
 
-enum pm_op { PM_LOGIN = 1, PM_LIST, PM_RETR, PM_TOP, PM_DELE, PM_RSET, PM_UPDATE };
+enum pm_op { PM_LOGIN = 1, PM_LIST, PM_OPEN, PM_RETR, PM_DELE, PM_RSET, PM_UPDATE };
 
 /* What a reply says: its POP3 response code (RFC 2449, RFC 3206). */
 enum pm_result { PM_OK = 0, PM_AUTH, PM_IN_USE, PM_SYS_TEMP, PM_SYS_PERM, PM_BYE };
@@ -55,7 +59,8 @@ struct pm_request {
 };
 
 struct pm_entry {
-	uint64_t size;
+	uint64_t size;		/* with CRLF line ends: what RETR sends */
+	uint64_t start, len;	/* the stored octets in OPEN's descriptor */
 	char uid[MAILBOX_UID_MAX];
 };
 
@@ -63,15 +68,17 @@ struct pm_reply {
 	uint32_t result;	/* enum pm_result */
 	uint32_t count;		/* LOGIN: messages; LIST: entries in this batch (at most PM_BATCH) */
 	uint64_t total;		/* LOGIN: their octets; UPDATE: messages removed */
-	uint64_t start, len;	/* RETR, TOP: where the message is in the descriptor */
-	uint32_t quoted;	/* RETR, TOP: mboxrd quoting to undo */
+	uint32_t quoted;	/* OPEN: one mbox descriptor for every message */
 	char text[PM_TEXT_MAX];
 	struct pm_entry entry[PM_BATCH];
 };
 
-/* The session's side: one request, its reply, and for RETR the pipe
- * (*fd, or -1).  A broken link is PM_BYE. */
-void pm_call(int sock, const struct pm_request *req, struct pm_reply *rep, int *fd);
+/* The session's side: one request and its reply, with the descriptors
+ * that came (OPEN: up to max into fds, *nfds of them).  A broken link is
+ * PM_BYE. */
+void pm_call(int sock, const struct pm_request *req, struct pm_reply *rep, int *fds, size_t max, size_t *nfds);
+/* A request told, not asked (RETR): no reply comes. */
+void pm_tell(int sock, const struct pm_request *req);
 
 /* The monitor: serve the session child over sock until it closes, then
  * reap child.  The exit status for the process. */
