@@ -42,6 +42,8 @@ struct pop3 {
 	int mbox_fd;			/* an mbox's read-only descriptor, once opened */
 	int *msg_fd;			/* other formats: message files opened ahead */
 	size_t cached;			/* how many of those are open */
+	unsigned long retr;		/* RETR's figures, told to the monitor at the end */
+	unsigned long long retr_octets;
 	struct lineio io;
 };
 
@@ -562,11 +564,6 @@ static void send_message(struct pop3 *p, long i, int retr, long long body_lines)
 
 	if (fd == -1)
 		return;
-	if (retr) {
-		/* the monitor counts it for the session's figures */
-		struct pm_request req = { .op = PM_RETR, .index = (uint32_t)i };
-		pm_tell(p->sock, &req);
-	}
 	ok(p, "%llu octets", (unsigned long long)e->size);
 	f.p = p;
 	f.body_lines = body_lines;
@@ -594,6 +591,10 @@ static void send_message(struct pop3 *p, long i, int retr, long long body_lines)
 	if (!f.line_start)
 		lineio_write(&p->io, "\r\n", 2);
 	lines_end(p);
+	if (retr) {
+		p->retr++;
+		p->retr_octets += e->size;
+	}
 }
 
 static void cmd_retr(struct pop3 *p, char *arg)
@@ -779,6 +780,10 @@ int pop3_run(const struct config *cfg, const struct peer *peer, struct tls_ctx *
 		lineio_finish(&p->io);
 	else
 		lineio_flush(&p->io);
+	if (p->state == S_TRANS) {
+		struct pm_request req = { .op = PM_RETR, .index = (uint32_t)p->retr, .octets = p->retr_octets };
+		pm_tell(p->sock, &req);
+	}
 	free(p->entry);
 	free(p->deleted);
 	free(p->msg_fd);

@@ -213,7 +213,7 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 	 * names a listed message */
 	if ((req->op == PM_LOGIN) == m->open)
 		return -1;
-	if ((req->op == PM_OPEN || req->op == PM_RETR || req->op == PM_DELE) && req->index >= m->mb.count)
+	if ((req->op == PM_OPEN || req->op == PM_DELE) && req->index >= m->mb.count)
 		return -1;
 	switch (req->op) {
 	case PM_LOGIN:
@@ -225,8 +225,8 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 	case PM_OPEN:
 		return open_messages(m, sock, req->index, &rep);
 	case PM_RETR:
-		m->retr++;
-		m->retr_octets += wire_size(&m->mb.entry[req->index]);
+		m->retr = req->index;
+		m->retr_octets = req->octets;
 		return 0;	/* told, not asked */
 	case PM_DELE:
 		mailbox_delete(&m->mb, req->index);

@@ -21,8 +21,10 @@
  *                        the files of messages i, i+1... (count of them,
  *                        at most FDPASS_MAX): the session reads messages
  *                        itself, and asks again only after that many
- *   RETR i               told, not asked (no reply): message i was
- *                        retrieved, for the session's figures
+ *   RETR n, octets       told, not asked (no reply), once at the end:
+ *                        how many messages and octets RETR sent, for the
+ *                        session's figures (the session's own count: a
+ *                        message read needs no request)
  *   DELE i / RSET        mark message i deleted / unmark all
  *   UPDATE               remove what is marked (RFC 1939 UPDATE state)
  * Only LOGIN is served before a login succeeds; a dropped connection
@@ -53,6 +55,7 @@ enum pm_result { PM_OK = 0, PM_AUTH, PM_IN_USE, PM_SYS_TEMP, PM_SYS_PERM, PM_BYE
 struct pm_request {
 	uint32_t op;
 	uint32_t index;
+	uint64_t octets;		/* RETR: the figures */
 	char user[SASL_NAME_MAX + 1];
 	char secret[SASL_SECRET_MAX + 1];	/* LOGIN only; wiped after use */
 	char tls[64];				/* LOGIN: the session's TLS, for the log */
