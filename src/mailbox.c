@@ -513,6 +513,32 @@ int mailbox_delete(struct mailbox *mb, size_t i)
 	return 0;
 }
 
+int mailbox_seen(struct mailbox *mb, size_t i)
+{
+	if (i >= mb->count)
+		return ENOENT;
+	mb->entry[i].seen = 1;
+	return 0;
+}
+
+/* The numbered format: a message read keeps "\Seen" as its flags, the
+ * status file replaced whole (a temporary name, then rename). */
+static void status_seen(struct mailbox *mb, const struct mailbox_entry *e)
+{
+	char status[NAME_MAX + 1], tmp[NAME_MAX + 1];
+	int fd;
+
+	snprintf(status, sizeof status, "%s.status", e->name);
+	snprintf(tmp, sizeof tmp, ",mailslot.seen.%s", e->name);
+	fd = openat(mb->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return;
+	int ok = fileio_write(fd, "\\Seen\n", 6, NULL) == 0 && fsync(fd) == 0;
+	close(fd);
+	if (!ok || renameat(mb->dirfd, tmp, mb->dirfd, status) == -1)
+		unlinkat(mb->dirfd, tmp, 0);
+}
+
 int mailbox_apply(struct mailbox *mb)
 {
 	int err = 0, lockfd = -1;
@@ -525,6 +551,8 @@ int mailbox_apply(struct mailbox *mb)
 			return fail_why(mb, err, "cannot lock .mh_sequences");
 	}
 	for (size_t i = 0; i < mb->count; i++) {
+		if (!mb->entry[i].deleted && mb->entry[i].seen && mb->format == FORMAT_NUMBERED)
+			status_seen(mb, &mb->entry[i]);
 		if (!mb->entry[i].deleted)
 			continue;
 		if (unlinkat(mb->dirfd, mb->entry[i].name, 0) == -1 && errno != ENOENT && !err)

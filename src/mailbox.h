@@ -107,7 +107,8 @@ unsigned mbox_count_from_lines(int fd, off_t size);
  * (a POP3 UIDL), and the size and line count of what mailbox_read gives:
  * the message as it was delivered, LF line ends, without mbox's From_ line
  * or its mboxrd quoting (size + lines is the size with CRLF line ends).
- * mailbox_delete only marks; mailbox_apply removes what is marked (an
+ * mailbox_delete only marks (and mailbox_seen: the numbered format's
+ * N.status becomes "\Seen" at apply); mailbox_apply removes what is marked (an
  * mbox is rewritten to a new file, renamed over the old one under the
  * lock: it is whole before or after, never between).  All return 0 or an
  * errno value, with the reason in why. */
@@ -118,6 +119,7 @@ struct mailbox_entry {
 	off_t size;		/* octets mailbox_read gives */
 	off_t lines;		/* LF in them */
 	int deleted;
+	int seen;		/* retrieved: the numbered format's status says \Seen after apply */
 	char name[NAME_MAX + 1];	/* Maildir: new/ or cur/ and the file name; MH: its number */
 	off_t from, end;	/* mbox: the From_ line, the end of the message's block */
 	off_t start, len;	/* mbox: the stored (quoted) message after its From_ line */
@@ -147,6 +149,7 @@ int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool,
 /* Message i (0-based) to outfd, byte-exact as delivered. */
 int mailbox_read(struct mailbox *mb, size_t i, int outfd);
 int mailbox_delete(struct mailbox *mb, size_t i);
+int mailbox_seen(struct mailbox *mb, size_t i);
 int mailbox_apply(struct mailbox *mb);
 void mailbox_close(struct mailbox *mb);
 

@@ -42,6 +42,8 @@ struct pop3 {
 	int mbox_fd;			/* an mbox's read-only descriptor, once opened */
 	int *msg_fd;			/* other formats: message files opened ahead */
 	size_t cached;			/* how many of those are open */
+	unsigned char *seen;		/* retrieved, when the monitor wants to know */
+	int seen_wanted;
 	unsigned long retr;		/* RETR's figures, told to the monitor at the end */
 	unsigned long long retr_octets;
 	struct lineio io;
@@ -158,7 +160,9 @@ static void logged_in(struct pop3 *p, const struct pm_reply *rep)
 	p->entry = calloc(n ? n : 1, sizeof *p->entry);
 	p->deleted = calloc(n ? n : 1, 1);
 	p->msg_fd = malloc((n ? n : 1) * sizeof *p->msg_fd);
-	if (!p->entry || !p->deleted || !p->msg_fd) {
+	p->seen = calloc(n ? n : 1, 1);
+	p->seen_wanted = rep->seen_wanted != 0;
+	if (!p->entry || !p->deleted || !p->msg_fd || !p->seen) {
 		fail(p, "SYS/TEMP", "Out of memory");
 		p->quit = 1;
 		return;
@@ -594,6 +598,7 @@ static void send_message(struct pop3 *p, long i, int retr, long long body_lines)
 	if (retr) {
 		p->retr++;
 		p->retr_octets += e->size;
+		p->seen[i] = 1;
 	}
 }
 
@@ -677,6 +682,11 @@ static void cmd_quit(struct pop3 *p, char *arg)
 		return;
 	}
 	/* RFC 1939 6: the UPDATE state, only now */
+	for (size_t i = 0; p->seen_wanted && i < p->count; i++)
+		if (p->seen[i] && !p->deleted[i]) {
+			struct pm_request seen = { .op = PM_SEEN, .index = (uint32_t)i };
+			pm_tell(p->sock, &seen);
+		}
 	pm_call(p->sock, &req, &rep, NULL, 0, NULL);
 	if (rep.result != PM_OK) {
 		fail(p, "SYS/TEMP", "%s", rep.text);
@@ -787,5 +797,6 @@ int pop3_run(const struct config *cfg, const struct peer *peer, struct tls_ctx *
 	free(p->entry);
 	free(p->deleted);
 	free(p->msg_fd);
+	free(p->seen);
 	return 0;
 }

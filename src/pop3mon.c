@@ -120,6 +120,7 @@ static void login(struct mon *m, const struct pm_request *req, struct pm_reply *
 	log_msg(LOG_INFO, "login: user=%s peer=%s messages=%zu octets=%llu tls=%s", m->user, m->peer_shown,
 		m->mb.count, octets, log_value(tls, sizeof tls, req->tls[0] ? req->tls : "no"));
 	set(rep, PM_OK, "Logged in");
+	rep->seen_wanted = m->cfg->format == FORMAT_NUMBERED;
 	rep->count = (uint32_t)m->mb.count;
 	rep->total = octets;
 }
@@ -213,7 +214,7 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 	 * names a listed message */
 	if ((req->op == PM_LOGIN) == m->open)
 		return -1;
-	if ((req->op == PM_OPEN || req->op == PM_DELE) && req->index >= m->mb.count)
+	if ((req->op == PM_OPEN || req->op == PM_SEEN || req->op == PM_DELE) && req->index >= m->mb.count)
 		return -1;
 	switch (req->op) {
 	case PM_LOGIN:
@@ -227,6 +228,9 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 	case PM_RETR:
 		m->retr = req->index;
 		m->retr_octets = req->octets;
+		return 0;	/* told, not asked */
+	case PM_SEEN:
+		mailbox_seen(&m->mb, req->index);
 		return 0;	/* told, not asked */
 	case PM_DELE:
 		mailbox_delete(&m->mb, req->index);

@@ -25,6 +25,9 @@
  *                        how many messages and octets RETR sent, for the
  *                        session's figures (the session's own count: a
  *                        message read needs no request)
+ *   SEEN i               told, not asked, before UPDATE, when LOGIN's
+ *                        reply asked for it (the numbered format):
+ *                        message i was retrieved, its status says so
  *   DELE i / RSET        mark message i deleted / unmark all
  *   UPDATE               remove what is marked (RFC 1939 UPDATE state)
  * Only LOGIN is served before a login succeeds; a dropped connection
@@ -44,7 +47,7 @@
 #include "peer.h"
 #include "sasl.h"
 
-enum pm_op { PM_LOGIN = 1, PM_LIST, PM_OPEN, PM_RETR, PM_DELE, PM_RSET, PM_UPDATE };
+enum pm_op { PM_LOGIN = 1, PM_LIST, PM_OPEN, PM_RETR, PM_SEEN, PM_DELE, PM_RSET, PM_UPDATE };
 
 /* What a reply says: its POP3 response code (RFC 2449, RFC 3206). */
 enum pm_result { PM_OK = 0, PM_AUTH, PM_IN_USE, PM_SYS_TEMP, PM_SYS_PERM, PM_BYE };
@@ -72,6 +75,7 @@ struct pm_reply {
 	uint32_t count;		/* LOGIN: messages; LIST: entries in this batch (at most PM_BATCH) */
 	uint64_t total;		/* LOGIN: their octets; UPDATE: messages removed */
 	uint32_t quoted;	/* OPEN: one mbox descriptor for every message */
+	uint32_t seen_wanted;	/* LOGIN: tell SEEN before UPDATE */
 	char text[PM_TEXT_MAX];
 	struct pm_entry entry[PM_BATCH];
 };

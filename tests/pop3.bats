@@ -469,3 +469,29 @@ except poplib.error_proto as e: print(e.args[0].decode())"
 	[ "$(grep -c '^uidl ' <<<"$output")" -eq 150 ]
 	grep -q '^Subject: n150' "$BATS_TEST_TMPDIR/got/150"
 }
+
+@test "numbered: at QUIT a retrieved message's N.status says \\Seen, a deleted one goes with its status; a drop changes nothing" {
+	FORMAT=numbered
+	start_smtp
+	start_pop3
+	for i in 1 2 3; do sample "$BATS_TEST_TMPDIR/m$i" "$i"; send "$BATS_TEST_TMPDIR/m$i"; done
+	run python3 -c "
+import poplib
+p = poplib.POP3('127.0.0.1', $POP)
+p.user('alice'); p.pass_('alice secret')
+p.retr(1); p.retr(3)
+p.sock.close()"
+	for n in 1 2 3; do assert_equal "$(cat "$SPOOL/alice/$n.status")" '\Recent'; done
+	run python3 -c "
+import poplib
+p = poplib.POP3('127.0.0.1', $POP)
+p.user('alice'); p.pass_('alice secret')
+p.retr(1); p.dele(2)
+print(p.quit().decode())"
+	assert_line --partial 'signing off (2 messages left)'
+	assert_equal "$(cat "$SPOOL/alice/1.status")" '\Seen'
+	assert_equal "$(cat "$SPOOL/alice/3.status")" '\Recent'
+	[ ! -e "$SPOOL/alice/2" ] && [ ! -e "$SPOOL/alice/2.status" ]
+	run ls -A "$SPOOL/alice"
+	refute_output --partial ',mailslot'
+}
