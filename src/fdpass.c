@@ -91,6 +91,24 @@ int fdpass_recv(int sock, void *msg, size_t len, int *fd)
 	return fdpass_recv_fds(sock, msg, len, fd, 1, &n);
 }
 
+int fdpass_request(int sock, void *req, size_t len)
+{
+	for (;;) {
+		ssize_t n = recv(sock, req, len, MSG_TRUNC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0 || n == -1)
+			return 0;
+		return n == (ssize_t)len ? 1 : -1;
+	}
+}
+
+void fdpass_malformed(pid_t child)
+{
+	log_msg(LOG_ERR, "session process %ld sent a malformed request: connection ended", (long)child);
+	kill(child, SIGKILL);
+}
+
 void fdpass_reap(pid_t child)
 {
 	int ws;

@@ -26,6 +26,12 @@ int fdpass_recv(int sock, void *msg, size_t len, int *fd);
 int fdpass_send_fds(int sock, const void *msg, size_t len, const int *fds, size_t nfds);
 int fdpass_recv_fds(int sock, void *msg, size_t len, int *fds, size_t max, size_t *nfds);
 
+/* The monitor's next request from the session: 1 a record of exactly len
+ * octets in req, 0 the session's end, -1 a record of another size. */
+int fdpass_request(int sock, void *req, size_t len);
+/* A malformed request: logged, the session killed (SIGKILL). */
+void fdpass_malformed(pid_t child);
+
 /* Reap the session child and log an abnormal end (a signal: SIGSYS is a
  * system call outside the sandbox's allow-list; SIGALRM is
  * --max-session-time; a non-zero exit status). */

@@ -3,11 +3,11 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "authdb.h"
 #include "clock.h"
@@ -283,19 +283,11 @@ int pm_monitor(int sock, pid_t child, const struct config *cfg, const struct pee
 	m.cfg = cfg;
 	m.peer = peer;
 	log_value(m.peer_shown, sizeof m.peer_shown, peer->addr);
-	for (;;) {
-		ssize_t n = recv(sock, &req, sizeof req, MSG_TRUNC);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == 0 || n == -1)
-			break;
-		int rc = n == (ssize_t)sizeof req ? serve(&m, sock, &req) : -1;
+	for (int got; (got = fdpass_request(sock, &req, sizeof req)) != 0;) {
+		int rc = got == 1 ? serve(&m, sock, &req) : -1;
 		explicit_bzero(&req, sizeof req);	/* a password, for LOGIN */
 		if (rc == -1) {
-			if (n == (ssize_t)sizeof req)
-				log_msg(LOG_ERR, "session process %ld sent a malformed request: connection ended",
-					(long)child);
-			kill(child, SIGKILL);
+			fdpass_malformed(child);
 			break;
 		}
 	}

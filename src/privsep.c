@@ -2,7 +2,6 @@
 #include "privsep.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -123,18 +122,11 @@ int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct pee
 	struct ps_reply rep;
 
 	txn_init(&t, cfg, peer);
-	for (;;) {
-		ssize_t n = recv(sock, &req, sizeof req, MSG_TRUNC);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == 0 || n == -1)
-			break;
-		int fd = n == (ssize_t)sizeof req ? serve(&t, &req, &rep) : PS_BAD;
+	for (int got; (got = fdpass_request(sock, &req, sizeof req)) != 0;) {
+		int fd = got == 1 ? serve(&t, &req, &rep) : PS_BAD;
 		explicit_bzero(&req, sizeof req);	/* a password, for AUTH */
 		if (fd == PS_BAD) {
-			log_msg(LOG_ERR, "session process %ld sent a malformed request: connection ended",
-				(long)child);
-			kill(child, SIGKILL);
+			fdpass_malformed(child);
 			break;
 		}
 		if (fd != PS_QUIET && send_reply(sock, &rep, fd) == -1)
