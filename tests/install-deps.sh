@@ -220,9 +220,12 @@ for pkg in $missing; do
 	*) continue ;;
 	esac
 	if [ -d /run/systemd/system ]; then
-		systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
+		# dovecot-pop3d's daemon is dovecot.service
+		systemctl disable --now "${pkg%-pop3d}.service" >/dev/null 2>&1 || true
 	elif [ "$pkg" = postfix ]; then
 		if postfix status >/dev/null 2>&1; then postfix stop || true; fi
+	elif [ "$pkg" = dovecot-pop3d ]; then
+		if [ -x /etc/init.d/dovecot ]; then /etc/init.d/dovecot stop >/dev/null 2>&1 || true; fi
 	elif [ -x /etc/init.d/xinetd ]; then
 		/etc/init.d/xinetd stop >/dev/null 2>&1 || true
 	fi
