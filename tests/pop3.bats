@@ -495,3 +495,26 @@ print(p.quit().decode())"
 	run ls -A "$SPOOL/alice"
 	refute_output --partial ',mailslot'
 }
+
+@test "xinetd: the shipped examples/xinetd.d/mailslot-pop3, moved to a test port, serves poplib" {
+	command -v xinetd >/dev/null || fail "xinetd missing (tests/install-deps.sh test installs it)"
+	start_smtp
+	sample "$BATS_TEST_TMPDIR/m1" 1
+	send "$BATS_TEST_TMPDIR/m1"
+	local port
+	port=$(free_port)
+	sed -e 's/^service pop3$/service mailslot-pop3-test/' \
+		-e "s|^\(\s*server\s*=\).*|\1 $POP3D|" \
+		-e "s|^\(\s*server_args\s*=\).*|\1 -c $BATS_TEST_DIRNAME/../examples/mailslot.conf $(pop3d_args)|" \
+		-e "s|^{|{\n\ttype = UNLISTED\n\tport = $port\n\tbind = ::ffff:127.0.0.1|" \
+		"$BATS_TEST_DIRNAME/../examples/xinetd.d/mailslot-pop3" >"$BATS_TEST_TMPDIR/xinetd.conf"
+	xinetd -dontfork -f "$BATS_TEST_TMPDIR/xinetd.conf" -pidfile "$BATS_TEST_TMPDIR/xinetd.pid" 2>/dev/null &
+	echo $! >>"$BATS_TEST_TMPDIR/pids"
+	for _ in $(seq 1 100); do
+		python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1).close()" 2>/dev/null && break
+		sleep 0.05
+	done
+	run $CLIENT "$port" alice 'alice secret'
+	assert_success
+	assert_line --regexp '^stat 1 [0-9]+$'
+}
