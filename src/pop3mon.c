@@ -71,6 +71,8 @@ static enum pm_result open_maildrop(struct mon *m, const char *name, struct pm_r
 	}
 	err = mailbox_open(&m->mb, m->cfg->format, m->cfg->spool, t.user, owner, m->cfg->lock_timeout, m->why,
 			   sizeof m->why);
+	if (err && owner != geteuid())
+		privs_restore();	/* another login may follow, as another user */
 	if (err == EBUSY) {
 		log_msg(LOG_NOTICE, "mailbox in use: user=%s peer=%s", m->user, m->peer_shown);
 		set(rep, PM_IN_USE, "Mailbox is locked by another POP3 session");
