@@ -30,6 +30,13 @@ setup() {
 	FORMAT=mbox
 }
 
+teardown() {
+	stop_listeners
+	if [ -f "$BATS_TEST_TMPDIR/rootdir" ]; then
+		rm -rf "$(cat "$BATS_TEST_TMPDIR/rootdir")"
+	fi
+}
+
 pop3d_args() {
 	echo --spool "$SPOOL" --users "$MS/users" --passwd "$PASSWD" --format "$FORMAT" --hostname pop.test \
 		--user "$(id -un)" --log stderr --error-delay 5
@@ -524,4 +531,32 @@ print(p.quit().decode())"
 	run $CLIENT "$port" alice 'alice secret'
 	assert_success
 	assert_line --regexp '^stat 1 [0-9]+$'
+}
+
+@test "as root: a system account's mbox is read and rewritten as its owner, by a monitor running as --user" {
+	[ "$(id -u)" = 0 ] || skip "needs root (privileges.bats covers the rest)"
+	# a directory the mail account can reach (the test's own is 0700 above)
+	local top
+	top=$(mktemp -d /tmp/mailslot-pop3-root.XXXXXX)
+	echo "$top" >"$BATS_TEST_TMPDIR/rootdir"
+	chmod 755 "$top"
+	local spool=$top/spool q=$top/queue
+	mkdir -p "$spool" "$q"
+	chown root:mail "$spool" && chmod 2775 "$spool"
+	chown mail:mail "$q"
+	printf 'nobody:%s\n' "$(openssl passwd -6 pw)" >"$BATS_TEST_TMPDIR/rootpasswd"
+	chmod 600 "$BATS_TEST_TMPDIR/rootpasswd"
+	for i in 1 2; do
+		printf 'HELO x\nMAIL FROM:<a@b.example>\nRCPT TO:<nobody@localhost>\nDATA\nSubject: root %s\n\nhi\n.\nQUIT\n' "$i" |
+			"$SMTPD" --spool "$spool" --queue "$q" --domain localhost --hostname mx.test --log stderr >/dev/null 2>>"$LOG"
+	done
+	run sh -c "printf 'USER nobody\nPASS pw\nSTAT\nDELE 1\nQUIT\n' | '$POP3D' --spool '$spool' \
+		--passwd '$BATS_TEST_TMPDIR/rootpasswd' --hostname pop.test --log stderr 2>/dev/null | tr -d '\r'"
+	assert_line --regexp '^\+OK 2 [0-9]+$'
+	assert_line '+OK pop.test POP3 server signing off (1 message left)'
+	run stat -c '%U:%G %a' "$spool/nobody"
+	assert_output 'nobody:mail 600'
+	run grep -c '^Subject: root 2' "$spool/nobody"
+	assert_output 1
+	[ ! -e "$spool/nobody.lock" ]
 }
