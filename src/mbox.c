@@ -340,7 +340,8 @@ int mbox_unquote(int fd, off_t start, off_t len, mailbox_sink sink, void *ctx, o
 				k++;
 			/* the inverse of copy_quoted: one '>' less on ^>+From  */
 			size_t skip = !mid_line && k >= 1 && l - k >= 5 && memcmp(in + pos + k, "From ", 5) == 0;
-			memcpy(out + o, in + pos + skip, l - skip);
+			if (sink)	/* listing only counts */
+				memcpy(out + o, in + pos + skip, l - skip);
 			o += l - skip;
 			*lines += lf != NULL;
 			mid_line = lf == NULL;
