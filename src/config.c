@@ -120,6 +120,30 @@ static int takes(const struct setting *s, unsigned program)
 			return 1;
 	return 0;
 }
+
+/* Defaults of mailslot-pop3d's own: RFC 1939 3 wants the autologout
+ * timer at least 10 minutes. */
+static const struct {
+	const char *name;
+	size_t offset;
+	long long def;
+} pop3d_defaults[] = {
+	{ "timeout", OFF(timeout), 600 },
+};
+
+static long long default_of(const struct setting *s, unsigned program)
+{
+	for (size_t i = 0; program == PROG_POP3D && i < sizeof pop3d_defaults / sizeof *pop3d_defaults; i++)
+		if (strcmp(s->name, pop3d_defaults[i].name) == 0)
+			return pop3d_defaults[i].def;
+	return s->def;
+}
+
+static void program_defaults(struct config *cfg, unsigned program)
+{
+	for (size_t i = 0; program == PROG_POP3D && i < sizeof pop3d_defaults / sizeof *pop3d_defaults; i++)
+		*(long long *)((char *)cfg + pop3d_defaults[i].offset) = pop3d_defaults[i].def;
+}
 /* --- end of mailslot-pop3d -------------------------------------------------- */
 
 /* Where a value came from, for messages: "option --x" or "FILE:LINE". */
@@ -392,7 +416,7 @@ static void usage(FILE *out, unsigned program, const char *progname)
 			snprintf(left, sizeof left, "    --%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
 		fprintf(out, "  %-30s %s", left, s->help);
 		if (s->kind == K_NUMBER || s->kind == K_SIZE)
-			fprintf(out, " [%lld]", s->def);
+			fprintf(out, " [%lld]", default_of(s, program));
 		fputc('\n', out);
 	}
 }
@@ -469,6 +493,7 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	int opt, rc;
 
 	set_defaults(cfg);
+	program_defaults(cfg, program);
 	shortopts[ns++] = ':';
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		int takes_arg = settings[i].arg != NULL;
@@ -527,6 +552,7 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	if (file_rc) {
 		snprintf(file_error, sizeof file_error, "%s", config_error);
 		set_defaults(cfg);
+		program_defaults(cfg, program);
 	}
 	cfg->args = argv + optind;
 	cfg->nargs = argc - optind;
