@@ -75,6 +75,7 @@ static const struct setting settings[] = {
 	{ "tls-cert", SMTPD, 0, K_STRING, OFF(tls_cert), 0, 0, 0, "FILE", "PEM certificate (and chain): offer STARTTLS; needs --tls-key" },
 	{ "tls-key", SMTPD, 0, K_STRING, OFF(tls_key), 0, 0, 0, "FILE", "PEM private key of --tls-cert (read before privileges are dropped)" },
 	{ "smtps", SMTPD, 0, K_FLAG, OFF(smtps), 0, 0, 0, NULL, "implicit TLS from the first octet (port 465, RFC 8314)" },
+	{ "pop3s", PROG_POP3D, 0, K_FLAG, OFF(pop3s), 0, 0, 0, NULL, "mailslot-pop3d: implicit TLS from the first octet (port 995, RFC 8314)" },
 	{ "submission", SMTPD, 0, K_FLAG, OFF(submission), 0, 0, 0, NULL, "RFC 6409: AUTH before MAIL, the sender must be the user's" },
 	{ "handoff", SMTPD, 'x', K_STRING, OFF(handoff), 0, 0, 0, "COMMAND", "run (sh -c) after a queue entry is written" },
 	{ "user", BOTH, 'U', K_STRING, OFF(run_user), 0, 0, 0, "NAME", "account to run as when started as root (default mail)" },
@@ -100,6 +101,50 @@ static const struct setting settings[] = {
 	{ "version", BOTH, 'V', K_VERSION, 0, 0, 0, 0, NULL, "show the version" },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/* --- mailslot-pop3d ---------------------------------------------------------
+ * The settings of the table mailslot-pop3d's command line takes besides
+ * its own (pop3s): the same names and meanings as mailslot-smtpd's. */
+static const char *const pop3d_settings[] = {
+	"config", "spool", "format", "users", "hostname", "timeout", "error-delay", "lock-timeout",
+	"stale-lock-time", "max-session-time", "passwd", "tls-cert", "tls-key", "user", "log", "verbose",
+	"help", "version",
+};
+
+static int takes(const struct setting *s, unsigned program)
+{
+	if (s->programs & program)
+		return 1;
+	for (size_t i = 0; program == PROG_POP3D && i < sizeof pop3d_settings / sizeof *pop3d_settings; i++)
+		if (strcmp(s->name, pop3d_settings[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Defaults of mailslot-pop3d's own: RFC 1939 3 wants the autologout
+ * timer at least 10 minutes. */
+static const struct {
+	const char *name;
+	size_t offset;
+	long long def;
+} pop3d_defaults[] = {
+	{ "timeout", OFF(timeout), 600 },
+};
+
+static long long default_of(const struct setting *s, unsigned program)
+{
+	for (size_t i = 0; program == PROG_POP3D && i < sizeof pop3d_defaults / sizeof *pop3d_defaults; i++)
+		if (strcmp(s->name, pop3d_defaults[i].name) == 0)
+			return pop3d_defaults[i].def;
+	return s->def;
+}
+
+static void program_defaults(struct config *cfg, unsigned program)
+{
+	for (size_t i = 0; program == PROG_POP3D && i < sizeof pop3d_defaults / sizeof *pop3d_defaults; i++)
+		*(long long *)((char *)cfg + pop3d_defaults[i].offset) = pop3d_defaults[i].def;
+}
+/* --- end of mailslot-pop3d -------------------------------------------------- */
 
 /* Where a value came from, for messages: "option --x" or "FILE:LINE". */
 struct origin {
@@ -353,13 +398,16 @@ static void usage(FILE *out, unsigned program, const char *progname)
 	if (program == PROG_SMTPD)
 		fprintf(out, "usage: %s [options]\n"
 			     "SMTP server for one connection on standard input and output.\n\n", progname);
+	else if (program == PROG_POP3D)
+		fprintf(out, "usage: %s [options]\n"
+			     "POP3 server for one connection on standard input and output.\n\n", progname);
 	else
 		fprintf(out, "usage: %s [options] [queue-id...]\n"
 			     "Deliver what the queue holds for remote recipients, then exit.\n\n", progname);
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		const struct setting *s = &settings[i];
 		char left[48];
-		if (!(s->programs & program))
+		if (!takes(s, program))
 			continue;
 		if (s->short_opt)
 			snprintf(left, sizeof left, "-%c, --%s%s%s", s->short_opt, s->name,
@@ -368,7 +416,7 @@ static void usage(FILE *out, unsigned program, const char *progname)
 			snprintf(left, sizeof left, "    --%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
 		fprintf(out, "  %-30s %s", left, s->help);
 		if (s->kind == K_NUMBER || s->kind == K_SIZE)
-			fprintf(out, " [%lld]", s->def);
+			fprintf(out, " [%lld]", default_of(s, program));
 		fputc('\n', out);
 	}
 }
@@ -411,7 +459,7 @@ static const struct setting *by_short(int opt, unsigned program)
 	if (opt >= LONG_ONLY && (size_t)(opt - LONG_ONLY) < NSETTINGS)
 		return &settings[opt - LONG_ONLY];
 	for (size_t i = 0; i < NSETTINGS; i++)
-		if (settings[i].short_opt == opt && (settings[i].programs & program))
+		if (settings[i].short_opt == opt && takes(&settings[i], program))
 			return &settings[i];
 	return NULL;
 }
@@ -445,10 +493,11 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	int opt, rc;
 
 	set_defaults(cfg);
+	program_defaults(cfg, program);
 	shortopts[ns++] = ':';
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		int takes_arg = settings[i].arg != NULL;
-		if (!(settings[i].programs & program))
+		if (!takes(&settings[i], program))
 			continue;
 		int val = settings[i].short_opt ? settings[i].short_opt : LONG_ONLY + (int)i;
 		longopts[nl++] = (struct option){ settings[i].name, takes_arg ? required_argument : no_argument,
@@ -494,7 +543,7 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 		if (opt == 'c')
 			config_file = optarg;
 	}
-	if (optind < argc && program == PROG_SMTPD) {
+	if (optind < argc && program != PROG_RELAY) {
 		error("unexpected argument '%s' (see --help)", argv[optind]);
 		return 64;
 	}
@@ -505,6 +554,7 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	if (file_rc) {
 		snprintf(file_error, sizeof file_error, "%s", config_error);
 		set_defaults(cfg);
+		program_defaults(cfg, program);
 	}
 	cfg->args = argv + optind;
 	cfg->nargs = argc - optind;
@@ -536,6 +586,14 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 	}
 	if (cfg->smtps && !cfg->tls_cert) {
 		error("--smtps needs --tls-cert and --tls-key");
+		return 64;
+	}
+	if (cfg->pop3s && !cfg->tls_cert) {
+		error("--pop3s needs --tls-cert and --tls-key");
+		return 64;
+	}
+	if (program == PROG_POP3D && !cfg->passwd) {
+		error("--passwd is needed: without passwords nobody could log in");
 		return 64;
 	}
 	if (cfg->submission && !cfg->passwd) {

@@ -56,6 +56,7 @@ struct config {
 	const char *tls_cert;		/* PEM chain and key: STARTTLS offered */
 	const char *tls_key;
 	int smtps;			/* implicit TLS from the first octet (RFC 8314) */
+	int pop3s;			/* mailslot-pop3d: the same, port 995 */
 	/* mailslot-smtpd --listen */
 	int listen;
 	long long max_connections;
@@ -87,6 +88,7 @@ extern char config_error[CONFIG_ERROR_MAX];
 
 #define PROG_SMTPD 1u
 #define PROG_RELAY 2u
+#define PROG_POP3D 4u	/* mailslot-pop3d: the settings config.c's pop3d_takes lists */
 
 /* Settings for program (PROG_SMTPD or PROG_RELAY) named progname.  The
  * config file may hold the settings of both programs. */

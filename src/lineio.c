@@ -35,29 +35,44 @@ void lineio_discard_input(struct lineio *io)
 	io->in_start = io->in_end = 0;
 }
 
-int lineio_flush(struct lineio *io)
+/* All of len octets of buf out through the connection, under the deadline. */
+static int send_bytes(struct lineio *io, const char *buf, size_t len)
 {
 	size_t done = 0;
 	long long deadline = clock_ms() + io->timeout_ms;
 
-	while (done < io->out_len && !io->out_error) {
+	while (done < len && !io->out_error) {
 		long long left = deadline - clock_ms();
 		if (left <= 0 || conn_wait(io->conn, 1, (int)left) == 0) {
 			io->out_error = ETIMEDOUT;	/* a peer that never reads */
 			break;
 		}
-		ssize_t n = conn_write(io->conn, io->out + done, io->out_len - done);
+		ssize_t n = conn_write(io->conn, buf + done, len - done);
 		if (n > 0)
 			done += (size_t)n;
 		else if (n == -1 && errno != EINTR && errno != EAGAIN)
 			io->out_error = errno;
 	}
-	io->out_len = 0;
 	return io->out_error ? -1 : 0;
+}
+
+int lineio_flush(struct lineio *io)
+{
+	int rc = send_bytes(io, io->out, io->out_len);
+
+	io->out_len = 0;
+	return rc;
 }
 
 void lineio_write(struct lineio *io, const char *data, size_t len)
 {
+	/* a piece larger than the buffer (a POP3 message) goes out whole,
+	 * not cut into buffer-sized writes */
+	if (len >= sizeof io->out) {
+		if (lineio_flush(io) == 0)
+			send_bytes(io, data, len);
+		return;
+	}
 	while (len > 0) {
 		size_t room = sizeof io->out - io->out_len;
 		size_t take = len < room ? len : room;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -338,13 +339,58 @@ static int by_number(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Maildir names start with the delivery time, "SECONDS.M<usec>P<pid>...":
+ * near enough arrival order once the numbers compare as numbers (M99 is
+ * before M100000); other names compare as text after them. */
+static void arrival_key(const char *name, unsigned long long *sec, unsigned long long *usec)
+{
+	char *end;
+
+	*sec = strtoull(name, &end, 10);
+	*usec = strncmp(end, ".M", 2) == 0 ? strtoull(end + 2, NULL, 10) : 0;
+}
+
 static int by_name(const void *a, const void *b)
 {
-	/* Maildir names start with the delivery time: near enough arrival order */
 	const char *x = strchr(((const struct mailbox_entry *)a)->name, '/') + 1;
 	const char *y = strchr(((const struct mailbox_entry *)b)->name, '/') + 1;
+	unsigned long long xs, xu, ys, yu;
 
+	arrival_key(x, &xs, &xu);
+	arrival_key(y, &ys, &yu);
+	if (xs != ys)
+		return xs < ys ? -1 : 1;
+	if (xu != yu)
+		return xu < yu ? -1 : 1;
 	return strcmp(x, y);
+}
+
+/* Maildir: what is in new/ has now been seen and goes to cur/ with an
+ * empty info (":2,"), as a reader's first look moves it; the unique part
+ * of the name, and so the uid, stays.  One that cannot move is listed
+ * where it is. */
+static void maildir_take_new(int dirfd, uid_t owner)
+{
+	int newfd = open_owned_dir(dirfd, "new", owner), curfd = open_owned_dir(dirfd, "cur", owner);
+	int fd = newfd < 0 ? -1 : dup(newfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	struct dirent *e;
+
+	if (!d && fd != -1)
+		close(fd);
+	while (d && curfd >= 0 && (e = readdir(d))) {
+		char to[NAME_MAX + 1];
+		if (e->d_name[0] == '.' ||
+		    snprintf(to, sizeof to, "%s%s", e->d_name, strchr(e->d_name, ':') ? "" : ":2,") >= (int)sizeof to)
+			continue;
+		renameat2(newfd, e->d_name, curfd, to, RENAME_NOREPLACE);
+	}
+	if (d)
+		closedir(d);
+	if (newfd >= 0)
+		close(newfd);
+	if (curfd >= 0)
+		close(curfd);
 }
 
 int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool, const char *user, uid_t owner,
@@ -367,7 +413,7 @@ int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool,
 		mb->dirfd = spoolfd;
 		if ((err = mbox_scan(mb)))
 			mailbox_close(mb);
-		return err ? fail_why(mb, err, "cannot read the mailbox") : 0;
+		return err == EBUSY ? err : err ? fail_why(mb, err, "cannot read the mailbox") : 0;
 	}
 	mb->dirfd = open_owned_dir(spoolfd, user, owner);
 	close(spoolfd);
@@ -375,7 +421,14 @@ int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool,
 		return 0;	/* nothing delivered yet: an empty mailbox */
 	if (mb->dirfd < 0)
 		return fail_why(mb, -mb->dirfd, "not a directory of the recipient's");
+	/* one reader at a time (mailbox.h); deliveries do not take it */
+	if (flock(mb->dirfd, LOCK_EX | LOCK_NB) == -1) {
+		err = errno == EWOULDBLOCK ? EBUSY : errno;
+		mailbox_close(mb);
+		return err == EBUSY ? err : fail_why(mb, err, "cannot lock the folder");
+	}
 	if (format == FORMAT_MAILDIR) {
+		maildir_take_new(mb->dirfd, owner);
 		for (const char *const *s = (const char *const[]){ "new", "cur", NULL }; *s && !err; s++) {
 			char sub[8];
 			int fd = open_owned_dir(mb->dirfd, *s, owner);
@@ -422,12 +475,68 @@ int mailbox_read(struct mailbox *mb, size_t i, int outfd)
 	return err ? err : size != e->size ? EIO : 0;
 }
 
+void mailbox_message_place(const struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted)
+{
+	const struct mailbox_entry *e = &mb->entry[i];
+
+	*quoted = mb->format == FORMAT_MBOX;
+	*start = *quoted ? e->start : 0;
+	*len = *quoted ? e->len : e->size;
+}
+
+int mailbox_message_fd(struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted)
+{
+	struct stat st;
+	int fd;
+
+	if (i >= mb->count)
+		return -ENOENT;
+	mailbox_message_place(mb, i, start, len, quoted);
+	if (!*quoted)
+		return open_message(mb->dirfd, mb->entry[i].name);
+	fd = openat(mb->dirfd, mb->user, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	/* a mailbox rewritten since (by another program) is not the one listed */
+	if (fstat(fd, &st) == -1 || st.st_dev != mb->dev || st.st_ino != mb->ino || st.st_size < mb->scanned) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 int mailbox_delete(struct mailbox *mb, size_t i)
 {
 	if (i >= mb->count)
 		return ENOENT;
 	mb->entry[i].deleted = 1;
 	return 0;
+}
+
+int mailbox_seen(struct mailbox *mb, size_t i)
+{
+	if (i >= mb->count)
+		return ENOENT;
+	mb->entry[i].seen = 1;
+	return 0;
+}
+
+/* The numbered format: a message read keeps "\Seen" as its flags, the
+ * status file replaced whole (a temporary name, then rename). */
+static void status_seen(struct mailbox *mb, const struct mailbox_entry *e)
+{
+	char status[NAME_MAX + 1], tmp[NAME_MAX + 1];
+	int fd;
+
+	snprintf(status, sizeof status, "%s.status", e->name);
+	snprintf(tmp, sizeof tmp, ",mailslot.seen.%s", e->name);
+	fd = openat(mb->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return;
+	int ok = fileio_write(fd, "\\Seen\n", 6, NULL) == 0 && fsync(fd) == 0;
+	close(fd);
+	if (!ok || renameat(mb->dirfd, tmp, mb->dirfd, status) == -1)
+		unlinkat(mb->dirfd, tmp, 0);
 }
 
 int mailbox_apply(struct mailbox *mb)
@@ -442,6 +551,8 @@ int mailbox_apply(struct mailbox *mb)
 			return fail_why(mb, err, "cannot lock .mh_sequences");
 	}
 	for (size_t i = 0; i < mb->count; i++) {
+		if (!mb->entry[i].deleted && mb->entry[i].seen && mb->format == FORMAT_NUMBERED)
+			status_seen(mb, &mb->entry[i]);
 		if (!mb->entry[i].deleted)
 			continue;
 		if (unlinkat(mb->dirfd, mb->entry[i].name, 0) == -1 && errno != ENOENT && !err)

@@ -94,16 +94,21 @@ unsigned mbox_count_from_lines(int fd, off_t size);
 
 /* --- reading (the POP3 server's view) -------------------------------------
  *
- * mailbox_open takes the mailbox for the reader: an mbox stays locked
- * (dotlock + lockf, lock.c) until mailbox_close, as RFC 1939 wants the
- * maildrop exclusive; Maildir needs no lock; an MH or numbered folder is
- * locked (.mh_sequences) only while mailbox_apply removes files.  The list
- * is made once, at open.  Each message has a uid that stays the same for
+ * mailbox_open takes the mailbox for the reader: an mbox is locked
+ * (dotlock + lockf, lock.c) while the list is made and again while
+ * mailbox_apply rewrites it, never in between, so that deliveries go on
+ * during a POP3 session; Maildir needs no lock; an MH or numbered folder
+ * is locked (.mh_sequences) only while mailbox_apply removes files.  RFC
+ * 1939 wants the maildrop exclusive: the reader holds flock(2) on the mbox
+ * or the folder until mailbox_close (deliveries do not take it), and a
+ * second reader gets EBUSY.  The list is made once, at open; Maildir's
+ * new/ messages move to cur/ then, as they are seen.  Each message has a uid that stays the same for
  * as long as the message is in the mailbox, at most 70 printable octets
  * (a POP3 UIDL), and the size and line count of what mailbox_read gives:
  * the message as it was delivered, LF line ends, without mbox's From_ line
  * or its mboxrd quoting (size + lines is the size with CRLF line ends).
- * mailbox_delete only marks; mailbox_apply removes what is marked (an
+ * mailbox_delete only marks (and mailbox_seen: the numbered format's
+ * N.status becomes "\Seen" at apply); mailbox_apply removes what is marked (an
  * mbox is rewritten to a new file, renamed over the old one under the
  * lock: it is whole before or after, never between).  All return 0 or an
  * errno value, with the reason in why. */
@@ -114,6 +119,7 @@ struct mailbox_entry {
 	off_t size;		/* octets mailbox_read gives */
 	off_t lines;		/* LF in them */
 	int deleted;
+	int seen;		/* retrieved: the numbered format's status says \Seen after apply */
 	char name[NAME_MAX + 1];	/* Maildir: new/ or cur/ and the file name; MH: its number */
 	off_t from, end;	/* mbox: the From_ line, the end of the message's block */
 	off_t start, len;	/* mbox: the stored (quoted) message after its From_ line */
@@ -123,7 +129,10 @@ struct mailbox {
 	enum mail_format format;
 	int dirfd;		/* the folder (Maildir, MH, numbered) or the spool (mbox) */
 	int fd;			/* mbox: the mailbox, locked */
-	struct dotlock dl;	/* mbox: held while open */
+	struct dotlock dl;	/* mbox: held while listing and applying */
+	dev_t dev;		/* mbox: the file listed, and its size then */
+	ino_t ino;
+	off_t scanned;
 	struct mailbox_entry *entry;
 	size_t count;
 	long long lock_timeout;
@@ -140,6 +149,7 @@ int mailbox_open(struct mailbox *mb, enum mail_format format, const char *spool,
 /* Message i (0-based) to outfd, byte-exact as delivered. */
 int mailbox_read(struct mailbox *mb, size_t i, int outfd);
 int mailbox_delete(struct mailbox *mb, size_t i);
+int mailbox_seen(struct mailbox *mb, size_t i);
 int mailbox_apply(struct mailbox *mb);
 void mailbox_close(struct mailbox *mb);
 
@@ -153,6 +163,17 @@ int mh_drop_from_sequences(int seqfd, const unsigned long *gone, size_t ngone);
 /* mboxrd unquoting: copy len octets of fd at start to outfd, one '>' less
  * on every line matching ^>+From ; counts the LF written in *lines. */
 int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines);
+/* The same into sink, piece by piece (NULL: only count).  The sink
+ * returns 0 to go on, 1 to stop there (0 returned), -1 with errno. */
+typedef int (*mailbox_sink)(void *ctx, const char *buf, size_t len);
+int mbox_unquote(int fd, off_t start, off_t len, mailbox_sink sink, void *ctx, off_t *written, off_t *lines);
+/* For a reader that copies message i itself (a sandboxed POP3 session):
+ * a new read-only descriptor in which it is the octets [*start, *start +
+ * *len), mboxrd-quoted when *quoted (mbox: the mailbox listed, else
+ * ESTALE; otherwise the message's own file).  The descriptor, or -errno. */
+int mailbox_message_fd(struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted);
+/* Where message i is in that descriptor, without opening it. */
+void mailbox_message_place(const struct mailbox *mb, size_t i, off_t *start, off_t *len, int *quoted);
 
 /* For the readers: one more entry in mb (NULL with errno when the list is
  * full), and a 64-bit FNV-1a hash for uids. */

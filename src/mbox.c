@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -307,7 +308,7 @@ int mbox_append(struct mailbox_job *job)
 
 /* --- reading ---------------------------------------------------------------- */
 
-int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines)
+int mbox_unquote(int fd, off_t start, off_t len, mailbox_sink sink, void *ctx, off_t *written, off_t *lines)
 {
 	char in[65536], out[65536];
 	size_t carry = 0;
@@ -339,20 +340,34 @@ int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written,
 				k++;
 			/* the inverse of copy_quoted: one '>' less on ^>+From  */
 			size_t skip = !mid_line && k >= 1 && l - k >= 5 && memcmp(in + pos + k, "From ", 5) == 0;
-			memcpy(out + o, in + pos + skip, l - skip);
+			if (sink)	/* listing only counts */
+				memcpy(out + o, in + pos + skip, l - skip);
 			o += l - skip;
 			*lines += lf != NULL;
 			mid_line = lf == NULL;
 			pos += l;
 		}
-		if (outfd != -1 && fileio_write(outfd, out, o, NULL) == -1)
-			return errno;
 		*written += (off_t)o;
+		if (sink) {
+			int rc = sink(ctx, out, o);
+			if (rc)
+				return rc < 0 ? errno : 0;
+		}
 		carry = have - pos;
 		memmove(in, in + pos, carry);
 		if (in_off >= len && carry == 0)
 			return 0;
 	}
+}
+
+static int to_fd(void *ctx, const char *buf, size_t len)
+{
+	return fileio_write(*(const int *)ctx, buf, len, NULL);
+}
+
+int mbox_unquote_copy(int fd, off_t start, off_t len, int outfd, off_t *written, off_t *lines)
+{
+	return mbox_unquote(fd, start, len, outfd == -1 ? NULL : to_fd, &outfd, written, lines);
 }
 
 /* A message ends at the next From_ line (or the end of the file); the
@@ -426,7 +441,9 @@ static int from_at(int fd, const char *buf, size_t i, size_t n, off_t off)
 	return pread(fd, five, 5, off) == 5 && memcmp(five, "From ", 5) == 0;
 }
 
-int mbox_scan(struct mailbox *mb)
+/* The list, made under the dotlock and lockf; the reader's flock on the
+ * mailbox, taken without waiting, tells a second POP3 session (EBUSY). */
+static int locked_scan(struct mailbox *mb)
 {
 	struct dotlock *dl = &mb->dl;
 	long long deadline = clock_ms() + mb->lock_timeout * 1000;
@@ -451,6 +468,8 @@ int mbox_scan(struct mailbox *mb)
 		return errno;
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != mb->owner)
 		return EPERM;
+	if (flock(mb->fd, LOCK_EX | LOCK_NB) == -1)
+		return errno == EWOULDBLOCK ? EBUSY : errno;
 	if ((err = lock_wait(mb->fd, deadline)))
 		return err;
 	repair(dl, mb->fd, path);	/* what a killed delivery left */
@@ -482,8 +501,29 @@ int mbox_scan(struct mailbox *mb)
 	}
 	if (from >= 0 && (err = end_message(mb, from, start < 0 ? st.st_size : start, st.st_size)))
 		return err;
+	mb->dev = st.st_dev;
+	mb->ino = st.st_ino;
+	mb->scanned = st.st_size;
 	return unique_uids(mb);
 }
+
+/* Deliveries must not wait for a POP3 session: the locks are held while
+ * the list is made and again in mbox_apply, not in between (Dovecot does
+ * the same).  What arrives meanwhile is appended after mb->scanned, which
+ * the reader never reads and mbox_apply keeps. */
+int mbox_scan(struct mailbox *mb)
+{
+	int err = locked_scan(mb);
+
+	if (mb->fd != -1)
+		lockf(mb->fd, F_ULOCK, 0);
+	if (mb->dl.fd != -1) {
+		lock_dotlock_release(&mb->dl);
+		mb->dl.fd = -1;
+	}
+	return err;
+}
+
 
 int mbox_read(struct mailbox *mb, const struct mailbox_entry *e, int outfd)
 {
@@ -513,40 +553,119 @@ static int copy_range(int in, off_t from, off_t end, int out)
 	return 0;
 }
 
-/* The kept messages go to a new file, fsynced, renamed over the mailbox
- * while we hold its dotlock (every writer takes that first, so none is
- * left waiting on the old file): the mailbox is whole before or after. */
-int mbox_apply(struct mailbox *mb)
+/* Whether the mailbox at fd (size octets, locked) still holds, from its
+ * start, what the list was made from: the same file, no shorter, each
+ * listed message's From_ line and header block where it was, and only
+ * whole messages after (a delivery's blank line, then a From_ line).
+ * Another program (a mail reader) may have rewritten it in between. */
+static int unchanged(const struct mailbox *mb, int fd, const struct stat *st)
+{
+	char head[4096];
+
+	if (st->st_dev != mb->dev || st->st_ino != mb->ino || st->st_size < mb->scanned)
+		return 0;
+	for (size_t i = 0; i < mb->count; i++) {
+		const struct mailbox_entry *e = &mb->entry[i];
+		size_t want = (size_t)(e->end - e->from) < sizeof head ? (size_t)(e->end - e->from) : sizeof head;
+		char uid[MAILBOX_UID_MAX];
+		if (pread(fd, head, want, e->from) != (ssize_t)want)
+			return 0;
+		snprintf(uid, sizeof uid, "m%016llx",
+			 (unsigned long long)mailbox_hash(head, want, 0xcbf29ce484222325ULL));
+		if (strncmp(uid, e->uid, strlen(uid)) != 0)
+			return 0;
+	}
+	if (st->st_size > mb->scanned) {
+		char tail[7];
+		ssize_t n = pread(fd, tail, sizeof tail, mb->scanned);
+		size_t skip = 0;
+		while (skip < 2 && n > (ssize_t)skip && tail[skip] == '\n')
+			skip++;
+		if (n < (ssize_t)(skip + 5) || memcmp(tail + skip, "From ", 5) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* The kept messages, then whatever arrived since the list was made, go
+ * to a new file, fsynced, renamed over the mailbox while we hold its
+ * dotlock and lockf (every writer takes the dotlock first, so none is
+ * left writing to the old file): the mailbox is whole before or after.
+ * A crash leaves at most the hidden ",user.rewrite" beside it, which the
+ * next rewrite replaces. */
+static int rewrite(struct mailbox *mb, int fd, const struct stat *st)
 {
 	char tmp[NAME_MAX + 1];
+	int out, err = 0;
+
+	/* a leading comma: no user's mailbox has that name.  One name for
+	 * every rewrite: only the dotlock's holder writes it, so one that
+	 * exists is what a killed rewrite left, and goes */
+	if (snprintf(tmp, sizeof tmp, ",%s.rewrite", mb->user) >= (int)sizeof tmp)
+		return ENAMETOOLONG;
+	out = openat(mb->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out == -1 && errno == EEXIST && unlinkat(mb->dirfd, tmp, 0) == 0)
+		out = openat(mb->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out == -1)
+		return errno;
+	for (size_t i = 0; i < mb->count && !err; i++)
+		if (!mb->entry[i].deleted)
+			err = copy_range(fd, mb->entry[i].from, mb->entry[i].end, out);
+	if (!err)
+		err = copy_range(fd, mb->scanned, st->st_size, out);
+	/* the mode the administrator gave it (0660 for a mail group) */
+	if (!err && fchmod(out, st->st_mode & 07777) == -1)
+		err = errno;
+	if (!err && fsync(out) == -1)
+		err = errno;
+	if (!err && renameat(mb->dirfd, tmp, mb->dirfd, mb->user) == -1)
+		err = errno;
+	if (err)
+		unlinkat(mb->dirfd, tmp, 0);
+	else if (fsync(mb->dirfd) == -1)
+		err = errno;
+	close(out);
+	return err;
+}
+
+int mbox_apply(struct mailbox *mb)
+{
+	struct dotlock *dl = &mb->dl;
+	long long deadline = clock_ms() + mb->lock_timeout * 1000;
+	char path[PATH_MAX];
+	struct stat st;
 	size_t deleted = 0;
-	int fd, err = 0;
+	int fd, err;
 
 	for (size_t i = 0; i < mb->count; i++)
 		deleted += mb->entry[i].deleted != 0;
 	if (!deleted || mb->fd == -1)
 		return 0;
-	/* a leading comma: no user's mailbox has that name */
-	if (snprintf(tmp, sizeof tmp, ",%s.%ld", mb->user, (long)getpid()) >= (int)sizeof tmp)
-		return ENAMETOOLONG;
-	fd = openat(mb->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return errno;
-	for (size_t i = 0; i < mb->count && !err; i++)
-		if (!mb->entry[i].deleted)
-			err = copy_range(mb->fd, mb->entry[i].from, mb->entry[i].end, fd);
-	if (!err && fsync(fd) == -1)
-		err = errno;
-	if (!err && renameat(mb->dirfd, tmp, mb->dirfd, mb->user) == -1)
-		err = errno;
-	if (err) {
-		unlinkat(mb->dirfd, tmp, 0);
-		close(fd);
+	snprintf(path, sizeof path, "%s/%s", mb->path, mb->user);
+	if ((err = lock_dotlock_take(dl, deadline))) {
+		dl->fd = -1;
 		return err;
 	}
-	if (fsync(mb->dirfd) == -1)
+	fd = openat(mb->dirfd, mb->user, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1)
 		err = errno;
-	close(mb->fd);
-	mb->fd = fd;
+	else if (st.st_dev != mb->dev || st.st_ino != mb->ino)
+		err = ESTALE;
+	else if (!(err = lock_wait(fd, deadline))) {
+		repair(dl, fd, path);	/* what a killed delivery left */
+		if (fstat(fd, &st) == -1)
+			err = errno;
+		else if (!unchanged(mb, fd, &st))
+			err = ESTALE;
+		else
+			err = rewrite(mb, fd, &st);
+	}
+	if (err == ESTALE && mb->why && mb->why_len)
+		snprintf(mb->why, mb->why_len, "%s was changed by another program since it was listed: nothing deleted",
+			 path);
+	if (fd != -1)
+		close(fd);	/* and its lockf with it */
+	lock_dotlock_release(dl);
+	dl->fd = -1;
 	return err;
 }

@@ -2,13 +2,12 @@
 #include "privsep.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "log.h"
 
 #define PS_BAD (-2)	/* a request no honest session sends */
@@ -96,53 +95,14 @@ static void link_broken(struct ps_reply *rep)
 
 static int send_reply(int sock, const struct ps_reply *rep, int fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { (void *)rep, sizeof *rep };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (fd >= 0) {
-		memset(&ctl, 0, sizeof ctl);
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof ctl.buf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	ssize_t n;
-	while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) == -1 && errno == EINTR)
-		;
-	return n == (ssize_t)sizeof *rep ? 0 : -1;
+	return fdpass_send(sock, rep, sizeof *rep, fd);
 }
 
 /* The reply and, when one came with it, the descriptor. */
 static int recv_reply(int sock, struct ps_reply *rep, int *fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { rep, sizeof *rep };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			     .msg_controllen = sizeof ctl.buf };
-	ssize_t n;
-
-	*fd = -1;
-	while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) == -1 && errno == EINTR)
-		;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(c), sizeof *fd);
-	if (n != (ssize_t)sizeof *rep || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		if (*fd != -1)
-			close(*fd);
-		*fd = -1;
+	if (fdpass_recv(sock, rep, sizeof *rep, fd) == -1)
 		return -1;
-	}
 	rep->st.text[sizeof rep->st.text - 1] = '\0';
 	rep->st.enhanced[sizeof rep->st.enhanced - 1] = '\0';
 	rep->qid[sizeof rep->qid - 1] = '\0';
@@ -181,23 +141,6 @@ void ps_call(struct ps_link *l, const struct ps_request *req, struct ps_reply *r
 		close(fd);
 }
 
-static void log_child_end(pid_t child)
-{
-	int ws;
-
-	while (waitpid(child, &ws, 0) == -1)
-		if (errno != EINTR)
-			return;
-	if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGALRM)
-		log_msg(LOG_NOTICE, "session process %ld ended: it lasted --max-session-time", (long)child);
-	else if (WIFSIGNALED(ws))
-		log_msg(LOG_ERR, "session process %ld killed by signal %d (%s)%s", (long)child, WTERMSIG(ws),
-			strsignal(WTERMSIG(ws)),
-			WTERMSIG(ws) == SIGSYS ? ": a system call outside its allow-list" : "");
-	else if (WIFEXITED(ws) && WEXITSTATUS(ws) != 0)
-		log_msg(LOG_ERR, "session process %ld exited with status %d", (long)child, WEXITSTATUS(ws));
-}
-
 int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct peer *peer)
 {
 	static struct txn t;
@@ -205,18 +148,11 @@ int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct pee
 	struct ps_reply rep;
 
 	txn_init(&t, cfg, peer);
-	for (;;) {
-		ssize_t n = recv(sock, &req, sizeof req, MSG_TRUNC);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == 0 || n == -1)
-			break;
-		int fd = n == (ssize_t)sizeof req ? serve(&t, &req, &rep) : PS_BAD;
+	for (int got; (got = fdpass_request(sock, &req, sizeof req)) != 0;) {
+		int fd = got == 1 ? serve(&t, &req, &rep) : PS_BAD;
 		explicit_bzero(&req, sizeof req);	/* a password, for AUTH */
 		if (fd == PS_BAD) {
-			log_msg(LOG_ERR, "session process %ld sent a malformed request: connection ended",
-				(long)child);
-			kill(child, SIGKILL);
+			fdpass_malformed(child);
 			break;
 		}
 		if (fd != PS_QUIET && send_reply(sock, &rep, fd) == -1)
@@ -224,6 +160,6 @@ int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct pee
 	}
 	close(sock);
 	txn_close(&t);
-	log_child_end(child);
+	fdpass_reap(child);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdpass.h"
 #include "listen.h"
 #include "log.h"
 #include "peer.h"
@@ -25,6 +26,7 @@
 #include "sandbox.h"
 #include "session.h"
 #include "tls.h"
+#include "tlsbuild.h"
 #include "users.h"
 
 #define EX_USAGE 64
@@ -56,15 +58,9 @@ static int fatal(int status, const char *why, const char *hostname)
  * for the acceptor: its sessions are started from it). */
 static int run_tls_build(char **argv, const char *hostname)
 {
-	char self[PATH_MAX], why[PATH_MAX + 100];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - sizeof "-tls");
+	char why[PATH_MAX + 100];
 
-	if (n > 0) {
-		memcpy(self + n, "-tls", sizeof "-tls");
-		execv(self, argv);
-	}
-	snprintf(why, sizeof why, "TLS is configured, and %s cannot be run: %s",
-		 n > 0 ? self : "mailslot-smtpd-tls", strerror(errno));
+	tlsbuild_exec(argv, "mailslot-smtpd", why, sizeof why);
 	return fatal(EX_CONFIG, why, hostname);
 }
 
@@ -163,23 +159,6 @@ static void run_session(const struct config *cfg, int sock, struct tls_server *t
 	_exit(session_run(sock));
 }
 
-/* The monitor keeps no copy of the client's connection: the session's
- * close must be the connection's end. */
-static void leave_connection(void)
-{
-	struct stat st;
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-	if (null == -1)
-		return;
-	dup2(null, 0);
-	dup2(null, 1);
-	if (fstat(2, &st) == 0 && S_ISSOCK(st.st_mode))
-		dup2(null, 2);
-	if (null > 2)
-		close(null);
-}
-
 /* The fork comes before the greeting, so that the child's start and its
  * sandbox overlap the client's reading of the 220 instead of delaying the
  * answer to its first command. */
@@ -213,7 +192,7 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_s
 	/* --smtps: the client speaks first (its ClientHello), the session greets */
 	if ((!cfg->smtps && session_greet() == -1) || send(sv[0], &go, 1, MSG_NOSIGNAL) != 1)
 		shutdown(sv[0], SHUT_RDWR);
-	leave_connection();
+	fdpass_leave_connection();
 	return ps_monitor(sv[0], pid, cfg, peer);
 }
 

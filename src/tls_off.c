@@ -1,10 +1,11 @@
 /* tls_off: the TLS interface (tls.h) in the handler built without OpenSSL.
  *
- * mailslot-smtpd is linked without OpenSSL: a static PIE relocates every
- * pointer in libcrypto's tables at each start, about 20,000 relocations
- * and 115 more pages, 0.5 ms of every plain connection.  When TLS is
- * configured it runs mailslot-smtpd-tls instead (smtpd.c), the same
- * program linked with tls.c; here every TLS call says it is not built in.
+ * mailslot-smtpd and mailslot-pop3d are linked without OpenSSL: a static
+ * PIE relocates every pointer in libcrypto's tables at each start, about
+ * 20,000 relocations and 115 more pages, 0.5 ms of every plain connection.
+ * When TLS is configured each runs its -tls build instead (tlsbuild.h),
+ * the same program linked with tls.c; here every TLS call says it is not
+ * built in.
  */
 #include "tls.h"
 

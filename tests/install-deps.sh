@@ -135,6 +135,10 @@ group_test() {
 	need time /usr/bin/time
 	# stat.bats: captured journal records made a real journal file
 	need systemd-journal-remote /lib/systemd/systemd-journal-remote
+	# pop3.bats: the POP3 clients mailslot-pop3d is tried with
+	need fetchmail fetchmail
+	need getmail6 getmail6
+	need mpop mpop
 }
 
 group_bench() {
@@ -150,6 +154,8 @@ group_bench() {
 	# make bench-stat: Postfix's pflogsumm beside mailslot-stat, peak memory by GNU time
 	need pflogsumm pflogsumm
 	need time /usr/bin/time
+	# make bench-pop3: Dovecot's pop3d beside mailslot-pop3d
+	need dovecot-pop3d /usr/sbin/dovecot
 }
 
 [ $# -gt 0 ] || set -- build run test bench
@@ -223,13 +229,16 @@ done
 # from starting at boot.
 for pkg in $missing; do
 	case $pkg in
-	postfix | xinetd | fail2ban) ;;
+	postfix | xinetd | fail2ban | dovecot-pop3d) ;;
 	*) continue ;;
 	esac
 	if [ -d /run/systemd/system ]; then
-		systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
+		# dovecot-pop3d's daemon is dovecot.service
+		systemctl disable --now "${pkg%-pop3d}.service" >/dev/null 2>&1 || true
 	elif [ "$pkg" = postfix ]; then
 		if postfix status >/dev/null 2>&1; then postfix stop || true; fi
+	elif [ "$pkg" = dovecot-pop3d ]; then
+		if [ -x /etc/init.d/dovecot ]; then /etc/init.d/dovecot stop >/dev/null 2>&1 || true; fi
 	elif [ -x /etc/init.d/xinetd ]; then
 		/etc/init.d/xinetd stop >/dev/null 2>&1 || true
 	fi

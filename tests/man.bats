@@ -9,6 +9,7 @@ load helpers/relay_helper
 
 MAN_DIR="$BATS_TEST_DIRNAME/../man"
 RELAY="${RELAY:-$BATS_TEST_DIRNAME/../mailslot-relay}"
+POP3D="${POP3D:-$BATS_TEST_DIRNAME/../mailslot-pop3d}"
 SMTPD_PAGE="$MAN_DIR/mailslot-smtpd.8"
 CONF_PAGE="$MAN_DIR/mailslot.conf.5"
 
@@ -20,7 +21,7 @@ setup() {
 # help_options [PROGRAM]: the long options PROGRAM --help lists (default
 # mailslot-smtpd), one per line, without the dashes.
 help_options() {
-	"${1:-$SMTPD}" --help | grep -oE -- '--[a-z][a-z-]*' | sed 's/^--//' | sort -u
+	"${1:-$SMTPD}" --help | grep -oE -- '--[a-z][a-z0-9-]*' | sed 's/^--//' | sort -u
 }
 
 # is_setting NAME: the config file takes NAME.  Asked of the program
@@ -216,8 +217,8 @@ $(printf '%s\n' "${lost[@]}")"
 @test "every setting item in mailslot.conf.5 is a setting of one of the programs" {
 	[ -x "$RELAY" ] || skip "mailslot-relay is not built: its settings cannot be checked"
 	local known name stale=()
-	known=" $( { help_options; help_options "$RELAY"; } | sort -u | tr '\n' ' ') "
-	for name in $(sed -nE 's/^\.It Cm ([a-z][a-z-]*).*/\1/p' "$CONF_PAGE"); do
+	known=" $( { help_options; help_options "$RELAY"; help_options "$POP3D"; } | sort -u | tr '\n' ' ') "
+	for name in $(sed -nE 's/^\.It Cm ([a-z][a-z0-9-]*).*/\1/p' "$CONF_PAGE"); do
 		if [[ "$known" != *" $name "* ]] || ! is_setting "$name"; then
 			stale+=("$name")
 		fi
@@ -232,6 +233,27 @@ $(printf '%s\n' "${lost[@]}")"
 		item_text "$CONF_PAGE" "^\\.It Cm $name( |$)" | grep -qw "Default $def" || wrong+=("$name=$def")
 	done < <(help_defaults "$RELAY")
 	[ "${#wrong[@]}" -eq 0 ] || fail "default missing or different in mailslot.conf.5: ${wrong[*]}"
+}
+
+# --- mailslot-pop3d ---------------------------------------------------------
+@test "every long option of mailslot-pop3d --help is an item in mailslot-pop3d.8, with its default and short letter" {
+	[ -x "$POP3D" ] || fail "$POP3D is not built: run make first"
+	local page=$MAN_DIR/mailslot-pop3d.8 opt name def short long missing=() opts
+	# the option each line names first (a help text may name another)
+	opts=$("$POP3D" --help | sed -nE 's/^ *(-., )?--([a-z0-9-]+).*/\2/p')
+	for opt in $opts; do
+		grep -qE "^\.It .*Fl \\\\-$opt( |$)" "$page" || missing+=("--$opt")
+	done
+	while read -r name def; do
+		item_text "$page" "Fl \\\\-$name( |$)" | grep -qw "Default $def" || missing+=("--$name=$def")
+	done < <(help_defaults "$POP3D")
+	while read -r short long; do
+		grep -qE "^\.It Fl $short( Ar [A-Za-z-]+)? , Fl \\\\-$long( |$)" "$page" || missing+=("-$short/--$long")
+	done < <("$POP3D" --help | sed -nE 's/^ *-(.), --([a-z-]+).*/\1 \2/p')
+	for opt in $(sed -nE 's/^\.It .*Fl \\-([a-z][a-z0-9-]*).*/\1/p' "$page"); do
+		grep -qx -- "$opt" <<<"$opts" || missing+=("stale --$opt")
+	done
+	[ "${#missing[@]}" -eq 0 ] || fail "mailslot-pop3d.8 and --help differ: ${missing[*]}"
 }
 
 # The README's "Tests" table is where a reader learns what a suite drives.

@@ -1,0 +1,142 @@
+/* pop3d: main of mailslot-pop3d.  Options, logging, peer identity,
+ * privileges, then the split of the connection (pop3mon.h): a sandboxed
+ * child speaks POP3 on stdin/stdout, this process checks passwords and
+ * reads the maildrop for it.  The exit status follows sysexits(3): 0 the
+ * session ran (however it ended: the monitor logs that), 64 bad usage,
+ * 78 bad configuration, 71 an operating-system failure before the
+ * session. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fdpass.h"
+#include "log.h"
+#include "peer.h"
+#include "pop3.h"
+#include "pop3mon.h"
+#include "privs.h"
+#include "sandbox.h"
+#include "tls.h"
+#include "tlsbuild.h"
+#include "users.h"
+
+#define EX_USAGE 64
+#define EX_OSERR 71
+#define EX_CONFIG 78
+
+/* Under inetd fd 2 is the client's socket: a startup error then goes to
+ * the log, and a client gets -ERR [SYS/TEMP] (RFC 3206), to come back. */
+static int fatal(int status, const char *why)
+{
+	struct stat st;
+
+	if (fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "mailslot-pop3d: %s\n", why);
+	} else {
+		log_open("mailslot-pop3d", LOG_DEST_SYSLOG, 0);
+		log_msg(LOG_ERR, "fatal: %s", why);
+	}
+	if (fstat(1, &st) == 0 && S_ISSOCK(st.st_mode))
+		dprintf(1, "-ERR [SYS/TEMP] Service not available: %s\r\n",
+			status == EX_OSERR ? "system error" : "configuration error");
+	return status;
+}
+
+/* The session child: sandboxed for good before it reads a byte. */
+static void run_session(const struct config *cfg, const struct peer *peer, int sock, struct tls_ctx *tls)
+{
+	const char *step;
+	int abi;
+
+	if (cfg->passwd_fd != -1)
+		close(cfg->passwd_fd);	/* the hashes are the monitor's alone */
+	if (cfg->max_session_time > 0)
+		alarm((unsigned)cfg->max_session_time);	/* SIGALRM ends the session */
+	privs_shed_groups();
+	if (sandbox_enter(&step, &abi) == -1) {
+		log_msg(LOG_ERR, "cannot sandbox the session: %s: %s", step, strerror(errno));
+		dprintf(1, "-ERR [SYS/TEMP] Service not available\r\n");
+		_exit(EX_OSERR);
+	}
+	_exit(pop3_run(cfg, peer, tls, sock));
+}
+
+static int split(const struct config *cfg, const struct peer *peer, struct tls_ctx *tls)
+{
+	char f_peer[PEER_ADDR_MAX + 32], shown[2 * PEER_ADDR_MAX + 3];
+	const char *fields[] = { f_peer, NULL };
+	int sv[2];
+	pid_t pid;
+
+	snprintf(f_peer, sizeof f_peer, "MAILSLOT_PEER=%s", peer->addr);
+	log_fields(LOG_INFO, fields, "connect from %s class=%s", log_value(shown, sizeof shown, peer->addr),
+		   peer->local_class ? "local" : "network");
+	/* what the sandbox would forbid later: the time zone now */
+	tzset();
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return fatal(EX_OSERR, "cannot make the privsep socket pair");
+	pid = fork();
+	if (pid == -1)
+		return fatal(EX_OSERR, "cannot fork the session process");
+	if (pid == 0) {
+		close(sv[0]);
+		run_session(cfg, peer, sv[1], tls);
+	}
+	close(sv[1]);
+	/* the key is the session's alone */
+	tls_ctx_free(tls);
+	fdpass_leave_connection();
+	int rc = pm_monitor(sv[0], pid, cfg, peer);
+	log_fields(LOG_INFO, fields, "disconnect from %s", shown);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct peer peer;
+	char err[512];
+	int rc;
+
+	/* a client that goes away must not kill the monitor mid-update; a
+	 * session that closes its pipe early (TOP) is an EPIPE */
+	signal(SIGPIPE, SIG_IGN);
+	rc = config_load(&cfg, argc, argv, PROG_POP3D, "mailslot-pop3d");
+	if (rc == CONFIG_DONE)
+		return 0;
+	if (rc)
+		return fatal(rc, config_error);
+	/* the plain build has no OpenSSL: mailslot-pop3d-tls does TLS */
+	if (cfg.tls_cert && !tls_built_in()) {
+		tlsbuild_exec(argv, "mailslot-pop3d", err, sizeof err);
+		return fatal(EX_CONFIG, err);
+	}
+	if (users_init(&cfg, err, sizeof err) == -1)
+		return fatal(EX_CONFIG, err);
+	peer_identify(&peer);
+	if (peer.kind == PEER_LISTENING)
+		return fatal(EX_USAGE, "standard input is a listening socket: start one process per connection "
+				       "(systemd Accept=yes, inetd 'nowait')");
+	log_open("mailslot-pop3d", cfg.log, cfg.verbose);
+	/* a password file readable by root only (/etc/shadow) is opened now;
+	 * the monitor reads it again from the start for every login */
+	if ((cfg.passwd_fd = open(cfg.passwd, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, sizeof err, "cannot read the password file %s (--passwd): %s", cfg.passwd,
+			 strerror(errno));
+		return fatal(EX_CONFIG, err);
+	}
+	/* the certificate and key are read while we may still read anything */
+	struct tls_ctx *tls = NULL;
+	if (cfg.tls_cert && !(tls = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof err)))
+		return fatal(EX_CONFIG, err);
+	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
+		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err);
+	return split(&cfg, &peer, tls);
+}

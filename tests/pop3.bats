@@ -1,0 +1,562 @@
+#!/usr/bin/env bats
+# pop3.bats: mailslot-pop3d (RFC 1939, RFC 2449, RFC 2595, RFC 5034,
+# RFC 8314) with real clients: Python's poplib (plain, stls(), POP3_SSL),
+# curl pop3:// and pop3s://, fetchmail, getmail6, mpop, openssl s_client;
+# messages delivered by mailslot-smtpd come back byte-exact in every
+# format; DELE counts only at QUIT; deliveries go on during a session;
+# a second session gets [IN-USE]; a wrong password is logged for fail2ban.
+
+load test_helper
+
+POP3D="${POP3D:-$BATS_TEST_DIRNAME/../mailslot-pop3d}"
+CLIENT="python3 $BATS_TEST_DIRNAME/helpers/pop3_client.py"
+
+setup_file() {
+	local dir=$BATS_FILE_TMPDIR/pki
+	load helpers/tls_helper
+	tls_ca "$dir"
+	tls_cert "$dir" pop "DNS:localhost,IP:127.0.0.1"
+	chmod 600 "$dir/pop.key"
+}
+
+setup() {
+	setup_spool
+	PKI=$BATS_FILE_TMPDIR/pki
+	PASSWD=$BATS_TEST_TMPDIR/passwd
+	printf 'alice:%s\nbob:%s\n' "$(openssl passwd -6 'alice secret')" "$(openssl passwd -6 'bob secret')" \
+		>"$PASSWD"
+	chmod 600 "$PASSWD"
+	TLS=(--tls-cert "$PKI/pop.pem" --tls-key "$PKI/pop.key")
+	FORMAT=mbox
+}
+
+teardown() {
+	stop_listeners
+	if [ -f "$BATS_TEST_TMPDIR/rootdir" ]; then
+		rm -rf "$(cat "$BATS_TEST_TMPDIR/rootdir")"
+	fi
+}
+
+pop3d_args() {
+	echo --spool "$SPOOL" --users "$MS/users" --passwd "$PASSWD" --format "$FORMAT" --hostname pop.test \
+		--user "$(id -un)" --log stderr --error-delay 5
+}
+
+# start_pop3 [ARGS]: mailslot-pop3d on a free loopback port, one process
+# per connection; sets POP.  start_smtp [ARGS]: mailslot-smtpd; sets SMTP.
+start_pop3() {
+	local saved=$SMTPD saved_args
+	saved_args=$(declare -f smtpd_args)
+	SMTPD=$POP3D
+	smtpd_args() { pop3d_args; }
+	start_listener "$@"
+	POP=$PORT
+	SMTPD=$saved
+	eval "$saved_args"
+}
+
+start_smtp() {
+	start_listener --format "$FORMAT" "$@"
+	SMTP=$PORT
+}
+
+# send FILE [RCPT]: through mailslot-smtpd, as smtplib sends it
+send() {
+	python3 "$BATS_TEST_DIRNAME/helpers/pop3_send.py" "$SMTP" "${2:-alice@example.org}" "$1"
+}
+
+# a message with what dot-stuffing, CRLF and mboxrd quoting must get right
+sample() {
+	printf 'From: sender@remote.example\r\nTo: alice@example.org\r\nSubject: sample %s\r\n\r\n' "$2" >"$1"
+	printf '.starts with a dot\r\n..two dots\r\n.\r\nFrom the start of a line\r\n>From quoted\r\n' >>"$1"
+	printf '>>From twice\r\n \r\ncaf\xc3\xa9 8bit\r\n%s\r\n\r\n\r\nthe end %s\r\n' "$(head -c 900 /dev/zero | tr '\0' x)" \
+		"$2" >>"$1"
+}
+
+@test "--help names every option; without --passwd, or with a bad option, it will not start" {
+	run "$POP3D" --help
+	assert_success
+	for o in --spool --format --users --passwd --tls-cert --tls-key --pop3s --user --log --timeout --config; do
+		assert_output --partial -- "$o"
+	done
+	run "$POP3D" --spool "$SPOOL" </dev/null
+	assert_failure 64
+	assert_output --partial -- "--passwd is needed"
+	run "$POP3D" --passwd "$PASSWD" --pop3s </dev/null
+	assert_failure 64
+}
+
+@test "CAPA: RESP-CODES, AUTH-RESP-CODE, PIPELINING, TOP, UIDL, USER, SASL PLAIN, IMPLEMENTATION; STLS with a certificate" {
+	start_pop3 "${TLS[@]}"
+	run python3 -c "
+import poplib
+p = poplib.POP3('127.0.0.1', $POP)
+print(p.getwelcome().decode())
+for k, v in sorted(p.capa().items()): print(' '.join([k] + v))
+p.user('alice'); p.pass_('alice secret')
+print('after login:', ' '.join(sorted(p.capa())))
+p.quit()"
+	assert_success
+	assert_line '+OK pop.test POP3 mailslot ready'
+	for c in RESP-CODES AUTH-RESP-CODE PIPELINING TOP UIDL USER STLS; do assert_line "$c"; done
+	assert_line 'SASL PLAIN'
+	assert_line --regexp '^IMPLEMENTATION mailslot-'
+	assert_line 'after login: AUTH-RESP-CODE IMPLEMENTATION PIPELINING RESP-CODES TOP UIDL'
+}
+
+# For each format: three messages through mailslot-smtpd, back through
+# poplib: every RETR ends in the octets sent, after the trace fields the
+# delivery added, and LIST, +OK and the octets agree.
+retrieve_byte_exact() {
+	FORMAT=$1
+	start_smtp
+	start_pop3
+	for i in 1 2 3; do
+		sample "$BATS_TEST_TMPDIR/sent$i" "$i"
+		send "$BATS_TEST_TMPDIR/sent$i"
+	done
+	mkdir "$BATS_TEST_TMPDIR/got"
+	run $CLIENT "$POP" alice 'alice secret' --out "$BATS_TEST_TMPDIR/got"
+	assert_success
+	assert_line --regexp '^stat 3 [0-9]+$'
+	assert_line 'sizes ok'
+	for i in 1 2 3; do
+		head -c 13 "$BATS_TEST_TMPDIR/got/$i" | grep -q '^Return-Path: ' || fail "message $i: no Return-Path first"
+		python3 -c 'import sys; got, sent = (open(f, "rb").read() for f in sys.argv[1:]); sys.exit(not got.endswith(b"\r\n" + sent))' \
+			"$BATS_TEST_TMPDIR/got/$i" "$BATS_TEST_TMPDIR/sent$i" || fail "$FORMAT message $i is not what was sent"
+	done
+	# uids: unique, and the same in the next session
+	run $CLIENT "$POP" alice 'alice secret'
+	local first=$output
+	[ "$(grep -c '^uidl' <<<"$first")" -eq 3 ]
+	[ "$(grep '^uidl' <<<"$first" | awk '{print $3}' | sort -u | wc -l)" -eq 3 ]
+	run $CLIENT "$POP" alice 'alice secret'
+	assert_equal "$output" "$first"
+}
+
+@test "mbox: messages from mailslot-smtpd come back byte-exact (From_ line out, mboxrd quoting undone)" {
+	retrieve_byte_exact mbox
+}
+
+@test "maildir: byte-exact; what was in new/ is in cur/ once seen" {
+	retrieve_byte_exact maildir
+	[ -z "$(ls "$SPOOL/alice/new")" ]
+	[ "$(ls "$SPOOL/alice/cur" | grep -c ':2,$')" -eq 3 ]
+}
+
+@test "mh: byte-exact" {
+	retrieve_byte_exact mh
+}
+
+@test "numbered: byte-exact" {
+	retrieve_byte_exact numbered
+}
+
+@test "DELE counts only at QUIT: a dropped connection deletes nothing; QUIT removes; uids of the rest stay" {
+	for FORMAT in mbox maildir; do
+		stop_listeners
+		rm -rf "${SPOOL:?}"/*
+		start_smtp
+		start_pop3
+		for i in 1 2 3; do sample "$BATS_TEST_TMPDIR/m$i" "$i"; send "$BATS_TEST_TMPDIR/m$i"; done
+		run $CLIENT "$POP" alice 'alice secret' --dele 1,2 --drop
+		assert_line 'dropped'
+		run $CLIENT "$POP" alice 'alice secret'
+		assert_line --regexp '^stat 3 '
+		local uid3
+		uid3=$(grep '^uidl 3 ' <<<"$output" | awk '{print $3}')
+		run $CLIENT "$POP" alice 'alice secret' --dele 1,2
+		assert_line --regexp '^\+OK pop.test POP3 server signing off \(1 message left\)'
+		run $CLIENT "$POP" alice 'alice secret'
+		assert_line --regexp '^stat 1 '
+		assert_line "uidl 1 $uid3"
+		grep -q 'logout: user=alice peer=127.0.0.1 retrieved=0 octets=0 deleted=0 deleted_octets=0 left=3 quit=no' "$LOG"
+		grep -q 'logout: user=alice peer=127.0.0.1 retrieved=0 octets=0 deleted=2 deleted_octets=[0-9]* left=1$' "$LOG"
+	done
+}
+
+@test "a delivery during an open session is neither blocked nor lost; a second session gets [IN-USE]" {
+	# mbox (locked by deliveries) and Maildir (not locked at all)
+	for FORMAT in mbox maildir; do
+		stop_listeners
+		rm -rf "${SPOOL:?}"/*
+		start_smtp --lock-timeout 2
+		start_pop3
+		sample "$BATS_TEST_TMPDIR/m1" 1
+		send "$BATS_TEST_TMPDIR/m1"
+		# a session that deletes message 1 and holds the maildrop 2 s
+		$CLIENT "$POP" alice 'alice secret' --dele 1 --hold 2 >"$BATS_TEST_TMPDIR/held" &
+		local held=$!
+		sleep 0.6
+		sample "$BATS_TEST_TMPDIR/m2" 2
+		local t0=$EPOCHREALTIME
+		send "$BATS_TEST_TMPDIR/m2"
+		awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { exit !(b - a < 1.5) }' || fail "$FORMAT: delivery waited"
+		run $CLIENT "$POP" alice 'alice secret'
+		assert_failure
+		assert_output --partial 'error -ERR [IN-USE]'
+		wait "$held"
+		run cat "$BATS_TEST_TMPDIR/held"
+		assert_line 'stat 1 '"$(grep -o '^stat 1 [0-9]*' "$BATS_TEST_TMPDIR/held" | awk '{print $3}')"
+		assert_line --partial '+OK pop.test POP3 server signing off'
+		mkdir -p "$BATS_TEST_TMPDIR/got.$FORMAT"
+		run $CLIENT "$POP" alice 'alice secret' --out "$BATS_TEST_TMPDIR/got.$FORMAT"
+		assert_line --regexp '^stat 1 '
+		grep -q 'sample 2' "$BATS_TEST_TMPDIR/got.$FORMAT/1" || fail "$FORMAT: the new message is not the one left"
+	done
+}
+
+@test "a wrong password: -ERR [AUTH] after a pause, logged as fail2ban's filter reads it; the third ends the connection" {
+	start_pop3 --error-delay 300
+	local t0=$EPOCHREALTIME
+	run python3 -c "
+import poplib
+p = poplib.POP3('127.0.0.1', $POP)
+for u, pw in (('alice', 'wrong'), ('nosuchuser', 'x'), ('alice', 'wrong again')):
+    p.user(u)
+    try: p.pass_(pw)
+    except poplib.error_proto as e: print(e.args[0].decode())
+try: p.noop(); print('still open')
+except Exception: print('closed')"
+	[ "$(grep -c '^-ERR \[AUTH\] Authentication failed$' <<<"$output")" -eq 3 ]
+	assert_line 'closed'
+	awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { exit !(b - a >= 1.8) }' || fail "no pause"
+	grep -q 'authentication failed: user=alice peer=127.0.0.1$' "$LOG"
+	grep -q 'authentication failed: user=nosuchuser peer=127.0.0.1$' "$LOG"
+	# no lock left behind: the right password works at once
+	run $CLIENT "$POP" alice 'alice secret'
+	assert_success
+	sed "s/^/$(date '+%b %e %H:%M:%S') mailhost /" "$LOG" >"$BATS_TEST_TMPDIR/syslog"
+	mkdir -p "$BATS_TEST_TMPDIR/filter.d"
+	cp /etc/fail2ban/filter.d/common.conf "$BATS_TEST_DIRNAME/../examples/fail2ban/filter.d/mailslot-auth.conf" \
+		"$BATS_TEST_TMPDIR/filter.d/"
+	run fail2ban-regex "$BATS_TEST_TMPDIR/syslog" "$BATS_TEST_TMPDIR/filter.d/mailslot-auth.conf"
+	assert_success
+	assert_output --regexp 'Failregex: 3 total'
+}
+
+@test "no USER, PASS or AUTH in clear off loopback; no password in the log with --verbose" {
+	run sh -c "printf 'CAPA\r\nUSER alice\r\nAUTH PLAIN AGFsaWNlAGFsaWNlIHNlY3JldA==\r\nQUIT\r\n' |
+		TCPREMOTEIP=192.0.2.9 TCPLOCALIP=192.0.2.1 '$POP3D' $(pop3d_args)"
+	refute_line --partial 'USER'
+	refute_line --partial 'SASL'
+	[ "$(grep -c '^-ERR \[AUTH\] Plaintext authentication disallowed' <<<"$output")" -eq 2 ]
+	start_pop3 --verbose
+	run $CLIENT "$POP" alice 'alice secret' --auth-plain
+	assert_success
+	run $CLIENT "$POP" alice 'alice secret'
+	assert_success
+	run grep -F -e 'alice secret' -e AGFsaWNlAGFsaWNlIHNlY3JldA== "$LOG"
+	assert_failure
+}
+
+@test "poplib stls() and POP3_SSL (--pop3s), the certificate verified; USER only inside TLS off loopback" {
+	start_smtp
+	sample "$BATS_TEST_TMPDIR/m1" 1
+	send "$BATS_TEST_TMPDIR/m1"
+	start_pop3 "${TLS[@]}"
+	run $CLIENT "$POP" alice 'alice secret' --stls "$PKI/ca.pem" --auth-plain
+	assert_success
+	assert_line --regexp '^stat 1 '
+	grep -q 'login: user=alice peer=127.0.0.1 messages=1 octets=[0-9]* tls="TLSv1.3 ' "$LOG"
+	stop_listeners
+	start_pop3 "${TLS[@]}" --pop3s
+	mkdir "$BATS_TEST_TMPDIR/got"
+	run $CLIENT "$POP" alice 'alice secret' --ssl "$PKI/ca.pem" --out "$BATS_TEST_TMPDIR/got"
+	assert_success
+	assert_line 'sizes ok'
+}
+
+@test "curl pop3:// and pop3s://: list, and RETR the same octets as poplib" {
+	start_smtp
+	sample "$BATS_TEST_TMPDIR/m1" 1
+	send "$BATS_TEST_TMPDIR/m1"
+	start_pop3 "${TLS[@]}"
+	mkdir "$BATS_TEST_TMPDIR/got"
+	$CLIENT "$POP" alice 'alice secret' --out "$BATS_TEST_TMPDIR/got"
+	run curl -sS --user 'alice:alice secret' "pop3://127.0.0.1:$POP/"
+	assert_success
+	assert_output --regexp '^1 [0-9]+'
+	curl -sS --user 'alice:alice secret' "pop3://127.0.0.1:$POP/1" >"$BATS_TEST_TMPDIR/curl1"
+	cmp "$BATS_TEST_TMPDIR/curl1" "$BATS_TEST_TMPDIR/got/1"
+	curl -sS --ssl-reqd --cacert "$PKI/ca.pem" --user 'alice:alice secret' "pop3://localhost:$POP/1" \
+		>"$BATS_TEST_TMPDIR/curl2"
+	cmp "$BATS_TEST_TMPDIR/curl2" "$BATS_TEST_TMPDIR/got/1"
+	stop_listeners
+	start_pop3 "${TLS[@]}" --pop3s
+	curl -sS --cacert "$PKI/ca.pem" --user 'alice:alice secret' "pop3s://localhost:$POP/1" >"$BATS_TEST_TMPDIR/curl3"
+	cmp "$BATS_TEST_TMPDIR/curl3" "$BATS_TEST_TMPDIR/got/1"
+}
+
+@test "openssl s_client -starttls pop3: USER and PASS inside TLS, then STAT" {
+	start_pop3 "${TLS[@]}"
+	run sh -c "printf 'USER alice\nPASS alice secret\nSTAT\nQUIT\n' | openssl s_client -quiet -crlf \
+		-starttls pop3 -CAfile '$PKI/ca.pem' -verify_return_error -connect 127.0.0.1:$POP 2>&1"
+	assert_line --partial '+OK Logged in, 0 messages'
+	assert_line --partial '+OK 0 0'
+	assert_line --partial 'signing off'
+}
+
+# fetchmail's rc file for this test's server; $1: keep or nokeep.  The
+# MDA writes each message to a file of its own in fetched/.
+fetchmailrc() {
+	printf '#!/bin/sh\ncat >"%s/fetched/$$"\n' "$BATS_TEST_TMPDIR" >"$BATS_TEST_TMPDIR/mda"
+	chmod 755 "$BATS_TEST_TMPDIR/mda"
+	printf 'set no syslog\npoll 127.0.0.1 service %s protocol pop3 uidl\n' "$POP" >"$BATS_TEST_TMPDIR/fetchmailrc"
+	printf '  user alice password "alice secret" %s sslproto "" mda "%s"\n' "$1" "$BATS_TEST_TMPDIR/mda" \
+		>>"$BATS_TEST_TMPDIR/fetchmailrc"
+	chmod 600 "$BATS_TEST_TMPDIR/fetchmailrc"
+}
+
+fetch() {
+	HOME=$BATS_TEST_TMPDIR fetchmail -f "$BATS_TEST_TMPDIR/fetchmailrc" -i "$BATS_TEST_TMPDIR/fetchids" -N "$@"
+}
+
+@test "fetchmail --keep --uidl twice: each message once; a new one next time; then delete mode empties the box" {
+	start_smtp
+	start_pop3
+	mkdir "$BATS_TEST_TMPDIR/fetched"
+	for i in 1 2; do sample "$BATS_TEST_TMPDIR/m$i" "$i"; send "$BATS_TEST_TMPDIR/m$i"; done
+	fetchmailrc keep
+	run fetch
+	assert_success
+	[ "$(ls "$BATS_TEST_TMPDIR/fetched" | wc -l)" -eq 2 ]
+	run fetch
+	assert_failure 1	# 1: no mail
+	[ "$(ls "$BATS_TEST_TMPDIR/fetched" | wc -l)" -eq 2 ]
+	sample "$BATS_TEST_TMPDIR/m3" 3
+	send "$BATS_TEST_TMPDIR/m3"
+	run fetch
+	assert_success
+	[ "$(ls "$BATS_TEST_TMPDIR/fetched" | wc -l)" -eq 3 ]
+	grep -l 'sample 3' "$BATS_TEST_TMPDIR"/fetched/* >/dev/null
+	rm "$BATS_TEST_TMPDIR"/fetched/* "$BATS_TEST_TMPDIR/fetchids"
+	fetchmailrc nokeep
+	run fetch
+	assert_success
+	[ "$(ls "$BATS_TEST_TMPDIR/fetched" | wc -l)" -eq 3 ]
+	run $CLIENT "$POP" alice 'alice secret'
+	assert_line 'stat 0 0'
+}
+
+@test "getmail6: every message once, kept on the server, not fetched again" {
+	FORMAT=maildir
+	start_smtp
+	start_pop3
+	for i in 1 2; do sample "$BATS_TEST_TMPDIR/m$i" "$i"; send "$BATS_TEST_TMPDIR/m$i"; done
+	local md=$BATS_TEST_TMPDIR/gm/Maildir
+	mkdir -p "$md/new" "$md/cur" "$md/tmp" "$BATS_TEST_TMPDIR/gm/dir"
+	cat >"$BATS_TEST_TMPDIR/gm/rc" <<-EOF
+		[retriever]
+		type = SimplePOP3Retriever
+		server = 127.0.0.1
+		port = $POP
+		username = alice
+		password = alice secret
+		[destination]
+		type = MDA_external
+		path = /bin/sh
+		arguments = ("-c", "cat >$md/new/\$\$")
+		allow_root_commands = true
+		unixfrom = false
+		[options]
+		read_all = false
+		delete = false
+		verbose = 0
+	EOF
+	for _ in 1 2; do
+		run getmail --getmaildir "$BATS_TEST_TMPDIR/gm/dir" --rcfile "$BATS_TEST_TMPDIR/gm/rc"
+		assert_success
+	done
+	[ "$(ls "$md/new" | wc -l)" -eq 2 ]
+	run $CLIENT "$POP" alice 'alice secret'
+	assert_line --regexp '^stat 2 '
+}
+
+@test "mpop over STLS with the certificate verified: kept, then deleted, each message once" {
+	start_smtp
+	start_pop3 "${TLS[@]}"
+	for i in 1 2; do sample "$BATS_TEST_TMPDIR/m$i" "$i"; send "$BATS_TEST_TMPDIR/m$i"; done
+	local md=$BATS_TEST_TMPDIR/mp/Maildir
+	mkdir -p "$md/new" "$md/cur" "$md/tmp"
+	local mp=(mpop --host=127.0.0.1 --port="$POP" --user=alice --passwordeval="echo 'alice secret'"
+		--tls=on --tls-starttls=on --tls-trust-file="$PKI/ca.pem" --tls-host-override=localhost
+		--delivery=maildir,"$md" --uidls-file="$BATS_TEST_TMPDIR/mp/uidls" --auth=user)
+	run "${mp[@]}" --keep=on -q
+	assert_success
+	run "${mp[@]}" --keep=on -q
+	assert_success
+	[ "$(ls "$md/new" | wc -l)" -eq 2 ]
+	run "${mp[@]}" --keep=off --only-new=off -q
+	assert_success
+	run $CLIENT "$POP" alice 'alice secret' --stls "$PKI/ca.pem"
+	assert_line 'stat 0 0'
+}
+
+@test "TOP, LIST n, UIDL n, RSET, NOOP and errors, pipelined in one write" {
+	start_smtp
+	sample "$BATS_TEST_TMPDIR/m1" 1
+	send "$BATS_TEST_TMPDIR/m1"
+	start_pop3
+	run python3 -c "
+import socket
+s = socket.create_connection(('127.0.0.1', $POP))
+s.sendall(b'USER alice\r\nPASS alice secret\r\nTOP 1 2\r\nLIST 1\r\nUIDL 1\r\nDELE 1\r\nLIST 1\r\nRSET\r\nRETR 9\r\nTOP 1\r\nNOOP\r\nLIST 1x\r\nQUIT\r\n')
+data = b''
+while True:
+    b = s.recv(65536)
+    if not b: break
+    data += b
+print(data.decode().replace('\r\n', '\n'))"
+	assert_success
+	assert_line --regexp '^\+OK [0-9]+ octets$'
+	assert_line '..starts with a dot'
+	assert_line '...two dots'
+	refute_line '..'
+	assert_line --regexp '^\+OK 1 [0-9]+$'
+	assert_line --regexp '^\+OK 1 m[0-9a-f]{16}$'
+	assert_line '+OK Message 1 deleted'
+	assert_line '-ERR No such message'
+	assert_line --regexp '^\+OK Maildrop has 1 message \([0-9]+ octets\)$'
+	assert_line '-ERR Syntax: TOP message lines'
+	assert_line '+OK'
+	assert_line '-ERR Bad message number'
+	assert_line '+OK pop.test POP3 server signing off (1 message left)'
+}
+
+@test "SIGKILL at every system call of the UPDATE (strace): the mailbox whole, before or after, in every format" {
+	command -v strace >/dev/null || fail "strace missing (tests/install-deps.sh test installs it)"
+	local fmt pids=()
+	# the four formats side by side: each run is its own spool and processes
+	for fmt in mbox maildir mh numbered; do
+		mkdir -p "$BATS_TEST_TMPDIR/crash-$fmt"
+		cp "$MS/users" "$PASSWD" "$BATS_TEST_TMPDIR/crash-$fmt/"
+		python3 "$BATS_TEST_DIRNAME/helpers/pop3_crash.py" --pop3d "$POP3D" --smtpd "$SMTPD" --format "$fmt" \
+			--work "$BATS_TEST_TMPDIR/crash-$fmt" >"$BATS_TEST_TMPDIR/crash-$fmt.out" 2>&1 &
+		pids+=($!)
+	done
+	for fmt in mbox maildir mh numbered; do
+		wait "${pids[0]}" || fail "$fmt: $(grep -E 'VIOLATION|Error|error' "$BATS_TEST_TMPDIR/crash-$fmt.out" | head -5)"
+		pids=("${pids[@]:1}")
+		run tail -1 "$BATS_TEST_TMPDIR/crash-$fmt.out"
+		assert_output --regexp '^[0-9]+ kill points, [1-9][0-9]* killed before the \+OK, 0 violations$'
+	done
+}
+
+@test "mbox changed by another program during the session: QUIT deletes nothing and says so" {
+	start_smtp
+	start_pop3
+	for i in 1 2; do sample "$BATS_TEST_TMPDIR/m$i" "$i"; send "$BATS_TEST_TMPDIR/m$i"; done
+	run python3 -c "
+import poplib, os
+p = poplib.POP3('127.0.0.1', $POP)
+p.user('alice'); p.pass_('alice secret')
+p.dele(1)
+# a mail reader rewrites the mailbox meanwhile: message 2 only, renamed over it
+path = '$SPOOL/alice'
+data = open(path, 'rb').read()
+second = data[data.index(b'\nFrom ', 1) + 1:]
+open(path + '.new', 'wb').write(second)
+os.rename(path + '.new', path)
+try: print(p.quit().decode())
+except poplib.error_proto as e: print(e.args[0].decode())"
+	assert_line '-ERR [SYS/TEMP] Mailbox changed meanwhile: nothing deleted'
+	run grep -c '^Subject: sample 2' "$SPOOL/alice"
+	assert_output 1
+	grep -q 'was changed by another program since it was listed: nothing deleted' "$LOG"
+}
+
+@test "150 messages (more than one batch from the monitor): STAT, LIST, UIDL and RETR see them all" {
+	{
+		echo "HELO t"
+		for i in $(seq 1 150); do
+			printf 'MAIL FROM:<s@remote.example>\nRCPT TO:<alice@example.org>\nDATA\nSubject: n%s\n\nbody %s\n.\n' "$i" "$i"
+		done
+		echo QUIT
+	} | smtpd_stdin >/dev/null
+	start_pop3
+	mkdir "$BATS_TEST_TMPDIR/got"
+	run $CLIENT "$POP" alice 'alice secret' --out "$BATS_TEST_TMPDIR/got"
+	assert_success
+	assert_line --regexp '^stat 150 [0-9]+$'
+	assert_line 'sizes ok'
+	[ "$(grep -c '^uidl ' <<<"$output")" -eq 150 ]
+	grep -q '^Subject: n150' "$BATS_TEST_TMPDIR/got/150"
+}
+
+@test "numbered: at QUIT a retrieved message's N.status says \\Seen, a deleted one goes with its status; a drop changes nothing" {
+	FORMAT=numbered
+	start_smtp
+	start_pop3
+	for i in 1 2 3; do sample "$BATS_TEST_TMPDIR/m$i" "$i"; send "$BATS_TEST_TMPDIR/m$i"; done
+	run python3 -c "
+import poplib
+p = poplib.POP3('127.0.0.1', $POP)
+p.user('alice'); p.pass_('alice secret')
+p.retr(1); p.retr(3)
+p.sock.close()"
+	for n in 1 2 3; do assert_equal "$(cat "$SPOOL/alice/$n.status")" '\Recent'; done
+	run python3 -c "
+import poplib
+p = poplib.POP3('127.0.0.1', $POP)
+p.user('alice'); p.pass_('alice secret')
+p.retr(1); p.dele(2)
+print(p.quit().decode())"
+	assert_line --partial 'signing off (2 messages left)'
+	assert_equal "$(cat "$SPOOL/alice/1.status")" '\Seen'
+	assert_equal "$(cat "$SPOOL/alice/3.status")" '\Recent'
+	[ ! -e "$SPOOL/alice/2" ] && [ ! -e "$SPOOL/alice/2.status" ]
+	run ls -A "$SPOOL/alice"
+	refute_output --partial ',mailslot'
+}
+
+@test "xinetd: the shipped examples/xinetd.d/mailslot-pop3, moved to a test port, serves poplib" {
+	command -v xinetd >/dev/null || fail "xinetd missing (tests/install-deps.sh test installs it)"
+	start_smtp
+	sample "$BATS_TEST_TMPDIR/m1" 1
+	send "$BATS_TEST_TMPDIR/m1"
+	local port
+	port=$(free_port)
+	sed -e 's/^service pop3$/service mailslot-pop3-test/' \
+		-e "s|^\(\s*server\s*=\).*|\1 $POP3D|" \
+		-e "s|^\(\s*server_args\s*=\).*|\1 -c $BATS_TEST_DIRNAME/../examples/mailslot.conf $(pop3d_args)|" \
+		-e "s|^{|{\n\ttype = UNLISTED\n\tport = $port\n\tbind = ::ffff:127.0.0.1|" \
+		"$BATS_TEST_DIRNAME/../examples/xinetd.d/mailslot-pop3" >"$BATS_TEST_TMPDIR/xinetd.conf"
+	xinetd -dontfork -f "$BATS_TEST_TMPDIR/xinetd.conf" -pidfile "$BATS_TEST_TMPDIR/xinetd.pid" 2>/dev/null &
+	echo $! >>"$BATS_TEST_TMPDIR/pids"
+	for _ in $(seq 1 100); do
+		python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1).close()" 2>/dev/null && break
+		sleep 0.05
+	done
+	run $CLIENT "$port" alice 'alice secret'
+	assert_success
+	assert_line --regexp '^stat 1 [0-9]+$'
+}
+
+@test "as root: a system account's mbox is read and rewritten as its owner, by a monitor running as --user" {
+	[ "$(id -u)" = 0 ] || skip "needs root (privileges.bats covers the rest)"
+	# a directory the mail account can reach (the test's own is 0700 above)
+	local top
+	top=$(mktemp -d /tmp/mailslot-pop3-root.XXXXXX)
+	echo "$top" >"$BATS_TEST_TMPDIR/rootdir"
+	chmod 755 "$top"
+	local spool=$top/spool q=$top/queue
+	mkdir -p "$spool" "$q"
+	chown root:mail "$spool" && chmod 2775 "$spool"
+	chown mail:mail "$q"
+	printf 'nobody:%s\n' "$(openssl passwd -6 pw)" >"$BATS_TEST_TMPDIR/rootpasswd"
+	chmod 600 "$BATS_TEST_TMPDIR/rootpasswd"
+	for i in 1 2; do
+		printf 'HELO x\nMAIL FROM:<a@b.example>\nRCPT TO:<nobody@localhost>\nDATA\nSubject: root %s\n\nhi\n.\nQUIT\n' "$i" |
+			"$SMTPD" --spool "$spool" --queue "$q" --domain localhost --hostname mx.test --log stderr >/dev/null 2>>"$LOG"
+	done
+	run sh -c "printf 'USER nobody\nPASS pw\nSTAT\nDELE 1\nQUIT\n' | '$POP3D' --spool '$spool' \
+		--passwd '$BATS_TEST_TMPDIR/rootpasswd' --hostname pop.test --log stderr 2>/dev/null | tr -d '\r'"
+	assert_line --regexp '^\+OK 2 [0-9]+$'
+	assert_line '+OK pop.test POP3 server signing off (1 message left)'
+	run stat -c '%U:%G %a' "$spool/nobody"
+	assert_output 'nobody:mail 600'
+	run grep -c '^Subject: root 2' "$spool/nobody"
+	assert_output 1
+	[ ! -e "$spool/nobody.lock" ]
+}
