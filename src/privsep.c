@@ -148,6 +148,9 @@ int ps_monitor(int sock, pid_t child, const struct config *cfg, const struct pee
 	struct ps_reply rep;
 
 	txn_init(&t, cfg, peer);
+	/* the key, while the client reads the greeting and asks for STARTTLS */
+	if (monitor_tls)
+		(void)tls_server_prepare(monitor_tls);
 	for (int got; (got = fdpass_request(sock, &req, sizeof req)) != 0;) {
 		int fd = got == 1 ? serve(&t, &req, &rep) : PS_BAD;
 		explicit_bzero(&req, sizeof req);	/* a password, for AUTH */

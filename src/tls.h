@@ -109,8 +109,8 @@ int tls_start(struct conn *c, struct tls_ctx *ctx, const char *peer_name, int ti
  * certificate and its public key, whose private operation is signer's,
  * and keeps the key file's octets in pages of their own (0, or -1 with
  * why set).  The session unmaps those (tls_server_forget_key) and signs
- * through the monitor, which parses the key at its first signature
- * (tls_server_sign: pad TLS_SIGN_ECDSA, an ECDSA signature of a digest,
+ * through the monitor, which parses the key once the session has started
+ * (tls_server_prepare) and signs once (tls_server_sign: pad TLS_SIGN_ECDSA, an ECDSA signature of a digest,
  * DER; or an RSA padding, RSA_PKCS1_PADDING or RSA_NO_PADDING, the raw
  * private operation; *outlen: room in out, then the signature's length;
  * 0 or -1).  A key type other than EC or RSA is loaded into ctx itself
@@ -129,6 +129,9 @@ struct tls_server {
 int tls_server_load(struct tls_server *t, const char *cert, const char *key, tls_signer signer, char *why,
 		    size_t whylen);
 void tls_server_forget_key(struct tls_server *t);
+/* The monitor parses the key ahead of the signature, while the client
+ * is still on its way to STARTTLS (0, or -1: no key to be had). */
+int tls_server_prepare(struct tls_server *t);
 int tls_server_sign(struct tls_server *t, int pad, const unsigned char *in, size_t inlen, unsigned char *out,
 		    size_t *outlen);
 void tls_server_free(struct tls_server *t);

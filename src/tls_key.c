@@ -298,12 +298,24 @@ static int sign_with(const struct tls_server *t, int pad, const unsigned char *i
 	return 0;
 }
 
+int tls_server_prepare(struct tls_server *t)
+{
+	if (t->ec || t->rsa)
+		return 0;
+	if (!t->pem)
+		return -1;
+	int rc = parse_key(t);
+	munmap(t->pem, t->pem_map);	/* parsed or not, the octets are done with */
+	t->pem = NULL;
+	return rc;
+}
+
 int tls_server_sign(struct tls_server *t, int pad, const unsigned char *in, size_t inlen, unsigned char *out,
 		    size_t *outlen)
 {
 	int rc = -1;
 
-	if (t->pem && parse_key(t) == 0)
+	if (tls_server_prepare(t) == 0)
 		rc = sign_with(t, pad, in, inlen, out, outlen);
 	/* one signature a connection: the key goes with the file's octets,
 	 * and the pages the parse took */

@@ -88,6 +88,12 @@ void tls_server_forget_key(struct tls_server *t)
 	(void)t;
 }
 
+int tls_server_prepare(struct tls_server *t)
+{
+	(void)t;
+	return -1;
+}
+
 int tls_server_sign(struct tls_server *t, int pad, const unsigned char *in, size_t inlen, unsigned char *out,
 		    size_t *outlen)
 {
