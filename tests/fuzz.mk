@@ -27,7 +27,7 @@ FUZZ_CFLAGS    = -std=c17 -g -O1 -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
                  -D_GNU_SOURCE $(FUZZ_SAN)
 
 # What each target links besides its harness.
-FUZZ_OBJS_session  = session txn privsep status reply conn fileio lineio addr users peer queue deliver mailbox lock mbox maildir mh numbered config log privs sasl authdb pwfile tls_off
+FUZZ_OBJS_session  = session txn privsep fdpass status reply conn fileio lineio addr users peer queue deliver mailbox lock mbox maildir mh numbered config log privs sasl authdb pwfile tls_off
 FUZZ_OBJS_sasl     = sasl
 FUZZ_OBJS_logstat  = logparse tally topn log
 FUZZ_OBJS_addr     = addr

@@ -2,7 +2,8 @@
 # pop3.bats: mailslot-pop3d (RFC 1939, RFC 2449, RFC 2595, RFC 5034,
 # RFC 8314) with real clients: Python's poplib (plain, stls(), POP3_SSL),
 # curl pop3:// and pop3s://, fetchmail, getmail6, mpop, openssl s_client;
-# messages delivered by mailslot-smtpd come back byte-exact in every
+# messages delivered by mailslot-smtpd, and a bounce mailslot-relay
+# delivered, come back byte-exact in every
 # format; DELE counts only at QUIT; deliveries go on during a session;
 # a second session gets [IN-USE]; a wrong password is logged for fail2ban.
 
@@ -559,4 +560,31 @@ print(p.quit().decode())"
 	run grep -c '^Subject: root 2' "$spool/nobody"
 	assert_output 1
 	[ ! -e "$spool/nobody.lock" ]
+}
+
+@test "a bounce mailslot-relay delivered, in every format: RETR gives the octets it stored" {
+	load helpers/relay_helper
+	relay_require
+	relay_setup
+	relay_dns
+	local f
+	for f in mbox maildir mh numbered; do
+		FORMAT=$f
+		SPOOL=$BATS_TEST_TMPDIR/spool-$f
+		mkdir -p "$SPOOL"
+		relay_queue alice@example.org "someone-$f@missing.test" < <(relay_msg "bounced-$f")
+		run relay --format "$f"
+		assert_success
+		assert_output --partial "status=bounced"
+		python3 "$BATS_TEST_DIRNAME/helpers/stored_message.py" "$f" "$SPOOL" alice "$BATS_TEST_TMPDIR/stored-$f" ||
+			fail "$f: the relay's delivery is not one message"
+		start_pop3
+		mkdir "$BATS_TEST_TMPDIR/got-$f"
+		run $CLIENT "$POP" alice 'alice secret' --out "$BATS_TEST_TMPDIR/got-$f"
+		assert_success
+		assert_line --regexp '^stat 1 [0-9]+$'
+		assert_line 'sizes ok'
+		cmp "$BATS_TEST_TMPDIR/got-$f/1" "$BATS_TEST_TMPDIR/stored-$f" || fail "$f: RETR differs from the stored bounce"
+		grep -q "bounced-$f" "$BATS_TEST_TMPDIR/got-$f/1" || fail "$f: not the bounce of bounced-$f"
+	done
 }
