@@ -9,6 +9,8 @@ does (a search that finds nothing anywhere proves nothing).
 """
 import sys
 
+CHUNK = 1 << 20
+
 
 def regions(pid):
     with open("/proc/%d/maps" % pid) as f:
@@ -27,14 +29,19 @@ def main():
     found = set()
     with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
         for lo, hi in regions(pid):
-            try:
-                mem.seek(lo)
-                data = mem.read(hi - lo)
-            except OSError:
-                continue
-            for n in needles:
-                if n in data:
-                    found.add(n)
+            # a chunk at a time, overlapping by the longest needle
+            overlap = max(len(n) for n in needles) - 1
+            tail = b""
+            for at in range(lo, hi, CHUNK):
+                try:
+                    mem.seek(at)
+                    data = tail + mem.read(min(CHUNK, hi - at))
+                except OSError:
+                    break
+                for n in needles:
+                    if n in data:
+                        found.add(n)
+                tail = data[-overlap:] if overlap else b""
     for n in needles:
         print("%s %s" % ("found" if n in found else "absent", n.hex()))
 
