@@ -557,6 +557,7 @@ int config_load(struct config *cfg, int argc, char **argv, unsigned program, con
 		program_defaults(cfg, program);
 	}
 	cfg->args = argv + optind;
+	cfg->config_file = config_file;
 	cfg->nargs = argc - optind;
 
 	struct origin o = { 0 };

@@ -63,6 +63,7 @@ struct config {
 	long long max_per_source;
 	long long listen_idle;		/* seconds without a connection before exiting */
 	int config_broken;		/* --listen: the config file failed; sessions report it */
+	const char *config_file;	/* --config, or NULL */
 	/* mailslot-relay */
 	const char *smarthost;
 	const char *dns_server;

@@ -13,17 +13,20 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "fdpass.h"
 #include "log.h"
 
 #define EX_USAGE 64
 #define EX_OSERR 71
 #define SD_LISTEN_FDS_START 3
 #define SOCKETS_MAX 16
+#define SPARE_FILES 6
 
 extern char **environ;
 
@@ -33,6 +36,14 @@ struct slot {
 	pid_t pid;
 	int has_source;
 	unsigned char source[16];
+};
+
+/* The session started ahead of its connection (listen.h), and the files
+ * it read as stat saw them then: a change to any of them retires it. */
+struct spare {
+	pid_t pid;		/* 0: none */
+	int channel;		/* the connection goes down it */
+	struct stat files[SPARE_FILES];
 };
 
 struct acceptor {
@@ -48,6 +59,9 @@ struct acceptor {
 	int session_argc;
 	const struct listen_fork *fork_hooks;	/* fork sessions instead of exec (TLS) */
 	sigset_t session_sigmask;
+	struct spare spare;
+	char **spare_env;		/* environ and LISTEN_SPARE_ENV */
+	int devnull;
 	int stopping;
 	long long idle_since;		/* ms, when the last session ended */
 };
@@ -132,10 +146,13 @@ static void say_421(int conn, const struct config *cfg, const char *why)
 		(void)send(conn, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* A forked session starts as an exec'd one would: the connection on
- * standard input and output, none of the acceptor's descriptors, signals
- * unblocked, and no trace of the other clients. */
-static pid_t fork_session(struct acceptor *a, int conn)
+static int is_spare;	/* this process: a spare the acceptor started */
+
+/* A forked session starts as an exec'd one would: in and out on standard
+ * input and output (the connection, or a spare's channel and /dev/null),
+ * none of the acceptor's descriptors, signals unblocked, and no trace of
+ * the other clients. */
+static pid_t fork_session(struct acceptor *a, int in, int out, int spare)
 {
 	pid_t pid;
 
@@ -143,21 +160,25 @@ static pid_t fork_session(struct acceptor *a, int conn)
 	(void)fflush(NULL);
 	if ((pid = fork()) != 0)
 		return pid;
-	if (dup2(conn, 0) == -1 || dup2(conn, 1) == -1)
+	if (dup2(in, 0) == -1 || dup2(out, 1) == -1)
 		_exit(EX_OSERR);
 	for (int i = 0; i < a->nsockets; i++)
 		if (a->sockets[i] > 1)
 			close(a->sockets[i]);
-	if (conn > 1)
-		close(conn);
+	if (in > 1)
+		close(in);
+	if (a->spare.channel >= 0)
+		close(a->spare.channel);
+	close(a->devnull);
 	close(a->sigfd);
 	close(a->self_fd);
 	memset(a->slots, 0, (size_t)a->cfg->max_connections * sizeof *a->slots);
 	sigprocmask(SIG_SETMASK, &a->session_sigmask, NULL);
+	is_spare = spare;
 	exit(a->fork_hooks->serve(a->session_argc, a->session_argv));
 }
 
-static pid_t start_session(struct acceptor *a, int conn)
+static pid_t start_session(struct acceptor *a, int in, int out, int spare)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -165,18 +186,18 @@ static pid_t start_session(struct acceptor *a, int conn)
 	int rc;
 
 	if (a->fork_hooks)
-		return fork_session(a, conn);
+		return fork_session(a, in, out, spare);
 	if (posix_spawn_file_actions_init(&fa) != 0)
 		return -1;
 	if (posix_spawnattr_init(&attr) != 0) {
 		posix_spawn_file_actions_destroy(&fa);
 		return -1;
 	}
-	posix_spawn_file_actions_adddup2(&fa, conn, 0);
-	posix_spawn_file_actions_adddup2(&fa, conn, 1);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
+	posix_spawn_file_actions_adddup2(&fa, out, 1);
 	posix_spawnattr_setsigmask(&attr, &a->session_sigmask);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-	rc = posix_spawn(&pid, a->self, &fa, &attr, a->session_argv, environ);
+	rc = posix_spawn(&pid, a->self, &fa, &attr, a->session_argv, spare ? a->spare_env : environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
@@ -184,6 +205,112 @@ static pid_t start_session(struct acceptor *a, int conn)
 		return -1;
 	}
 	return pid;
+}
+
+/* What a session reads when it starts: the config file, the users,
+ * aliases and password files, the certificate and key. */
+static void snapshot(const struct config *cfg, struct stat files[SPARE_FILES])
+{
+	const char *paths[SPARE_FILES] = { cfg->config_file, cfg->users_file, cfg->aliases_file,
+					   cfg->passwd, cfg->tls_cert, cfg->tls_key };
+
+	memset(files, 0, SPARE_FILES * sizeof *files);
+	for (int i = 0; i < SPARE_FILES; i++)
+		if (paths[i])
+			(void)stat(paths[i], &files[i]);
+}
+
+static int same_files(const struct stat *a, const struct stat *b)
+{
+	for (int i = 0; i < SPARE_FILES; i++)
+		if (a[i].st_dev != b[i].st_dev || a[i].st_ino != b[i].st_ino || a[i].st_size != b[i].st_size ||
+		    a[i].st_mtim.tv_sec != b[i].st_mtim.tv_sec || a[i].st_mtim.tv_nsec != b[i].st_mtim.tv_nsec ||
+		    a[i].st_ctim.tv_sec != b[i].st_ctim.tv_sec || a[i].st_ctim.tv_nsec != b[i].st_ctim.tv_nsec)
+			return 0;
+	return 1;
+}
+
+/* The next connection's session, started now, while nobody waits for it. */
+static void spare_start(struct acceptor *a)
+{
+	int sv[2];
+
+	if (a->spare.pid > 0 || a->stopping ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return;
+	snapshot(a->cfg, a->spare.files);
+	a->spare.channel = sv[0];
+	pid_t pid = start_session(a, sv[1], a->devnull, 1);
+	close(sv[1]);
+	if (pid == -1) {
+		close(sv[0]);
+		a->spare.channel = -1;
+		return;		/* the next connection starts its own */
+	}
+	a->spare.pid = pid;
+}
+
+/* A spare's end: without its channel it exits at once, quietly. */
+static void spare_retire(struct acceptor *a)
+{
+	if (a->spare.pid <= 0)
+		return;
+	close(a->spare.channel);
+	a->spare.channel = -1;
+	a->spare.pid = 0;
+}
+
+/* conn to the spare: its process id, or -1 (none, out of date, or gone). */
+static pid_t spare_handoff(struct acceptor *a, int conn)
+{
+	struct stat now[SPARE_FILES];
+	const char octet = 'c';
+
+	if (a->spare.pid <= 0)
+		return -1;
+	snapshot(a->cfg, now);
+	if (!same_files(now, a->spare.files) || fdpass_send(a->spare.channel, &octet, 1, conn) == -1) {
+		spare_retire(a);
+		return -1;
+	}
+	pid_t pid = a->spare.pid;
+	close(a->spare.channel);
+	a->spare.channel = -1;
+	a->spare.pid = 0;
+	return pid;
+}
+
+int listen_is_spare(void)
+{
+	static int checked;
+	const char *v = getenv(LISTEN_SPARE_ENV);
+
+	if (!checked && v) {
+		char *end;
+		is_spare = strtol(v, &end, 10) == (long)getppid() && *end == '\0';
+		unsetenv(LISTEN_SPARE_ENV);
+	}
+	checked = 1;
+	return is_spare;
+}
+
+int listen_spare_take(void)
+{
+	static int taken;
+	char octet = 0;
+	int conn;
+
+	if (!is_spare || taken)
+		return 0;
+	if (fdpass_recv(0, &octet, 1, &conn) == -1 || conn == -1)
+		return -1;
+	taken = 1;
+	if (dup2(conn, 0) == -1 || dup2(conn, 1) == -1) {
+		close(conn);
+		return -1;
+	}
+	close(conn);
+	return 0;
 }
 
 static void accept_one(struct acceptor *a, int sock)
@@ -213,7 +340,9 @@ static void accept_one(struct acceptor *a, int sock)
 		close(conn);
 		return;
 	}
-	pid_t pid = start_session(a, conn);
+	pid_t pid = spare_handoff(a, conn);
+	if (pid == -1)
+		pid = start_session(a, conn, conn, 0);
 	if (pid == -1) {
 		log_msg(LOG_ERR, "cannot start a session for %s: %s", addr, strerror(errno));
 		say_421(conn, cfg, "Service not available, closing transmission channel");
@@ -230,6 +359,7 @@ static void accept_one(struct acceptor *a, int sock)
 	}
 	if (++a->running == cfg->max_connections)
 		log_msg(LOG_WARNING, "%lld sessions running (--max-connections): new ones wait", a->running);
+	spare_start(a);
 }
 
 static void reap(struct acceptor *a)
@@ -238,6 +368,8 @@ static void reap(struct acceptor *a)
 	int ws;
 
 	while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+		if (pid == a->spare.pid)	/* gone before its connection came */
+			spare_retire(a);
 		for (long long i = 0; i < a->cfg->max_connections; i++) {
 			if (a->slots[i].pid == pid) {
 				a->slots[i].pid = 0;
@@ -263,6 +395,7 @@ static void read_signals(struct acceptor *a, int sigfd)
 			reap(a);
 		} else if (!a->stopping) {
 			a->stopping = 1;
+			spare_retire(a);
 			log_msg(LOG_INFO, "signal %u: accepting no more connections; %lld sessions to finish",
 				si.ssi_signo, a->running);
 		}
@@ -285,12 +418,30 @@ static char **session_args(int argc, char **argv, int *count)
 	return out;
 }
 
+/* environ and LISTEN_SPARE_ENV=our pid, for an exec'd spare. */
+static char **spare_environment(void)
+{
+	static char mark[sizeof LISTEN_SPARE_ENV + 24];
+	size_t n = 0;
+
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 2, sizeof *env);
+	if (!env)
+		return NULL;
+	memcpy(env, environ, n * sizeof *env);
+	snprintf(mark, sizeof mark, "%s=%ld", LISTEN_SPARE_ENV, (long)getpid());
+	env[n] = mark;
+	return env;
+}
+
 static int prepare(struct acceptor *a, const struct config *cfg, int argc, char **argv,
 		   const struct listen_fork *fork_hooks)
 {
 	memset(a, 0, sizeof *a);
 	a->cfg = cfg;
 	a->fork_hooks = fork_hooks;
+	a->spare.channel = -1;
 	take_sockets(a);
 	if (a->nsockets == 0) {
 		fprintf(stderr, "mailslot-smtpd: --listen: no listening socket (none passed by systemd, "
@@ -308,6 +459,11 @@ static int prepare(struct acceptor *a, const struct config *cfg, int argc, char 
 	a->session_argv = session_args(argc, argv, &a->session_argc);
 	if (!a->slots || !a->session_argv) {
 		log_msg(LOG_ERR, "--listen: out of memory");
+		return EX_OSERR;
+	}
+	a->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (a->devnull == -1 || !(a->spare_env = spare_environment())) {
+		log_msg(LOG_ERR, "--listen: cannot prepare spare sessions: %s", strerror(errno));
 		return EX_OSERR;
 	}
 	a->idle_since = clock_ms();
@@ -340,6 +496,7 @@ int listen_run(const struct config *cfg, int argc, char **argv, const struct lis
 			config_error);
 	log_msg(LOG_INFO, "accepting on %d socket%s, at most %lld sessions, %lld from one address",
 		a.nsockets, a.nsockets == 1 ? "" : "s", cfg->max_connections, cfg->max_per_source);
+	spare_start(&a);
 	while (!(a.stopping && a.running == 0)) {
 		struct pollfd p[SOCKETS_MAX + 1] = { { .fd = sigfd, .events = POLLIN } };
 		int np = 1, timeout = -1;

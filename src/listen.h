@@ -3,7 +3,8 @@
  * One process takes the listening socket(s) systemd passes (LISTEN_FDS),
  * or a listening socket on standard input (inetd "wait"), accepts each
  * connection and starts a session for it: fork, then exec of this same
- * program without --listen, the connection on standard input and output.
+ * program without --listen, the connection on standard input and output
+ * (one connection ahead: the spare, below).
  * So every connection is a fresh process (its own address-space layout
  * and stack canary, the configuration read again) that splits and
  * sandboxes itself as under Accept=yes (with TLS: forked, below); the acceptor keeps no state about
@@ -41,6 +42,25 @@ struct listen_fork {
 	void (*refresh)(void);
 	int (*serve)(int argc, char **argv);
 };
+
+/* The spare.  Right after each connection (and at start) the acceptor
+ * starts the session for the next one: the configuration read, the
+ * identity switched, the monitor and its sandboxed child split, the key
+ * parsed, all before any client is waiting.  The spare then waits on a
+ * channel on its standard input (standard output: /dev/null) for exactly
+ * one connection, and serves it as any session; it never sees another.
+ * A spare goes unused and exits when a file it read (config, users,
+ * aliases, passwords, certificate, key) changed in the meantime, when the
+ * acceptor stops, or when the acceptor does: that connection then starts
+ * a session of its own, as without spares.  An exec'd spare is told by
+ * LISTEN_SPARE_ENV, holding the acceptor's pid. */
+#define LISTEN_SPARE_ENV "MAILSLOT_SPARE"
+/* 1 in a spare (the variable is then removed), else 0. */
+int listen_is_spare(void);
+/* A spare's connection: wait for it and put it on standard input and
+ * output.  0, also when this is no spare or the connection was taken
+ * already; -1 when the acceptor let the spare go (exit quietly). */
+int listen_spare_take(void);
 
 /* Serve until idle or told to stop; returns the exit status (sysexits).
  * fork_hooks NULL: every session is exec'd. */

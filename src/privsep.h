@@ -55,10 +55,16 @@ enum ps_op { PS_MAIL = 1, PS_RCPT, PS_DATA, PS_DOT, PS_AUTH, PS_SIGN };
  * signs once (TLS 1.3's CertificateVerify, TLS 1.2's ServerKeyExchange). */
 #define PS_SIGN_LIMIT 1
 
-/* The one octet the monitor sends first, once the greeting is out: the
- * session may read the client.  The socket's end instead means the client
- * was refused before the greeting. */
+/* The record the monitor sends first, once the greeting is out: the
+ * session may read the client, who is peer; a spare's session gets the
+ * connection with it (SCM_RIGHTS), any other has it on standard input and
+ * output.  The socket's end instead means the client was refused before
+ * the greeting. */
 #define PS_GO 'G'
+struct ps_go {
+	char go;			/* PS_GO */
+	struct peer peer;
+};
 
 struct ps_request {
 	uint32_t op;

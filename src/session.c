@@ -727,7 +727,7 @@ static void log_connection(const struct session *s, const char *what)
 static struct session s;
 static struct txn local;	/* no monitor: the transaction runs here */
 
-void session_prepare(const struct config *cfg, const struct peer *peer)
+void session_attach(const struct config *cfg, const struct peer *peer, int in_fd, int out_fd)
 {
 	/* the line buffers stay untouched: clearing them would dirty pages
 	 * that every idle connection then pays for */
@@ -738,9 +738,14 @@ void session_prepare(const struct config *cfg, const struct peer *peer)
 	s.spool_fd = -1;
 	s.link.fd = -1;
 	s.link.mail_asked = cfg->submission;
-	lineio_init(&s.io, 0, 1, peer->network, cfg->timeout);
+	lineio_init(&s.io, in_fd, out_fd, peer->network, cfg->timeout);
 	s.r = (struct replier){ .io = &s.io, .max_errors = cfg->max_errors, .soft_errors = cfg->soft_errors,
 				.delay_ms = cfg->error_delay };
+}
+
+void session_prepare(const struct config *cfg, const struct peer *peer)
+{
+	session_attach(cfg, peer, 0, 1);
 	log_connection(&s, "connect");
 }
 

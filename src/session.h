@@ -13,8 +13,12 @@
 #include "config.h"
 #include "peer.h"
 
-/* The session's state for this connection, before the split. */
+/* The session's state for this connection, the client on standard input
+ * and output; logs the connection (the monitor's part). */
 void session_prepare(const struct config *cfg, const struct peer *peer);
+/* The same state without the log line, the client on in_fd and out_fd
+ * (the session child's part, told its peer by the monitor). */
+void session_attach(const struct config *cfg, const struct peer *peer, int in_fd, int out_fd);
 /* Greet the client on stdout (or refuse an early talker: -1, the session
  * is over).  It reads nothing but a peek for early bytes, so the process
  * that still holds privileges may call it, and the client reads the 220

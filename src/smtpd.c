@@ -40,6 +40,9 @@ static int fatal(int status, const char *why, const char *hostname)
 {
 	struct stat st;
 
+	/* a spare tells the connection it was started for */
+	if (listen_spare_take() == -1)
+		return status;
 	if (fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode)) {
 		fprintf(stderr, "mailslot-smtpd: %s\n", why);
 	} else {
@@ -125,52 +128,64 @@ static int queue_usable(const struct config *cfg, char *err, size_t errlen)
 
 /* The session child: sandbox itself for good while the monitor greets,
  * then speak SMTP once told the greeting went out (--smtps: after the
- * handshake, greeting inside TLS).  A session that could not sandbox
- * itself answers 421 after the greeting and ends. */
+ * handshake, greeting inside TLS).  A spare's child learns its client
+ * only then: the connection comes with the word to go.  A session that
+ * could not sandbox itself answers 421 after the greeting and ends. */
 static void run_session(const struct config *cfg, int sock, struct tls_server *tls)
 {
+	static struct ps_go go;
 	const char *step;
-	char go = 0;
-	int abi;
-	ssize_t n;
+	int abi, conn = -1;
 
 	if (cfg->passwd_fd != -1)
 		close(cfg->passwd_fd);	/* the hashes are the monitor's alone */
 	tls_server_forget_key(tls);	/* and so is the TLS key */
-	if (cfg->max_session_time > 0)
-		alarm((unsigned)cfg->max_session_time);	/* SIGALRM ends the session */
 	privs_shed_groups();
 	int sandboxed = sandbox_enter(&step, &abi);
 	int sandbox_errno = errno;
-	while ((n = recv(sock, &go, 1, 0)) == -1 && errno == EINTR)
-		;
-	if (n != 1 || go != PS_GO)
+	if (fdpass_recv(sock, &go, sizeof go, &conn) == -1 || go.go != PS_GO)
 		_exit(0);	/* an early talker, refused by the monitor */
+	if (cfg->max_session_time > 0)
+		alarm((unsigned)cfg->max_session_time);	/* SIGALRM ends the session */
+	int in = conn == -1 ? 0 : conn, out = conn == -1 ? 1 : conn;
 	if (sandboxed == -1) {
 		log_msg(LOG_ERR, "cannot sandbox the session: %s: %s", step, strerror(sandbox_errno));
-		dprintf(1, "421 4.3.0 %s Service not available, closing transmission channel\r\n", cfg->hostname);
+		dprintf(out, "421 4.3.0 %s Service not available, closing transmission channel\r\n", cfg->hostname);
 		_exit(EX_OSERR);
 	}
 	if (log_verbose())
 		log_msg(LOG_DEBUG, "session sandboxed (Landlock ABI %d)", abi);
+	session_attach(cfg, &go.peer, in, out);
 	session_use_tls(tls->ctx, sock);
 	if (cfg->smtps && session_greet_in_tls() == -1)
 		_exit(0);
 	_exit(session_run(sock));
 }
 
-/* The fork comes before the greeting, so that the child's start and its
- * sandbox overlap the client's reading of the 220 instead of delaying the
- * answer to its first command. */
-static int split(const struct config *cfg, const struct peer *peer, struct tls_server *tls, int tls_shared)
+/* A spare's client, once the acceptor hands it over: 0, or -1 when there
+ * is none (the spare was let go) or it is not a connected socket. */
+static int spare_client(struct peer *peer)
 {
-	const char go = PS_GO;
+	if (!listen_is_spare())
+		return 0;
+	if (listen_spare_take() == -1)
+		return -1;
+	peer_identify(peer);
+	return peer->kind == PEER_SOCKET ? 0 : -1;
+}
+
+/* The fork comes before the greeting (for a spare, before the client
+ * even came), so that the child's start and its sandbox overlap the
+ * client's reading of the 220 instead of delaying the answer to its
+ * first command. */
+static int split(const struct config *cfg, struct peer *peer, struct tls_server *tls, int tls_shared)
+{
+	struct ps_go go = { .go = PS_GO };
 	int sv[2];
 	pid_t pid;
 
 	/* what the sandbox would forbid later: the time zone now */
 	tzset();
-	session_prepare(cfg, peer);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		return fatal(EX_OSERR, "cannot make the privsep socket pair", cfg->hostname);
 	pid = fork();
@@ -189,8 +204,18 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_s
 		tls_ctx_free(tls->ctx);
 		tls->ctx = NULL;
 	}
+	if (listen_is_spare())
+		(void)tls_server_prepare(tls);	/* the key, while nobody waits */
+	if (spare_client(peer) == -1) {
+		close(sv[0]);
+		fdpass_reap(pid);
+		return 0;
+	}
+	session_prepare(cfg, peer);
+	go.peer = *peer;
 	/* --smtps: the client speaks first (its ClientHello), the session greets */
-	if ((!cfg->smtps && session_greet() == -1) || send(sv[0], &go, 1, MSG_NOSIGNAL) != 1)
+	if ((!cfg->smtps && session_greet() == -1) ||
+	    fdpass_send(sv[0], &go, sizeof go, listen_is_spare() ? 0 : -1) == -1)
 		shutdown(sv[0], SHUT_RDWR);
 	fdpass_leave_connection();
 	return ps_monitor(sv[0], pid, cfg, peer);
@@ -219,14 +244,15 @@ static int run_acceptor(const struct config *cfg, int argc, char **argv)
 static int serve(struct config *cfg, struct tls_server *tls)
 {
 	int tls_shared = tls->ctx != NULL;
-	struct peer peer;
+	struct peer peer = { 0 };
 	char err[512];
 	int rc;
 
 	if (users_init(cfg, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err, cfg->hostname);
-	peer_identify(&peer);
-	if (peer.kind == PEER_LISTENING)
+	if (!listen_is_spare())
+		peer_identify(&peer);	/* a spare's comes later */
+	if (!listen_is_spare() && peer.kind == PEER_LISTENING)
 		return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one "
 				       "process per connection (systemd Accept=yes, inetd 'nowait')", cfg->hostname);
 	log_open("mailslot-smtpd", cfg->log, cfg->verbose);
@@ -271,6 +297,7 @@ int main(int argc, char **argv)
 
 	/* a client that goes away must not kill us in the middle of a delivery */
 	signal(SIGPIPE, SIG_IGN);
+	(void)listen_is_spare();
 	rc = config_load(&cfg, argc, argv, PROG_SMTPD, "mailslot-smtpd");
 	if (rc == CONFIG_DONE)
 		return 0;

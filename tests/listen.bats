@@ -138,6 +138,13 @@ EOF
 	run grep -c 'acceptor exits: idle' "$BATS_TEST_TMPDIR/acc.log"
 	assert_output 1
 	assert_delivered alice idle-token
+	# the spare it kept for the next client went with it
+	for ((i = 0; i < 50; i++)); do
+		pgrep -f -- "$BATS_TEST_TMPDIR/users" >/dev/null || break
+		sleep 0.1
+	done
+	run pgrep -f -- "$BATS_TEST_TMPDIR/users"
+	assert_failure
 }
 
 @test "SIGTERM: the acceptor takes no new client, lets the running session deliver, then exits 0" {
@@ -190,6 +197,63 @@ EOF
 	run send_smtplib "$PORT" alice@example.test fixed-token
 	assert_success
 	assert_delivered alice fixed-token
+}
+
+# spare_pair: "MONITOR SESSION" of the acceptor's spare once it is the
+# acceptor's only child (the sessions before it have ended).
+spare_pair() {
+	local acc kids i
+	acc=$(acceptor_pid)
+	for ((i = 0; i < 100; i++)); do
+		kids=$(pgrep -P "$acc" | tr '\n' ' ')
+		set -- $kids
+		if [ $# -eq 1 ] && [ -n "$(pgrep -P "$1")" ]; then
+			echo "$1 $(pgrep -P "$1")"
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "no lone spare under the acceptor: children $kids"
+}
+
+@test "the spare: the next client's session waits split and sandboxed; a changed users or config file retires it" {
+	local conf=$BATS_TEST_TMPDIR/mailslot.conf
+	echo 'max-size 1m' >"$conf"
+	start_acceptor --config "$conf"
+	run send_smtplib "$PORT" alice@example.test first-token
+	assert_success
+	local pair
+	pair=$(spare_pair)
+	set -- $pair
+	# ready before any client: split, the session sandboxed, no connection
+	run grep -E '^(NoNewPrivs|Seccomp|CapEff):' "/proc/$2/status"
+	assert_line --regexp '^NoNewPrivs:[[:space:]]+1$'
+	assert_line --regexp '^Seccomp:[[:space:]]+2$'
+	assert_line --regexp '^CapEff:[[:space:]]+0+$'
+	run ss -Htn state established "( sport = :$PORT )"
+	assert_output ""
+	# dave is added after the spare read the users file: its session
+	# would refuse him, so it must make way for a new one
+	echo dave >>"$BATS_TEST_TMPDIR/users"
+	run send_smtplib "$PORT" dave@example.test dave-token
+	assert_success
+	assert_delivered dave dave-token
+	spare_pair >/dev/null
+	echo 'max-size 2m' >"$conf"
+	run python3 -c '
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10) as s:
+    s.ehlo("client.example.test")
+    print("size", s.esmtp_features.get("size"))' "$PORT"
+	assert_output "size 2097152"
+	# an unchanged spare serves: the next greeting comes from the pair
+	# that waited for it
+	pair=$(spare_pair)
+	set -- $pair
+	run send_smtplib "$PORT" alice@example.test spare-token
+	assert_success
+	run grep -c "mailslot-smtpd\[$1\]: .*spare-token\|mailslot-smtpd\[$1\]: .* from=" "$BATS_TEST_TMPDIR/acc.log"
+	[ "$output" -ge 1 ] || fail "the spare $1 did not serve the client"
 }
 
 @test "two listening sockets (two ListenStream= lines): the acceptor serves both" {
@@ -345,7 +409,8 @@ PY
 	done
 	echo "quit" >&"${HOLD[1]}"
 	echo "# PSS per idle TLS connection: $((sum / 100)) KiB ($count processes)" >&3
-	[ "$count" -eq 200 ] || fail "$count processes for 100 connections"
+	# 100 monitor/session pairs, and the spare's pair waiting for the next
+	[ "$count" -eq 202 ] || fail "$count processes for 100 connections and a spare"
 	[ $((sum / 100)) -le 512 ] || fail "PSS per connection $((sum / 100)) KiB"
 }
 

@@ -8,7 +8,8 @@ The client connects (or runs CMD with pipes), reads the greeting and says
 EHLO.  The session process is the one whose executable is BINARY, whose
 parent runs BINARY too (the monitor), and which is no such parent itself
 (under --listen the acceptor is the monitor's parent); exactly one such
-pair must exist.
+pair must exist, or, with --port, exactly one whose session holds this
+client's connection (the acceptor's spare is another pair, waiting).
 
 status: prints "session FIELD VALUE..." and "monitor FIELD VALUE..." for the
 credential lines of /proc/PID/status, then QUIT and the reply.
@@ -45,7 +46,28 @@ def status_of(pid):
     return out
 
 
-def find_pair(binary, timeout=5.0):
+def server_inode(client):
+    """The inode of the server's end of client's TCP connection."""
+    port = client.getsockname()[1]
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port:
+                    return fields[9]
+    return None
+
+
+def holds(pid, inode):
+    try:
+        return any(os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "socket:[%s]" % inode
+                   for fd in os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return False
+
+
+def find_pair(binary, client=None, timeout=5.0):
     target = os.path.realpath(binary)
     deadline = time.time() + timeout
     while True:
@@ -66,6 +88,9 @@ def find_pair(binary, timeout=5.0):
         # monitor, is a parent in a pair of its own, and not a session
         parents = {ppid for _, ppid in pairs}
         pairs = [(pid, ppid) for pid, ppid in pairs if pid not in parents]
+        if client is not None and len(pairs) > 1:
+            inode = server_inode(client)
+            pairs = [(pid, ppid) for pid, ppid in pairs if holds(pid, inode)]
         if len(pairs) == 1:
             return pairs[0]
         if time.time() > deadline:
@@ -111,7 +136,7 @@ def main():
     c = Conn(args)
     print("greeting " + (c.reply() or "none"))
     print("ehlo " + c.cmd("EHLO probe.example").split(" | ")[-1])
-    session, monitor = find_pair(args.binary)
+    session, monitor = find_pair(args.binary, c.sock if args.port else None)
     if args.action == "status":
         for who, pid in (("session", session), ("monitor", monitor)):
             st = status_of(pid)
