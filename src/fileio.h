@@ -26,6 +26,12 @@ int fileio_copy(int infd, off_t from, off_t end, int fd, off_t *offset);
  * a set-user-ID program's caller could close them.  0, or -1. */
 int fileio_std_open(void);
 
+/* The same file with the same contents, as far as stat tells: device,
+ * inode, size, modification and change times (a file replaced by rename,
+ * edited in place, or touched).  Both absent (zeroed) also compare equal. */
+struct stat;
+int fileio_same_file(const struct stat *a, const struct stat *b);
+
 struct fileio_buf {
 	int fd;
 	int err;		/* the first error, 0 while all is well */

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "fdpass.h"
+#include "fileio.h"
 #include "log.h"
 
 #define EX_USAGE 64
@@ -57,6 +58,7 @@ struct acceptor {
 	int sigfd;
 	char **session_argv;		/* ours without --listen */
 	int session_argc;
+	const struct listen_program *prog;
 	const struct listen_fork *fork_hooks;	/* fork sessions instead of exec (TLS) */
 	sigset_t session_sigmask;
 	struct spare spare;
@@ -137,13 +139,9 @@ static long long sessions_from(const struct acceptor *a, const unsigned char key
 }
 
 /* Best effort, never blocking: the client is being turned away. */
-static void say_421(int conn, const struct config *cfg, const char *why)
+static void refuse(int conn, const char *line)
 {
-	char line[300];
-	int n = snprintf(line, sizeof line, "421 4.7.0 %s %s\r\n", cfg->hostname, why);
-
-	if (n > 0 && (size_t)n < sizeof line)
-		(void)send(conn, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)send(conn, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 static int is_spare;	/* this process: a spare the acceptor started */
@@ -223,9 +221,7 @@ static void snapshot(const struct config *cfg, struct stat files[SPARE_FILES])
 static int same_files(const struct stat *a, const struct stat *b)
 {
 	for (int i = 0; i < SPARE_FILES; i++)
-		if (a[i].st_dev != b[i].st_dev || a[i].st_ino != b[i].st_ino || a[i].st_size != b[i].st_size ||
-		    a[i].st_mtim.tv_sec != b[i].st_mtim.tv_sec || a[i].st_mtim.tv_nsec != b[i].st_mtim.tv_nsec ||
-		    a[i].st_ctim.tv_sec != b[i].st_ctim.tv_sec || a[i].st_ctim.tv_nsec != b[i].st_ctim.tv_nsec)
+		if (!fileio_same_file(&a[i], &b[i]))
 			return 0;
 	return 1;
 }
@@ -235,7 +231,7 @@ static void spare_start(struct acceptor *a)
 {
 	int sv[2];
 
-	if (a->spare.pid > 0 || a->stopping ||
+	if (!a->prog->spares || a->spare.pid > 0 || a->stopping ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		return;
 	snapshot(a->cfg, a->spare.files);
@@ -336,7 +332,7 @@ static void accept_one(struct acceptor *a, int sock)
 	if (has_source && sessions_from(a, key) >= cfg->max_per_source) {
 		log_msg(LOG_WARNING, "connection from %s refused: %lld sessions from that address already "
 				     "(--max-connections-per-source)", addr, cfg->max_per_source);
-		say_421(conn, cfg, "Error: too many connections from your address");
+		refuse(conn, a->prog->busy_line);
 		close(conn);
 		return;
 	}
@@ -345,7 +341,7 @@ static void accept_one(struct acceptor *a, int sock)
 		pid = start_session(a, conn, conn, 0);
 	if (pid == -1) {
 		log_msg(LOG_ERR, "cannot start a session for %s: %s", addr, strerror(errno));
-		say_421(conn, cfg, "Service not available, closing transmission channel");
+		refuse(conn, a->prog->failed_line);
 		close(conn);
 		return;
 	}
@@ -436,16 +432,17 @@ static char **spare_environment(void)
 }
 
 static int prepare(struct acceptor *a, const struct config *cfg, int argc, char **argv,
-		   const struct listen_fork *fork_hooks)
+		   const struct listen_program *prog)
 {
 	memset(a, 0, sizeof *a);
 	a->cfg = cfg;
-	a->fork_hooks = fork_hooks;
+	a->prog = prog;
+	a->fork_hooks = prog->fork_hooks;
 	a->spare.channel = -1;
 	take_sockets(a);
 	if (a->nsockets == 0) {
-		fprintf(stderr, "mailslot-smtpd: --listen: no listening socket (none passed by systemd, "
-				"and standard input is not one)\n");
+		fprintf(stderr, "%s: --listen: no listening socket (none passed by systemd, "
+				"and standard input is not one)\n", prog->name);
 		return EX_USAGE;
 	}
 	int self = open("/proc/self/exe", O_PATH | O_CLOEXEC);
@@ -470,13 +467,13 @@ static int prepare(struct acceptor *a, const struct config *cfg, int argc, char 
 	return 0;
 }
 
-int listen_run(const struct config *cfg, int argc, char **argv, const struct listen_fork *fork_hooks)
+int listen_run(const struct config *cfg, int argc, char **argv, const struct listen_program *prog)
 {
 	static struct acceptor a;
 	sigset_t mask;
 	int rc;
 
-	if ((rc = prepare(&a, cfg, argc, argv, fork_hooks)) != 0)
+	if ((rc = prepare(&a, cfg, argc, argv, prog)) != 0)
 		return rc;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

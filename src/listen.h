@@ -43,6 +43,19 @@ struct listen_fork {
 	int (*serve)(int argc, char **argv);
 };
 
+/* The program the acceptor starts sessions of: its name for messages,
+ * the lines (its protocol's, CRLF-ended) for a client turned away at
+ * --max-connections-per-source and for one whose session could not be
+ * started; fork_hooks NULL: every session is exec'd; spares: its
+ * sessions can be started ahead (listen_is_spare, below). */
+struct listen_program {
+	const char *name;
+	const char *busy_line;
+	const char *failed_line;
+	const struct listen_fork *fork_hooks;
+	int spares;
+};
+
 /* The spare.  Right after each connection (and at start) the acceptor
  * starts the session for the next one: the configuration read, the
  * identity switched, the monitor and its sandboxed child split, the key
@@ -62,8 +75,7 @@ int listen_is_spare(void);
  * already; -1 when the acceptor let the spare go (exit quietly). */
 int listen_spare_take(void);
 
-/* Serve until idle or told to stop; returns the exit status (sysexits).
- * fork_hooks NULL: every session is exec'd. */
-int listen_run(const struct config *cfg, int argc, char **argv, const struct listen_fork *fork_hooks);
+/* Serve until idle or told to stop; returns the exit status (sysexits). */
+int listen_run(const struct config *cfg, int argc, char **argv, const struct listen_program *prog);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "fdpass.h"
+#include "fileio.h"
 #include "listen.h"
 #include "log.h"
 #include "peer.h"
@@ -86,12 +87,6 @@ static struct {
 	struct stat cert_st, key_st;
 } shared_tls;
 
-static int same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
 /* A pair that does not load leaves no context: each session then tries
  * for itself and answers 421, as a session of the exec'd kind would. */
 static void shared_tls_refresh(void)
@@ -101,7 +96,7 @@ static void shared_tls_refresh(void)
 
 	(void)stat(shared_tls.cert_path, &cert_st);
 	(void)stat(shared_tls.key_path, &key_st);
-	if (same_file(&cert_st, &shared_tls.cert_st) && same_file(&key_st, &shared_tls.key_st))
+	if (fileio_same_file(&cert_st, &shared_tls.cert_st) && fileio_same_file(&key_st, &shared_tls.key_st))
 		return;
 	shared_tls.cert_st = cert_st;
 	shared_tls.key_st = key_st;
@@ -229,14 +224,21 @@ static const struct listen_fork tls_fork = { shared_tls_refresh, serve_forked };
  * context built here (listen.h says why). */
 static int run_acceptor(const struct config *cfg, int argc, char **argv)
 {
+	static char busy[300], failed[300];
+	struct listen_program prog = { "mailslot-smtpd", busy, failed, NULL, 1 };
+
+	snprintf(busy, sizeof busy, "421 4.7.0 %s Error: too many connections from your address\r\n", cfg->hostname);
+	snprintf(failed, sizeof failed, "421 4.3.0 %s Service not available, closing transmission channel\r\n",
+		 cfg->hostname);
 	log_open("mailslot-smtpd", cfg->log, cfg->verbose);
 	if (!cfg->tls_cert || !tls_built_in())
-		return listen_run(cfg, argc, argv, NULL);
+		return listen_run(cfg, argc, argv, &prog);
 	shared_tls.cert_path = cfg->tls_cert;
 	shared_tls.key_path = cfg->tls_key;
 	shared_tls.cert_st.st_ino = (ino_t)-1;	/* nothing loaded yet */
 	shared_tls_refresh();
-	return listen_run(cfg, argc, argv, &tls_fork);
+	prog.fork_hooks = &tls_fork;
+	return listen_run(cfg, argc, argv, &prog);
 }
 
 /* One connection on standard input and output, from the configuration on;

@@ -399,18 +399,29 @@ PY
 	local line
 	read -r -t 60 line <&"${HOLD[0]}"
 	[ "$line" = "held 100" ] || fail "clients: $line"
-	local acc sum=0 count=0 p pss
+	local acc sum=0 count=0 spare=0 m p pss conns
 	acc=$(acceptor_pid)
-	for p in $(ps -e -o pid=,ppid= | awk -v top="$acc" '{ parent[$1] = $2 }
-		END { for (p in parent) if (parent[p] == top || parent[parent[p]] == top) print p }'); do
-		pss=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
-		sum=$((sum + ${pss:-0}))
-		count=$((count + 1))
+	# the server's ends of the clients' connections, by inode
+	conns=" $(awk -v port="$(printf '%04X' "$PORT")" 'NR > 1 { split($2, a, ":"); if (a[2] == port && $4 == "01") printf "%s ", $10 }' /proc/net/tcp)"
+	for m in $(pgrep -P "$acc"); do
+		local pair_pss=0 holds=0
+		for p in $m $(pgrep -P "$m"); do
+			pss=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+			pair_pss=$((pair_pss + ${pss:-0}))
+			count=$((count + 1))
+			for fd in $(find "/proc/$p/fd" -type l -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n'); do
+				case $conns in *" $fd "*) holds=1 ;; esac
+			done
+		done
+		# the spare's pair, waiting for the next client, is the one
+		# holding no connection: the acceptor's, not a connection's
+		if [ "$holds" = 1 ]; then sum=$((sum + pair_pss)); else spare=$((spare + pair_pss)); fi
 	done
 	echo "quit" >&"${HOLD[1]}"
-	echo "# PSS per idle TLS connection: $((sum / 100)) KiB ($count processes)" >&3
+	echo "# PSS per idle TLS connection: $((sum / 100)) KiB; the spare pair: $spare KiB ($count processes)" >&3
 	# 100 monitor/session pairs, and the spare's pair waiting for the next
 	[ "$count" -eq 202 ] || fail "$count processes for 100 connections and a spare"
+	[ "$spare" -gt 0 ] || fail "no spare pair found"
 	[ $((sum / 100)) -le 512 ] || fail "PSS per connection $((sum / 100)) KiB"
 }
 
