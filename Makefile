@@ -66,7 +66,8 @@ PROGRAMS  += mailslot-stat
 # mailslot-pop3d-tls when TLS is configured
 POP3D_OBJS = src/pop3d.o src/pop3.o src/pop3mon.o src/fdpass.o src/tlsbuild.o src/sandbox.o src/conn.o src/lineio.o \
              src/fileio.o src/users.o src/addr.o src/peer.o src/mailbox.o src/mbox.o src/maildir.o src/mh.o \
-             src/numbered.o src/lock.o src/config.o src/log.o src/privs.o src/sasl.o src/authdb.o src/pwfile.o
+             src/numbered.o src/lock.o src/config.o src/log.o src/privs.o src/sasl.o src/authdb.o src/pwfile.o \
+             src/listen.o
 PROGRAMS  += mailslot-pop3d mailslot-pop3d-tls
 
 .PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test

@@ -69,7 +69,7 @@ static const struct setting settings[] = {
 	{ "max-session-time", SMTPD, 0, K_NUMBER, OFF(max_session_time), 3600, 0, 604800, "SECONDS", "longest a session may last (0: no limit)" },
 	{ "listen", SMTPD | ONLY_CMDLINE, 0, K_FLAG, OFF(listen), 0, 0, 0, NULL, "accept on the listening socket(s) passed in (systemd Accept=no), a session process each" },
 	{ "max-connections", SMTPD, 0, K_NUMBER, OFF(max_connections), 1000, 1, 100000, "N", "--listen: sessions at once; more wait in the backlog" },
-	{ "max-connections-per-source", SMTPD, 0, K_NUMBER, OFF(max_per_source), 50, 1, 100000, "N", "--listen: sessions at once from one address; more get 421" },
+	{ "max-connections-per-source", SMTPD, 0, K_NUMBER, OFF(max_per_source), 50, 1, 100000, "N", "--listen: sessions at once from one address; more are turned away" },
 	{ "listen-idle", SMTPD, 0, K_NUMBER, OFF(listen_idle), 60, 0, 86400, "SECONDS", "--listen: exit after this long with no session (0: never)" },
 	{ "passwd", SMTPD, 0, K_STRING, OFF(passwd), 0, 0, 0, "FILE", "offer AUTH; passwords from FILE (name:HASH lines, /etc/shadow too)" },
 	{ "tls-cert", SMTPD, 0, K_STRING, OFF(tls_cert), 0, 0, 0, "FILE", "PEM certificate (and chain): offer STARTTLS; needs --tls-key" },
@@ -108,7 +108,7 @@ static const struct setting settings[] = {
 static const char *const pop3d_settings[] = {
 	"config", "spool", "format", "users", "hostname", "timeout", "error-delay", "lock-timeout",
 	"stale-lock-time", "max-session-time", "passwd", "tls-cert", "tls-key", "user", "log", "verbose",
-	"help", "version",
+	"listen", "max-connections", "max-connections-per-source", "listen-idle", "help", "version",
 };
 
 static int takes(const struct setting *s, unsigned program)

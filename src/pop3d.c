@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "fdpass.h"
+#include "listen.h"
 #include "log.h"
 #include "peer.h"
 #include "pop3.h"
@@ -98,6 +99,19 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_c
 	return rc;
 }
 
+/* --listen: the acceptor (listen.h) for systemd's Accept=no; each
+ * session is this program again, exec'd with the connection. */
+static int run_acceptor(const struct config *cfg, int argc, char **argv)
+{
+	static const struct listen_program prog = {
+		"mailslot-pop3d", "-ERR [SYS/TEMP] too many connections from your address\r\n",
+		"-ERR [SYS/TEMP] Service not available\r\n", NULL, 0,
+	};
+
+	log_open("mailslot-pop3d", cfg->log, cfg->verbose);
+	return listen_run(cfg, argc, argv, &prog);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -118,12 +132,14 @@ int main(int argc, char **argv)
 		tlsbuild_exec(argv, "mailslot-pop3d", err, sizeof err);
 		return fatal(EX_CONFIG, err);
 	}
+	if (cfg.listen)
+		return run_acceptor(&cfg, argc, argv);
 	if (users_init(&cfg, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err);
 	peer_identify(&peer);
 	if (peer.kind == PEER_LISTENING)
-		return fatal(EX_USAGE, "standard input is a listening socket: start one process per connection "
-				       "(systemd Accept=yes, inetd 'nowait')");
+		return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one process "
+				       "per connection (systemd Accept=yes, inetd 'nowait')");
 	log_open("mailslot-pop3d", cfg.log, cfg.verbose);
 	/* a password file readable by root only (/etc/shadow) is opened now;
 	 * the monitor reads it again from the start for every login */
