@@ -106,7 +106,7 @@ exposure_at_most() {
 $UNITS/mailslot-submission.service:0"
 }
 
-@test "the POP3 units (110 with STLS, 995 implicit TLS): Accept=yes, verified, hardened as the SMTP ones" {
+@test "the POP3 units (110 with STLS, 995 implicit TLS): Accept=no and the acceptor, verified, hardened as the SMTP ones" {
 	[ -x "$REPO/mailslot-pop3d" ] || fail "mailslot-pop3d is not built: run make first"
 	local kind port
 	for kind in pop3 pop3s; do
@@ -114,23 +114,23 @@ $UNITS/mailslot-submission.service:0"
 		[ "$kind" = pop3s ] && port=995
 		run grep -x "ListenStream=$port" "$UNITS/mailslot-$kind.socket"
 		assert_success
-		run grep -x 'Accept=yes' "$UNITS/mailslot-$kind.socket"
+		run grep -x 'Accept=no' "$UNITS/mailslot-$kind.socket"
 		assert_success
-		run grep -c "^ExecStart=/usr/local/sbin/mailslot-pop3d --config /etc/mailslot/mailslot.conf" \
-			"$UNITS/mailslot-$kind@.service"
+		run grep -c "^ExecStart=/usr/local/sbin/mailslot-pop3d --listen --config /etc/mailslot/mailslot.conf" \
+			"$UNITS/mailslot-$kind.service"
 		assert_output 1
-		exposure_at_most 2.0 "$UNITS/mailslot-$kind@.service"
+		exposure_at_most 2.0 "$UNITS/mailslot-$kind.service"
 		cp "$UNITS/mailslot-$kind.socket" "$BATS_TEST_TMPDIR/"
 		sed "s|^ExecStart=/usr/local/sbin/mailslot-pop3d|ExecStart=$REPO/mailslot-pop3d|" \
-			"$UNITS/mailslot-$kind@.service" >"$BATS_TEST_TMPDIR/mailslot-$kind@.service"
+			"$UNITS/mailslot-$kind.service" >"$BATS_TEST_TMPDIR/mailslot-$kind.service"
 		run systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/mailslot-$kind.socket" \
-			"$BATS_TEST_TMPDIR/mailslot-$kind@.service"
+			"$BATS_TEST_TMPDIR/mailslot-$kind.service"
 		assert_success
 		assert_output ''
 	done
-	run grep -c -- '--pop3s' "$UNITS/mailslot-pop3s@.service" "$UNITS/mailslot-pop3@.service"
-	assert_output "$UNITS/mailslot-pop3s@.service:1
-$UNITS/mailslot-pop3@.service:0"
+	run grep -c -- '--pop3s' "$UNITS/mailslot-pop3s.service" "$UNITS/mailslot-pop3.service"
+	assert_output "$UNITS/mailslot-pop3s.service:1
+$UNITS/mailslot-pop3.service:0"
 }
 
 @test "the service may write the spec's default spool and queue" {
