@@ -283,3 +283,21 @@ void log_msg(int priority, const char *fmt, ...)
 	va_end(ap);
 	errno = saved;
 }
+
+static int fd_is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int log_startup_failure(const char *ident, const char *why)
+{
+	if (!fd_is_socket(2)) {
+		fprintf(stderr, "%s: %s\n", ident, why);
+	} else {
+		log_open(ident, LOG_DEST_SYSLOG, 0);
+		log_msg(LOG_ERR, "fatal: %s", why);
+	}
+	return fd_is_socket(1);
+}

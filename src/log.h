@@ -34,5 +34,11 @@ void log_printable(char *out, size_t outsz, const char *in, size_t inlen);
  * for the worst case: 2 * strlen(in) + 3. */
 const char *log_value(char *out, size_t outsz, const char *in);
 int log_verbose(void);
+/* A start-up failure of the program ident, said where it will be read:
+ * on standard error for a person or a service manager, but to syslog when
+ * fd 2 is the client's socket (inetd), where it would reach the client
+ * as a stray line.  Then 1 when fd 1 is a socket: the caller tells the
+ * client there in its protocol's words, so that it comes back later. */
+int log_startup_failure(const char *ident, const char *why);
 
 #endif

@@ -36,15 +36,7 @@
  * the log, and a client gets -ERR [SYS/TEMP] (RFC 3206), to come back. */
 static int fatal(int status, const char *why)
 {
-	struct stat st;
-
-	if (fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		fprintf(stderr, "mailslot-pop3d: %s\n", why);
-	} else {
-		log_open("mailslot-pop3d", LOG_DEST_SYSLOG, 0);
-		log_msg(LOG_ERR, "fatal: %s", why);
-	}
-	if (fstat(1, &st) == 0 && S_ISSOCK(st.st_mode))
+	if (log_startup_failure("mailslot-pop3d", why))
 		dprintf(1, "-ERR [SYS/TEMP] Service not available: %s\r\n",
 			status == EX_OSERR ? "system error" : "configuration error");
 	return status;

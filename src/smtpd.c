@@ -39,18 +39,10 @@
  * client on a socket gets a 421, so that it retries later. */
 static int fatal(int status, const char *why, const char *hostname)
 {
-	struct stat st;
-
 	/* a spare tells the connection it was started for */
 	if (listen_spare_take() == -1)
 		return status;
-	if (fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		fprintf(stderr, "mailslot-smtpd: %s\n", why);
-	} else {
-		log_open("mailslot-smtpd", LOG_DEST_SYSLOG, 0);
-		log_msg(LOG_ERR, "fatal: %s", why);
-	}
-	if (fstat(1, &st) == 0 && S_ISSOCK(st.st_mode))
+	if (log_startup_failure("mailslot-smtpd", why))
 		dprintf(1, "421 %s %s Service not available: %s\r\n", status == EX_OSERR ? "4.3.0" : "4.3.5",
 			hostname ? hostname : "mailslot",
 			status == EX_OSERR ? "system error" : "configuration error");
