@@ -653,10 +653,12 @@ tls_handshakes() {
 	assert_failure
 }
 
-# hold MODE: a poplib client that stops at each step until told to go on
-# (a line on its standard input), saying where it is: "greeted"; then
-# MODE stls: "tls TLSv1.3" after stls(), MODE login: "login" after USER
-# and PASS in clear (loopback); then QUIT.  On coprocess HOLD.
+# hold MODE: mailslot-pop3d with the EC pair, and a poplib client that
+# stops at each step until told to go on (step), saying where it is:
+# "greeted"; then MODE stls: "tls TLSv1.3" after stls(), MODE login:
+# "login" after USER and PASS in clear (loopback); then "quit", or
+# "closed ERROR".  On coprocess HOLD; sets MONITOR and SESSION, the two
+# processes of its connection, once it is greeted.
 hold() {
 	cat >"$BATS_TEST_TMPDIR/hold.py" <<'PY'
 import poplib, ssl, sys
@@ -677,7 +679,10 @@ try:
 except (OSError, poplib.error_proto) as e:
     print("closed", type(e).__name__, flush=True)
 PY
+	start_pop3 "${TLS[@]}"
 	coproc HOLD { python3 -u "$BATS_TEST_TMPDIR/hold.py" "$POP" "$1"; }
+	step greeted
+	read -r MONITOR SESSION < <(held_pids)
 }
 
 # step EXPECTED: tell the held client to go on, and check what it says
@@ -688,9 +693,9 @@ step() {
 	[ "$line" = "$1" ] || fail "client: '$line', not '$1'"
 }
 
-# held_pids: "MONITOR SESSION", the two processes of the held connection
-# (the monitor is the listener's child, the session the monitor's), once
-# start_listener's probe connection has ended
+# held_pids: "MONITOR SESSION" of the held connection (the monitor is the
+# listener's child, the session the monitor's), once start_listener's
+# probe connection has ended
 held_pids() {
 	local -a kids
 	for _ in $(seq 1 100); do
@@ -720,58 +725,48 @@ mem() {
 	python3 "$BATS_TEST_DIRNAME/helpers/mem_grep.py" "$1" "${NEEDLES[@]}" | cut -d' ' -f1 | tr '\n' ' '
 }
 
-@test "the key is the monitor's: parsed while the client reads the greeting, gone after the signature; never in the session" {
+# hold_key MODE: hold MODE, and check that the client's greeting found
+# the key parsed in the monitor (the search finds it where it is: a
+# search that finds nothing anywhere proves nothing), never in the session
+hold_key() {
 	grep -q -a -m1 AddressSanitizer "$POP3D" && skip "a sanitizer build: its allocator reserves terabytes, too much to read"
 	mapfile -t NEEDLES < <(key_needles pop)
-	start_pop3 "${TLS[@]}"
-	hold stls
-	step greeted
-	local monitor session
-	read -r monitor session < <(held_pids)
-	# the search finds the parsed key where it is: in the monitor, and
-	# only there
-	assert_equal "$(mem "$monitor")" "absent found absent "
-	assert_equal "$(mem "$session")" "absent absent absent "
+	hold "$1"
+	assert_equal "$(mem "$MONITOR")" "absent found absent "
+	assert_equal "$(mem "$SESSION")" "absent absent absent "
+}
+
+@test "the key is the monitor's: parsed while the client reads the greeting, gone after the signature; never in the session" {
+	hold_key stls
 	step "tls TLSv1.3"
 	# one signature made, the monitor let the key go; the session that
 	# speaks TLS never had it
-	assert_equal "$(mem "$monitor")" "absent absent absent "
-	assert_equal "$(mem "$session")" "absent absent absent "
+	assert_equal "$(mem "$MONITOR")" "absent absent absent "
+	assert_equal "$(mem "$SESSION")" "absent absent absent "
 	step quit
 	run grep -e 'cannot sign' -e 'malformed' "$LOG"
 	assert_failure
 }
 
 @test "the key is dropped at a login: no handshake comes after one" {
-	grep -q -a -m1 AddressSanitizer "$POP3D" && skip "a sanitizer build: its allocator reserves terabytes, too much to read"
-	mapfile -t NEEDLES < <(key_needles pop)
-	start_pop3 "${TLS[@]}"
-	hold login
-	step greeted
-	local monitor session
-	read -r monitor session < <(held_pids)
-	assert_equal "$(mem "$monitor")" "absent found absent "
+	hold_key login
 	step login
-	assert_equal "$(mem "$monitor")" "absent absent absent "
-	assert_equal "$(mem "$session")" "absent absent absent "
+	assert_equal "$(mem "$MONITOR")" "absent absent absent "
+	assert_equal "$(mem "$SESSION")" "absent absent absent "
 	step quit
 }
 
 @test "a session that asks for a second signature is killed, and that is logged" {
 	command -v gdb >/dev/null || skip "gdb is not installed (tests/install-deps.sh test)"
-	start_pop3 "${TLS[@]}"
 	hold stls
-	step greeted
-	local monitor session
-	read -r monitor session < <(held_pids)
 	step "tls TLSv1.3"
 	# the session, taken over, asks again as the handshake did
-	run gdb -p "$session" -batch -ex \
+	run gdb -p "$SESSION" -batch -ex \
 		"call (int)pop3_sign(-1, (unsigned char *)'pop3.c'::session.tls, 32, (unsigned char *)0, (unsigned long *)0)"
 	assert_output --partial 'SIGKILL'
 	step "closed error_proto"
 	grep -q "session asked for a TLS signature 2 times (at most 1): peer=127.0.0.1" "$LOG" ||
 		fail "no log line: $(cat "$LOG")"
-	grep -q "session process $session sent a malformed request: connection ended" "$LOG"
-	grep -q "session process $session killed by signal 9" "$LOG"
+	grep -q "session process $SESSION sent a malformed request: connection ended" "$LOG"
+	grep -q "session process $SESSION killed by signal 9" "$LOG"
 }
