@@ -228,10 +228,15 @@ int tls_server_load(struct tls_server *t, const char *cert, const char *key, tls
 		    size_t whylen)
 {
 	*t = (struct tls_server){ 0 };
-	if (check_pair(cert, key, why, whylen) == -1)
-		return -1;
+	/* the certificate's context first: the child that checks the pair
+	 * then finds OpenSSL started and its algorithms fetched, 1.5 ms less
+	 * for every process that loads a pair (pop3d: every connection) */
 	if (!(t->ctx = tls_server_ctx_cert(cert, why, whylen)))
 		return -1;
+	if (check_pair(cert, key, why, whylen) == -1) {
+		tls_server_free(t);
+		return -1;
+	}
 	SSL_CTX *ssl = tls_ctx_ssl(t->ctx);
 	EVP_PKEY *proxy = proxy_of(SSL_CTX_get0_certificate(ssl));
 	int ok = proxy && SSL_CTX_use_PrivateKey(ssl, proxy) == 1;
