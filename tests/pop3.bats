@@ -653,6 +653,12 @@ tls_handshakes() {
 	assert_failure
 }
 
+@test "a key that does not match the certificate: one line, exit 78, before any POP3" {
+	run "$POP3D" $(pop3d_args) --tls-cert "$PKI/pop.pem" --tls-key "$PKI/pop-rsa.key" </dev/null
+	assert_equal "$status" 78
+	assert_output "mailslot-pop3d: TLS key $PKI/pop-rsa.key does not match the certificate $PKI/pop.pem"
+}
+
 # hold MODE: mailslot-pop3d with the EC pair, and a poplib client that
 # stops at each step until told to go on (step), saying where it is:
 # "greeted"; then MODE stls: "tls TLSv1.3" after stls(), MODE login:
