@@ -92,11 +92,13 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_s
 	}
 	close(sv[1]);
 	/* the context is the session's alone; the key stays here to sign
-	 * with, unless it is of a kind the context had to hold */
+	 * with, unless it is of a kind the context had to hold: then a
+	 * session that asks for a signature is not an honest one */
 	tls_ctx_free(tls->ctx);
 	tls->ctx = NULL;
+	struct tls_server *signer = cfg->tls_cert && !tls->key_in_session ? tls : NULL;
 	fdpass_leave_connection();
-	int rc = pm_monitor(sv[0], pid, cfg, peer, tls->key_in_session || !cfg->tls_cert ? NULL : tls);
+	int rc = pm_monitor(sv[0], pid, cfg, peer, signer);
 	log_fields(LOG_INFO, fields, "disconnect from %s", shown);
 	return rc;
 }

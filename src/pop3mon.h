@@ -39,8 +39,9 @@
  *                        or at the login, after which no handshake comes
  * Only LOGIN and SIGN are served before a login succeeds, and SIGN not
  * after it; a dropped connection never reaches UPDATE, so it deletes
- * nothing.  Anything malformed ends the connection.  At the end the monitor logs the session's figures:
- * user, messages and octets retrieved, messages and octets deleted.
+ * nothing.  Anything malformed ends the connection.  At the end the
+ * monitor logs the session's figures: user, messages and octets
+ * retrieved, messages and octets deleted.
  */
 #ifndef MAILSLOT_POP3MON_H
 #define MAILSLOT_POP3MON_H

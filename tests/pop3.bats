@@ -762,17 +762,30 @@ hold_key() {
 	step quit
 }
 
-@test "a session that asks for a second signature is killed, and that is logged" {
+# taken_over: the held session, taken over (gdb), asks the monitor for a
+# signature as a handshake would; the monitor kills it
+taken_over() {
 	command -v gdb >/dev/null || skip "gdb is not installed (tests/install-deps.sh test)"
-	hold stls
-	step "tls TLSv1.3"
-	# the session, taken over, asks again as the handshake did
 	run gdb -p "$SESSION" -batch -ex \
 		"call (int)pop3_sign(-1, (unsigned char *)'pop3.c'::session.tls, 32, (unsigned char *)0, (unsigned long *)0)"
 	assert_output --partial 'SIGKILL'
 	step "closed error_proto"
-	grep -q "session asked for a TLS signature 2 times (at most 1): peer=127.0.0.1" "$LOG" ||
+	grep -q "session process $SESSION sent a malformed request: connection ended" "$LOG" ||
 		fail "no log line: $(cat "$LOG")"
-	grep -q "session process $SESSION sent a malformed request: connection ended" "$LOG"
 	grep -q "session process $SESSION killed by signal 9" "$LOG"
+}
+
+@test "a session that asks for a second signature is killed, and that is logged" {
+	hold stls
+	step "tls TLSv1.3"
+	taken_over
+	grep -q "session asked for a TLS signature 2 times (at most 1): peer=127.0.0.1" "$LOG"
+}
+
+@test "a session that asks for a signature after its login is killed" {
+	hold login
+	step login
+	taken_over
+	run grep -c 'session asked for a TLS signature' "$LOG"
+	assert_output 0
 }
