@@ -3,9 +3,10 @@
  * A TLS server uses its key for one thing in our profile: the handshake's
  * signature (ECDHE only, no RSA key exchange).  The session's context
  * holds the certificate and its public key, given a method whose private
- * operation asks the monitor (privsep.h, PS_SIGN); the monitor signs what
- * it is sent, as OpenSMTPD's lka does.  A session taken over can have
- * something signed while its connection lasts, never read the key.
+ * operation asks the monitor (privsep.h PS_SIGN for SMTP, pop3mon.h
+ * PM_SIGN for POP3); the monitor signs what it is sent, as OpenSMTPD's
+ * lka does.  A session taken over can have something signed while its
+ * connection lasts, never read the key.
  *
  * The key is never parsed in a process a session is forked from: OpenSSL
  * 3's decoders leave copies of the DER in freed memory, which a fork would
