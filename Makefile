@@ -97,9 +97,9 @@ mailslot-pop3d: $(POP3D_OBJS) src/tls_off.o
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(POP3D_OBJS) src/tls_off.o $(LDLIBS) -lcrypt
 
-mailslot-pop3d-tls: $(POP3D_OBJS) src/tls.o
+mailslot-pop3d-tls: $(POP3D_OBJS) src/tls.o src/tls_key.o
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(POP3D_OBJS) src/tls.o $(LDLIBS) $(TLSLIBS) -lcrypt
+	@$(CC) $(CFLAGS) $(LDHARDEN) $(LDFLAGS) -o $@ $(POP3D_OBJS) src/tls.o src/tls_key.o $(LDLIBS) $(TLSLIBS) -lcrypt
 
 mailslot-passwd: $(PASSWD_OBJS)
 	@echo "  LD  $@"

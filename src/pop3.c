@@ -750,6 +750,11 @@ static void dispatch(struct pop3 *p, char *line, size_t len)
 
 static struct pop3 session;
 
+int pop3_sign(int pad, const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen)
+{
+	return pm_sign(session.sock, pad, in, inlen, out, outlen);
+}
+
 int pop3_run(const struct config *cfg, const struct peer *peer, struct tls_ctx *tls, int sock)
 {
 	struct pop3 *p = &session;

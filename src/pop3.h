@@ -24,4 +24,8 @@
  * exit status for the process. */
 int pop3_run(const struct config *cfg, const struct peer *peer, struct tls_ctx *tls, int sock);
 
+/* The session's signer (tls_signer, tls.h): the handshake's signature is
+ * the monitor's, asked over the run's sock (PM_SIGN). */
+int pop3_sign(int pad, const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen);
+
 #endif

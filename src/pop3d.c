@@ -43,13 +43,14 @@ static int fatal(int status, const char *why)
 }
 
 /* The session child: sandboxed for good before it reads a byte. */
-static void run_session(const struct config *cfg, const struct peer *peer, int sock, struct tls_ctx *tls)
+static void run_session(const struct config *cfg, const struct peer *peer, int sock, struct tls_server *tls)
 {
 	const char *step;
 	int abi;
 
 	if (cfg->passwd_fd != -1)
 		close(cfg->passwd_fd);	/* the hashes are the monitor's alone */
+	tls_server_forget_key(tls);	/* and so is the TLS key: it signs for us */
 	if (cfg->max_session_time > 0)
 		alarm((unsigned)cfg->max_session_time);	/* SIGALRM ends the session */
 	privs_shed_groups();
@@ -58,10 +59,10 @@ static void run_session(const struct config *cfg, const struct peer *peer, int s
 		dprintf(1, "-ERR [SYS/TEMP] Service not available\r\n");
 		_exit(EX_OSERR);
 	}
-	_exit(pop3_run(cfg, peer, tls, sock));
+	_exit(pop3_run(cfg, peer, tls->ctx, sock));
 }
 
-static int split(const struct config *cfg, const struct peer *peer, struct tls_ctx *tls)
+static int split(const struct config *cfg, const struct peer *peer, struct tls_server *tls)
 {
 	char f_peer[PEER_ADDR_MAX + 32], shown[2 * PEER_ADDR_MAX + 3];
 	const char *fields[] = { f_peer, NULL };
@@ -83,12 +84,28 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_c
 		run_session(cfg, peer, sv[1], tls);
 	}
 	close(sv[1]);
-	/* the key is the session's alone */
-	tls_ctx_free(tls);
+	/* the context is the session's alone; the key stays here to sign
+	 * with, unless it is of a kind the context had to hold: then a
+	 * session that asks for a signature is not an honest one */
+	tls_ctx_free(tls->ctx);
+	tls->ctx = NULL;
+	struct tls_server *signer = cfg->tls_cert && !tls->key_in_session ? tls : NULL;
 	fdpass_leave_connection();
-	int rc = pm_monitor(sv[0], pid, cfg, peer);
+	int rc = pm_monitor(sv[0], pid, cfg, peer, signer);
 	log_fields(LOG_INFO, fields, "disconnect from %s", shown);
 	return rc;
+}
+
+/* The certificate and key are read while we may still read anything;
+ * the key's private operation is the monitor's (pop3mon.h, SIGN). */
+static int load_tls(const struct config *cfg, struct tls_server *tls, char *err, size_t errlen)
+{
+	if (tls_server_load(tls, cfg->tls_cert, cfg->tls_key, pop3_sign, err, errlen) == -1)
+		return -1;
+	if (tls->key_in_session)
+		log_msg(LOG_WARNING, "TLS key %s stays in the session process: the monitor signs with EC and "
+				     "RSA keys only", cfg->tls_key);
+	return 0;
 }
 
 /* --listen: the acceptor (listen.h) for systemd's Accept=no; each
@@ -106,6 +123,7 @@ static int run_acceptor(const struct config *cfg, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static struct tls_server tls;
 	struct config cfg;
 	struct peer peer;
 	char err[512];
@@ -140,11 +158,9 @@ int main(int argc, char **argv)
 			 strerror(errno));
 		return fatal(EX_CONFIG, err);
 	}
-	/* the certificate and key are read while we may still read anything */
-	struct tls_ctx *tls = NULL;
-	if (cfg.tls_cert && !(tls = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof err)))
+	if (cfg.tls_cert && load_tls(&cfg, &tls, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err);
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err);
-	return split(&cfg, &peer, tls);
+	return split(&cfg, &peer, &tls);
 }

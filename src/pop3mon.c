@@ -29,6 +29,8 @@ struct mon {
 	unsigned long long retr, retr_octets, dele, dele_octets;
 	int updated;
 	char why[256];
+	struct tls_server *tls;	/* the key, until the signature or the login */
+	int signs;
 };
 
 /* RFC 1939: sizes are those of the message with CRLF line ends */
@@ -121,6 +123,9 @@ static void login(struct mon *m, const struct pm_request *req, struct pm_reply *
 	char tls[2 * sizeof req->tls + 3];
 	log_msg(LOG_INFO, "login: user=%s peer=%s messages=%zu octets=%llu tls=%s", m->user, m->peer_shown,
 		m->mb.count, octets, log_value(tls, sizeof tls, req->tls[0] ? req->tls : "no"));
+	/* STLS is over: no handshake comes after a login, and the key goes */
+	if (m->tls)
+		tls_server_forget_key(m->tls);
 	set(rep, PM_OK, "Logged in");
 	rep->seen_wanted = m->cfg->format == FORMAT_NUMBERED;
 	rep->count = (uint32_t)m->mb.count;
@@ -202,6 +207,29 @@ static void update(struct mon *m, struct pm_reply *rep)
 	rep->total = n;
 }
 
+/* The handshake's signature: an honest session asks PM_SIGN_LIMIT times
+ * at most, before a login, within the bounds of its request, and only
+ * when there is a key (0, or -1: the session is not honest). */
+static int sign(struct mon *m, const struct pm_request *req, struct pm_reply *rep)
+{
+	size_t len = sizeof rep->sig;
+
+	if (!m->tls || m->open || req->sign_len > sizeof req->sign_in)
+		return -1;
+	if (++m->signs > PM_SIGN_LIMIT) {
+		log_msg(LOG_ERR, "session asked for a TLS signature %d times (at most %d): peer=%s", m->signs,
+			PM_SIGN_LIMIT, m->peer_shown);
+		return -1;
+	}
+	set(rep, PM_OK, "");
+	if (tls_server_sign(m->tls, req->sign_pad, req->sign_in, req->sign_len, rep->sig, &len) == 0)
+		rep->sig_len = (uint32_t)len;
+	else
+		log_msg(LOG_ERR, "cannot sign for the TLS handshake (kind %d, %u octets)", (int)req->sign_pad,
+			(unsigned)req->sign_len);
+	return 0;
+}
+
 /* One request: 0, or -1 when the link is done for (a malformed request,
  * or a reply that cannot be sent). */
 static int serve(struct mon *m, int sock, struct pm_request *req)
@@ -212,9 +240,9 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 	if (!memchr(req->user, '\0', sizeof req->user) || !memchr(req->secret, '\0', sizeof req->secret) ||
 	    !memchr(req->tls, '\0', sizeof req->tls))
 		return -1;
-	/* before a login only LOGIN, after it no LOGIN; a message number
-	 * names a listed message */
-	if ((req->op == PM_LOGIN) == m->open)
+	/* before a login only LOGIN (and SIGN), after it no LOGIN; a
+	 * message number names a listed message */
+	if (req->op != PM_SIGN && (req->op == PM_LOGIN) == m->open)
 		return -1;
 	if ((req->op == PM_OPEN || req->op == PM_SEEN || req->op == PM_DELE) && req->index >= m->mb.count)
 		return -1;
@@ -243,6 +271,10 @@ static int serve(struct mon *m, int sock, struct pm_request *req)
 		break;
 	case PM_UPDATE:
 		update(m, &rep);
+		break;
+	case PM_SIGN:
+		if (sign(m, req, &rep) == -1)
+			return -1;
 		break;
 	default:
 		return -1;
@@ -277,14 +309,35 @@ void pm_call(int sock, const struct pm_request *req, struct pm_reply *rep, int *
 		*nfds = got;
 }
 
-int pm_monitor(int sock, pid_t child, const struct config *cfg, const struct peer *peer)
+int pm_sign(int sock, int pad, const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen)
+{
+	static struct pm_reply rep;
+	struct pm_request req = { .op = PM_SIGN, .sign_pad = pad, .sign_len = (uint32_t)inlen };
+
+	if (inlen > sizeof req.sign_in)
+		return -1;
+	memcpy(req.sign_in, in, inlen);
+	pm_call(sock, &req, &rep, NULL, 0, NULL);
+	if (rep.result != PM_OK || rep.sig_len == 0 || rep.sig_len > sizeof rep.sig || rep.sig_len > *outlen)
+		return -1;
+	memcpy(out, rep.sig, rep.sig_len);
+	*outlen = rep.sig_len;
+	return 0;
+}
+
+int pm_monitor(int sock, pid_t child, const struct config *cfg, const struct peer *peer, struct tls_server *tls)
 {
 	static struct mon m;
 	struct pm_request req;
 
 	m.cfg = cfg;
 	m.peer = peer;
+	m.tls = tls;
 	log_value(m.peer_shown, sizeof m.peer_shown, peer->addr);
+	/* the key, while the client reads the greeting and asks for STLS
+	 * (--pop3s: while its ClientHello is on its way) */
+	if (tls)
+		(void)tls_server_prepare(tls);
 	for (int got; (got = fdpass_request(sock, &req, sizeof req)) != 0;) {
 		int rc = got == 1 ? serve(&m, sock, &req) : -1;
 		explicit_bzero(&req, sizeof req);	/* a password, for LOGIN */

@@ -3,9 +3,10 @@
  * A TLS server uses its key for one thing in our profile: the handshake's
  * signature (ECDHE only, no RSA key exchange).  The session's context
  * holds the certificate and its public key, given a method whose private
- * operation asks the monitor (privsep.h, PS_SIGN); the monitor signs what
- * it is sent, as OpenSMTPD's lka does.  A session taken over can have
- * something signed while its connection lasts, never read the key.
+ * operation asks the monitor (privsep.h PS_SIGN for SMTP, pop3mon.h
+ * PM_SIGN for POP3); the monitor signs what it is sent, as OpenSMTPD's
+ * lka does.  A session taken over can have something signed while its
+ * connection lasts, never read the key.
  *
  * The key is never parsed in a process a session is forked from: OpenSSL
  * 3's decoders leave copies of the DER in freed memory, which a fork would
@@ -228,10 +229,15 @@ int tls_server_load(struct tls_server *t, const char *cert, const char *key, tls
 		    size_t whylen)
 {
 	*t = (struct tls_server){ 0 };
-	if (check_pair(cert, key, why, whylen) == -1)
-		return -1;
+	/* the certificate's context first: the child that checks the pair
+	 * then finds OpenSSL started and its algorithms fetched, 1.5 ms less
+	 * for every process that loads a pair (pop3d: every connection) */
 	if (!(t->ctx = tls_server_ctx_cert(cert, why, whylen)))
 		return -1;
+	if (check_pair(cert, key, why, whylen) == -1) {
+		tls_server_free(t);
+		return -1;
+	}
 	SSL_CTX *ssl = tls_ctx_ssl(t->ctx);
 	EVP_PKEY *proxy = proxy_of(SSL_CTX_get0_certificate(ssl));
 	int ok = proxy && SSL_CTX_use_PrivateKey(ssl, proxy) == 1;

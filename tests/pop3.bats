@@ -5,7 +5,9 @@
 # messages delivered by mailslot-smtpd, and a bounce mailslot-relay
 # delivered, come back byte-exact in every
 # format; DELE counts only at QUIT; deliveries go on during a session;
-# a second session gets [IN-USE]; a wrong password is logged for fail2ban.
+# a second session gets [IN-USE]; a wrong password is logged for fail2ban;
+# the TLS key is the monitor's (EC, RSA: TLS 1.3 and 1.2), never in the
+# session's memory, signed with once.
 
 load test_helper
 
@@ -18,6 +20,9 @@ setup_file() {
 	tls_ca "$dir"
 	tls_cert "$dir" pop "DNS:localhost,IP:127.0.0.1"
 	chmod 600 "$dir/pop.key"
+	# the key types the monitor signs with (EC above, RSA) and one it cannot
+	tls_cert_rsa "$dir" pop-rsa "DNS:localhost,IP:127.0.0.1"
+	tls_cert_ed25519 "$dir" pop-ed "DNS:localhost,IP:127.0.0.1"
 }
 
 setup() {
@@ -587,4 +592,200 @@ print(p.quit().decode())"
 		cmp "$BATS_TEST_TMPDIR/got-$f/1" "$BATS_TEST_TMPDIR/stored-$f" || fail "$f: RETR differs from the stored bounce"
 		grep -q "bounced-$f" "$BATS_TEST_TMPDIR/got-$f/1" || fail "$f: not the bounce of bounced-$f"
 	done
+}
+
+# --- the TLS key is the monitor's (pop3mon.h, SIGN) ------------------------
+
+# tls_handshakes NAME SIGALGS...: mailslot-pop3d with $PKI/NAME.pem and
+# NAME.key; poplib logs in after stls() and over POP3_SSL (--pop3s), and
+# openssl s_client does STLS with TLS 1.3 and with TLS 1.2 and each of
+# SIGALGS, checking the certificate each time.
+tls_handshakes() {
+	local name=$1 sigalgs
+	shift
+	start_pop3 --tls-cert "$PKI/$name.pem" --tls-key "$PKI/$name.key"
+	run $CLIENT "$POP" alice 'alice secret' --stls "$PKI/ca.pem"
+	assert_success
+	assert_line 'stat 0 0'
+	for sigalgs in "" "$@"; do
+		local version=3 opts=-tls1_3
+		[ -z "$sigalgs" ] || version=2 opts="-tls1_2 -sigalgs $sigalgs"
+		run sh -c "printf 'USER alice\nPASS alice secret\nSTAT\nQUIT\n' | openssl s_client -crlf -brief -ign_eof \
+			-starttls pop3 -CAfile '$PKI/ca.pem' -verify_return_error -connect 127.0.0.1:$POP $opts 2>&1"
+		assert_success
+		assert_line "Protocol version: TLSv1.$version"
+		[ -z "$sigalgs" ] || assert_line "Signature type: ${sigalgs%+*}"
+		assert_line --partial '+OK 0 0'
+	done
+	stop_listeners
+	start_pop3 --tls-cert "$PKI/$name.pem" --tls-key "$PKI/$name.key" --pop3s
+	run $CLIENT "$POP" alice 'alice secret' --ssl "$PKI/ca.pem"
+	assert_success
+	assert_line 'stat 0 0'
+	run sh -c "echo QUIT | openssl s_client -crlf -brief -ign_eof -CAfile '$PKI/ca.pem' -verify_return_error \
+		-connect 127.0.0.1:$POP -tls1_2 2>&1"
+	assert_success
+	assert_line --partial '+OK pop.test POP3 mailslot ready'
+	run grep -e 'cannot sign' -e 'malformed' -e 'stays in the session' "$LOG"
+	assert_failure
+}
+
+@test "an EC key, signed with by the monitor: STLS and --pop3s, TLS 1.3 and 1.2 (poplib, openssl s_client)" {
+	tls_handshakes pop ECDSA+SHA256
+}
+
+@test "an RSA key, signed with by the monitor: TLS 1.3 (RSA-PSS), TLS 1.2 (PKCS#1 and PSS), --pop3s" {
+	tls_handshakes pop-rsa RSA+SHA256 RSA-PSS+SHA256
+}
+
+@test "an Ed25519 key, which the monitor cannot sign with: kept in the session's context, with a warning" {
+	start_pop3 --tls-cert "$PKI/pop-ed.pem" --tls-key "$PKI/pop-ed.key"
+	run $CLIENT "$POP" alice 'alice secret' --stls "$PKI/ca.pem"
+	assert_success
+	assert_line 'stat 0 0'
+	stop_listeners
+	start_pop3 --tls-cert "$PKI/pop-ed.pem" --tls-key "$PKI/pop-ed.key" --pop3s
+	run $CLIENT "$POP" alice 'alice secret' --ssl "$PKI/ca.pem"
+	assert_success
+	grep -q "TLS key $PKI/pop-ed.key stays in the session process: the monitor signs with EC and RSA keys only" \
+		"$LOG" || fail "no warning: $(cat "$LOG")"
+	run grep -e 'cannot sign' -e 'malformed' "$LOG"
+	assert_failure
+}
+
+@test "a key that does not match the certificate: one line, exit 78, before any POP3" {
+	run "$POP3D" $(pop3d_args) --tls-cert "$PKI/pop.pem" --tls-key "$PKI/pop-rsa.key" </dev/null
+	assert_equal "$status" 78
+	assert_output "mailslot-pop3d: TLS key $PKI/pop-rsa.key does not match the certificate $PKI/pop.pem"
+}
+
+# hold MODE: mailslot-pop3d with the EC pair, and a poplib client that
+# stops at each step until told to go on (step), saying where it is:
+# "greeted"; then MODE stls: "tls TLSv1.3" after stls(), MODE login:
+# "login" after USER and PASS in clear (loopback); then "quit", or
+# "closed ERROR".  On coprocess HOLD; sets MONITOR and SESSION, the two
+# processes of its connection, once it is greeted.
+hold() {
+	cat >"$BATS_TEST_TMPDIR/hold.py" <<'PY'
+import poplib, ssl, sys
+p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=20)
+print("greeted", flush=True)
+sys.stdin.readline()
+if sys.argv[2] == "stls":
+    p.stls(context=ssl._create_unverified_context())
+    print("tls", p.sock.version(), flush=True)
+else:
+    p.user("alice")
+    p.pass_("alice secret")
+    print("login", flush=True)
+sys.stdin.readline()
+try:
+    p.quit()
+    print("quit", flush=True)
+except (OSError, poplib.error_proto) as e:
+    print("closed", type(e).__name__, flush=True)
+PY
+	start_pop3 "${TLS[@]}"
+	coproc HOLD { python3 -u "$BATS_TEST_TMPDIR/hold.py" "$POP" "$1"; }
+	step greeted
+	read -r MONITOR SESSION < <(held_pids)
+}
+
+# step EXPECTED: tell the held client to go on, and check what it says
+step() {
+	local line
+	[ "$1" = greeted ] || echo go >&"${HOLD[1]}"
+	read -r -t 20 line <&"${HOLD[0]}" || true
+	[ "$line" = "$1" ] || fail "client: '$line', not '$1'"
+}
+
+# held_pids: "MONITOR SESSION" of the held connection (the monitor is the
+# listener's child, the session the monitor's), once start_listener's
+# probe connection has ended
+held_pids() {
+	local -a kids
+	for _ in $(seq 1 100); do
+		read -r -a kids <"/proc/$LISTENER_PID/task/$LISTENER_PID/children" || true
+		[ ${#kids[@]} -eq 1 ] && break
+		sleep 0.02
+	done
+	echo "${kids[0]} $(cat "/proc/${kids[0]}/task/${kids[0]}/children")"
+}
+
+# key_needles NAME: the private scalar of $PKI/NAME.key in hex as DER
+# holds it (big-endian), as a parsed key holds it (little-endian machine
+# words: reversed), and 48 characters of the key file's text
+key_needles() {
+	local be
+	be=$(openssl pkey -in "$PKI/$1.key" -text -noout | sed -n '/^priv:/,/^pub:/p' | sed '1d;$d' | tr -d ' :\n')
+	[ ${#be} -eq 64 ] || fail "no scalar read from the key: '$be'"
+	echo "$be"
+	echo "$be" | fold -w2 | tac | tr -d '\n'
+	echo
+	sed -n 2p "$PKI/$1.key" | cut -c1-48 | tr -d '\n' | od -An -tx1 | tr -d ' \n'
+	echo
+}
+
+# mem PID: which of the key's needles PID holds, "found"/"absent" x3
+mem() {
+	python3 "$BATS_TEST_DIRNAME/helpers/mem_grep.py" "$1" "${NEEDLES[@]}" | cut -d' ' -f1 | tr '\n' ' '
+}
+
+# hold_key MODE: hold MODE, and check that the client's greeting found
+# the key parsed in the monitor (the search finds it where it is: a
+# search that finds nothing anywhere proves nothing), never in the session
+hold_key() {
+	grep -q -a -m1 AddressSanitizer "$POP3D" && skip "a sanitizer build: its allocator reserves terabytes, too much to read"
+	mapfile -t NEEDLES < <(key_needles pop)
+	hold "$1"
+	assert_equal "$(mem "$MONITOR")" "absent found absent "
+	assert_equal "$(mem "$SESSION")" "absent absent absent "
+}
+
+@test "the key is the monitor's: parsed while the client reads the greeting, gone after the signature; never in the session" {
+	hold_key stls
+	step "tls TLSv1.3"
+	# one signature made, the monitor let the key go; the session that
+	# speaks TLS never had it
+	assert_equal "$(mem "$MONITOR")" "absent absent absent "
+	assert_equal "$(mem "$SESSION")" "absent absent absent "
+	step quit
+	run grep -e 'cannot sign' -e 'malformed' "$LOG"
+	assert_failure
+}
+
+@test "the key is dropped at a login: no handshake comes after one" {
+	hold_key login
+	step login
+	assert_equal "$(mem "$MONITOR")" "absent absent absent "
+	assert_equal "$(mem "$SESSION")" "absent absent absent "
+	step quit
+}
+
+# taken_over: the held session, taken over (gdb), asks the monitor for a
+# signature as a handshake would; the monitor kills it
+taken_over() {
+	command -v gdb >/dev/null || skip "gdb is not installed (tests/install-deps.sh test)"
+	run gdb -p "$SESSION" -batch -ex \
+		"call (int)pop3_sign(-1, (unsigned char *)'pop3.c'::session.tls, 32, (unsigned char *)0, (unsigned long *)0)"
+	assert_output --partial 'SIGKILL'
+	step "closed error_proto"
+	grep -q "session process $SESSION sent a malformed request: connection ended" "$LOG" ||
+		fail "no log line: $(cat "$LOG")"
+	grep -q "session process $SESSION killed by signal 9" "$LOG"
+}
+
+@test "a session that asks for a second signature is killed, and that is logged" {
+	hold stls
+	step "tls TLSv1.3"
+	taken_over
+	grep -q "session asked for a TLS signature 2 times (at most 1): peer=127.0.0.1" "$LOG"
+}
+
+@test "a session that asks for a signature after its login is killed" {
+	hold login
+	step login
+	taken_over
+	run grep -c 'session asked for a TLS signature' "$LOG"
+	assert_output 0
 }

@@ -1,7 +1,7 @@
 # tls_helper.bash: a test CA and certificates, made with openssl by each
 # test in its own directory (nothing is shipped, nothing expires between
 # runs).  EC P-256 keys: instant to make, and the ECDSA suites of the
-# profile; tls_cert_rsa gives an RSA one.
+# profile; tls_cert_rsa gives an RSA one, tls_cert_ed25519 an Ed25519 one.
 #
 #   tls_ca DIR [NAME]            DIR/NAME.pem and DIR/NAME.key (default "ca"),
 #                                a self-signed CA
@@ -59,4 +59,8 @@ tls_cert() {
 
 tls_cert_rsa() {
 	_tls_leaf "$1" "$2" "$3" "${4:-ca}" rsa:2048
+}
+
+tls_cert_ed25519() {
+	_tls_leaf "$1" "$2" "$3" "${4:-ca}" ed25519
 }
