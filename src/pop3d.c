@@ -96,18 +96,6 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_s
 	return rc;
 }
 
-/* The certificate and key are read while we may still read anything;
- * the key's private operation is the monitor's (pop3mon.h, SIGN). */
-static int load_tls(const struct config *cfg, struct tls_server *tls, char *err, size_t errlen)
-{
-	if (tls_server_load(tls, cfg->tls_cert, cfg->tls_key, pop3_sign, err, errlen) == -1)
-		return -1;
-	if (tls->key_in_session)
-		log_msg(LOG_WARNING, "TLS key %s stays in the session process: the monitor signs with EC and "
-				     "RSA keys only", cfg->tls_key);
-	return 0;
-}
-
 /* --listen: the acceptor (listen.h) for systemd's Accept=no; each
  * session is this program again, exec'd with the connection. */
 static int run_acceptor(const struct config *cfg, int argc, char **argv)
@@ -158,7 +146,7 @@ int main(int argc, char **argv)
 			 strerror(errno));
 		return fatal(EX_CONFIG, err);
 	}
-	if (cfg.tls_cert && load_tls(&cfg, &tls, err, sizeof err) == -1)
+	if (cfg.tls_cert && tls_server_load(&tls, cfg.tls_cert, cfg.tls_key, pop3_sign, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err);
 	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
 		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err);

@@ -60,16 +60,6 @@ static int run_tls_build(char **argv, const char *hostname)
 	return fatal(EX_CONFIG, why, hostname);
 }
 
-static int server_tls_load(struct tls_server *t, const char *cert, const char *key, char *why, size_t whylen)
-{
-	if (tls_server_load(t, cert, key, session_sign, why, whylen) == -1)
-		return -1;
-	if (t->key_in_session)
-		log_msg(LOG_WARNING, "TLS key %s stays in the session process: the monitor signs with EC and "
-				     "RSA keys only", key);
-	return 0;
-}
-
 /* The acceptor's TLS, built once and forked into every session
  * (listen.h), and built again when the certificate or key file changes (a
  * renewal): their identity as stat saw it before the last load. */
@@ -93,7 +83,8 @@ static void shared_tls_refresh(void)
 	shared_tls.cert_st = cert_st;
 	shared_tls.key_st = key_st;
 	tls_server_free(&shared_tls.tls);
-	if (server_tls_load(&shared_tls.tls, shared_tls.cert_path, shared_tls.key_path, why, sizeof why) == -1)
+	if (tls_server_load(&shared_tls.tls, shared_tls.cert_path, shared_tls.key_path, session_sign, why,
+			    sizeof why) == -1)
 		log_msg(LOG_ERR, "configuration error: %s (each session answers 421 until it is fixed)", why);
 	else if (log_verbose())
 		log_msg(LOG_DEBUG, "TLS certificate %s and key %s loaded", shared_tls.cert_path,
@@ -258,7 +249,8 @@ static int serve(struct config *cfg, struct tls_server *tls)
 		return fatal(EX_CONFIG, err, cfg->hostname);
 	}
 	/* the certificate and key are read while we may still read anything */
-	if (cfg->tls_cert && !tls->ctx && server_tls_load(tls, cfg->tls_cert, cfg->tls_key, err, sizeof err) == -1)
+	if (cfg->tls_cert && !tls->ctx &&
+	    tls_server_load(tls, cfg->tls_cert, cfg->tls_key, session_sign, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err, cfg->hostname);
 	if ((rc = privs_drop(cfg, err, sizeof err)) != 0)
 		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err, cfg->hostname);

@@ -17,10 +17,12 @@
  * OpenSSL 3 reaches such a key through the legacy EC_KEY_METHOD and
  * RSA_METHOD, deprecated but kept for engines; a provider of our own would
  * be ten times the code.  Another key type (Ed25519) is loaded into the
- * context as before, and the caller says so.
+ * context as before, with a warning in the log.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "tls.h"
+
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -251,6 +253,9 @@ int tls_server_load(struct tls_server *t, const char *cert, const char *key, tls
 		t->ctx = tls_server_ctx(cert, key, why, whylen);
 		t->key_in_session = 1;
 		ok = t->ctx != NULL;
+		if (ok)
+			log_msg(LOG_WARNING, "TLS key %s stays in the session process: the monitor signs with EC "
+					     "and RSA keys only", key);
 	}
 	if (!ok)
 		tls_server_free(t);
