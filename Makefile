@@ -46,7 +46,7 @@ endif
 
 SMTPD_OBJS = src/smtpd.o src/session.o src/txn.o src/privsep.o src/fdpass.o src/tlsbuild.o src/sandbox.o src/status.o src/reply.o src/conn.o src/fileio.o src/lineio.o src/addr.o src/users.o \
              src/peer.o src/queue.o src/deliver.o src/mbox.o src/maildir.o src/mh.o \
-             src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o src/sasl.o src/authdb.o src/pwfile.o
+             src/numbered.o src/mailbox.o src/lock.o src/config.o src/log.o src/privs.o src/listen.o src/sasl.o src/authdb.o src/pwfile.o src/tlsshare.o
 RELAY_OBJS = src/relay.o src/remote.o src/status.o src/smtpc.o src/mx.o src/bounce.o src/queue.o src/deliver.o src/mbox.o \
              src/maildir.o src/mh.o src/numbered.o src/mailbox.o src/lock.o src/users.o src/addr.o src/conn.o src/fileio.o src/lineio.o src/config.o src/log.o src/privs.o src/tls.o src/tls_key.o
 PASSWD_OBJS = src/passwd.o src/pwedit.o src/pwfile.o src/lock.o src/fileio.o src/log.o
@@ -67,7 +67,7 @@ PROGRAMS  += mailslot-stat
 POP3D_OBJS = src/pop3d.o src/pop3.o src/pop3mon.o src/fdpass.o src/tlsbuild.o src/sandbox.o src/conn.o src/lineio.o \
              src/fileio.o src/users.o src/addr.o src/peer.o src/mailbox.o src/mbox.o src/maildir.o src/mh.o \
              src/numbered.o src/lock.o src/config.o src/log.o src/privs.o src/sasl.o src/authdb.o src/pwfile.o \
-             src/listen.o
+             src/listen.o src/tlsshare.o
 PROGRAMS  += mailslot-pop3d mailslot-pop3d-tls
 
 .PHONY: all run test test-asan bench soak install clean deps-build deps-run deps-test

@@ -26,6 +26,7 @@
 #include "sandbox.h"
 #include "tls.h"
 #include "tlsbuild.h"
+#include "tlsshare.h"
 #include "users.h"
 
 #define EX_USAGE 64
@@ -62,7 +63,9 @@ static void run_session(const struct config *cfg, const struct peer *peer, int s
 	_exit(pop3_run(cfg, peer, tls->ctx, sock));
 }
 
-static int split(const struct config *cfg, const struct peer *peer, struct tls_server *tls)
+/* tls_shared: the context is the acceptor's too (forked): freeing it here
+ * would only turn pages shared with the acceptor into copies. */
+static int split(const struct config *cfg, const struct peer *peer, struct tls_server *tls, int tls_shared)
 {
 	char f_peer[PEER_ADDR_MAX + 32], shown[2 * PEER_ADDR_MAX + 3];
 	const char *fields[] = { f_peer, NULL };
@@ -87,8 +90,10 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_s
 	/* the context is the session's alone; the key stays here to sign
 	 * with, unless it is of a kind the context had to hold: then a
 	 * session that asks for a signature is not an honest one */
-	tls_ctx_free(tls->ctx);
-	tls->ctx = NULL;
+	if (!tls_shared) {
+		tls_ctx_free(tls->ctx);
+		tls->ctx = NULL;
+	}
 	struct tls_server *signer = cfg->tls_cert && !tls->key_in_session ? tls : NULL;
 	fdpass_leave_connection();
 	int rc = pm_monitor(sv[0], pid, cfg, peer, signer);
@@ -96,25 +101,79 @@ static int split(const struct config *cfg, const struct peer *peer, struct tls_s
 	return rc;
 }
 
-/* --listen: the acceptor (listen.h) for systemd's Accept=no; each
- * session is this program again, exec'd with the connection. */
+/* One connection on standard input and output, from the configuration
+ * on; tls: the acceptor's for cfg's certificate, or nothing. */
+static int serve(struct config *cfg, struct tls_server *tls)
+{
+	int tls_shared = tls->ctx != NULL;
+	struct peer peer;
+	char err[512];
+	int rc;
+
+	if (users_init(cfg, err, sizeof err) == -1)
+		return fatal(EX_CONFIG, err);
+	peer_identify(&peer);
+	if (peer.kind == PEER_LISTENING)
+		return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one process "
+				       "per connection (systemd Accept=yes, inetd 'nowait')");
+	log_open("mailslot-pop3d", cfg->log, cfg->verbose);
+	/* a password file readable by root only (/etc/shadow) is opened now;
+	 * the monitor reads it again from the start for every login */
+	if ((cfg->passwd_fd = open(cfg->passwd, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, sizeof err, "cannot read the password file %s (--passwd): %s", cfg->passwd,
+			 strerror(errno));
+		return fatal(EX_CONFIG, err);
+	}
+	if (cfg->tls_cert && !tls->ctx &&
+	    tls_server_load(tls, cfg->tls_cert, cfg->tls_key, pop3_sign, err, sizeof err) == -1)
+		return fatal(EX_CONFIG, err);
+	if ((rc = privs_drop(cfg, err, sizeof err)) != 0)
+		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err);
+	return split(cfg, &peer, tls, tls_shared);
+}
+
+/* With TLS, the acceptor forks its sessions with the context it built
+ * once (listen.h says why); each reads the configuration again. */
+static struct tls_shared shared_tls;
+
+static void shared_tls_refresh(void)
+{
+	tls_shared_refresh(&shared_tls);
+}
+
+static int serve_forked(int argc, char **argv)
+{
+	static struct config cfg;
+	int rc = config_load(&cfg, argc, argv, PROG_POP3D, "mailslot-pop3d");
+
+	if (rc)
+		return fatal(rc == CONFIG_DONE ? EX_USAGE : rc, config_error);
+	struct tls_server tls = tls_shared_take(&shared_tls, cfg.tls_cert, cfg.tls_key);
+	return serve(&cfg, &tls);
+}
+
+/* --listen: the acceptor (listen.h) for systemd's Accept=no: each session
+ * is this program again, exec'd with the connection, or with TLS forked. */
 static int run_acceptor(const struct config *cfg, int argc, char **argv)
 {
-	static const struct listen_program prog = {
+	static const struct listen_fork tls_fork = { shared_tls_refresh, serve_forked };
+	struct listen_program prog = {
 		"mailslot-pop3d", "-ERR [SYS/TEMP] too many connections from your address\r\n",
 		"-ERR [SYS/TEMP] Service not available\r\n", NULL, 0,
 	};
 
 	log_open("mailslot-pop3d", cfg->log, cfg->verbose);
+	if (cfg->tls_cert && tls_built_in()) {
+		tls_shared_init(&shared_tls, cfg->tls_cert, cfg->tls_key, pop3_sign);
+		prog.fork_hooks = &tls_fork;
+	}
 	return listen_run(cfg, argc, argv, &prog);
 }
 
 int main(int argc, char **argv)
 {
 	static struct tls_server tls;
-	struct config cfg;
-	struct peer peer;
-	char err[512];
+	static struct config cfg;
 	int rc;
 
 	/* a client that goes away must not kill the monitor mid-update; a
@@ -127,28 +186,11 @@ int main(int argc, char **argv)
 		return fatal(rc, config_error);
 	/* the plain build has no OpenSSL: mailslot-pop3d-tls does TLS */
 	if (cfg.tls_cert && !tls_built_in()) {
+		char err[512];
 		tlsbuild_exec(argv, "mailslot-pop3d", err, sizeof err);
 		return fatal(EX_CONFIG, err);
 	}
 	if (cfg.listen)
 		return run_acceptor(&cfg, argc, argv);
-	if (users_init(&cfg, err, sizeof err) == -1)
-		return fatal(EX_CONFIG, err);
-	peer_identify(&peer);
-	if (peer.kind == PEER_LISTENING)
-		return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one process "
-				       "per connection (systemd Accept=yes, inetd 'nowait')");
-	log_open("mailslot-pop3d", cfg.log, cfg.verbose);
-	/* a password file readable by root only (/etc/shadow) is opened now;
-	 * the monitor reads it again from the start for every login */
-	if ((cfg.passwd_fd = open(cfg.passwd, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, sizeof err, "cannot read the password file %s (--passwd): %s", cfg.passwd,
-			 strerror(errno));
-		return fatal(EX_CONFIG, err);
-	}
-	if (cfg.tls_cert && tls_server_load(&tls, cfg.tls_cert, cfg.tls_key, pop3_sign, err, sizeof err) == -1)
-		return fatal(EX_CONFIG, err);
-	if ((rc = privs_drop(&cfg, err, sizeof err)) != 0)
-		return fatal(rc == PRIVS_BAD_USER ? EX_CONFIG : EX_OSERR, err);
-	return split(&cfg, &peer, &tls);
+	return serve(&cfg, &tls);
 }

@@ -28,6 +28,7 @@
 #include "session.h"
 #include "tls.h"
 #include "tlsbuild.h"
+#include "tlsshare.h"
 #include "users.h"
 
 #define EX_USAGE 64
@@ -60,35 +61,12 @@ static int run_tls_build(char **argv, const char *hostname)
 	return fatal(EX_CONFIG, why, hostname);
 }
 
-/* The acceptor's TLS, built once and forked into every session
- * (listen.h), and built again when the certificate or key file changes (a
- * renewal): their identity as stat saw it before the last load. */
-static struct {
-	struct tls_server tls;
-	const char *cert_path, *key_path;
-	struct stat cert_st, key_st;
-} shared_tls;
+/* The acceptor's TLS, forked into every session (listen.h). */
+static struct tls_shared shared_tls;
 
-/* A pair that does not load leaves no context: each session then tries
- * for itself and answers 421, as a session of the exec'd kind would. */
 static void shared_tls_refresh(void)
 {
-	char why[TLS_WHY_MAX];
-	struct stat cert_st = { 0 }, key_st = { 0 };
-
-	(void)stat(shared_tls.cert_path, &cert_st);
-	(void)stat(shared_tls.key_path, &key_st);
-	if (fileio_same_file(&cert_st, &shared_tls.cert_st) && fileio_same_file(&key_st, &shared_tls.key_st))
-		return;
-	shared_tls.cert_st = cert_st;
-	shared_tls.key_st = key_st;
-	tls_server_free(&shared_tls.tls);
-	if (tls_server_load(&shared_tls.tls, shared_tls.cert_path, shared_tls.key_path, session_sign, why,
-			    sizeof why) == -1)
-		log_msg(LOG_ERR, "configuration error: %s (each session answers 421 until it is fixed)", why);
-	else if (log_verbose())
-		log_msg(LOG_DEBUG, "TLS certificate %s and key %s loaded", shared_tls.cert_path,
-			shared_tls.key_path);
+	tls_shared_refresh(&shared_tls);
 }
 
 /* Every message that is not delivered at once goes to the queue: a queue
@@ -216,10 +194,7 @@ static int run_acceptor(const struct config *cfg, int argc, char **argv)
 	log_open("mailslot-smtpd", cfg->log, cfg->verbose);
 	if (!cfg->tls_cert || !tls_built_in())
 		return listen_run(cfg, argc, argv, &prog);
-	shared_tls.cert_path = cfg->tls_cert;
-	shared_tls.key_path = cfg->tls_key;
-	shared_tls.cert_st.st_ino = (ino_t)-1;	/* nothing loaded yet */
-	shared_tls_refresh();
+	tls_shared_init(&shared_tls, cfg->tls_cert, cfg->tls_key, session_sign);
 	prog.fork_hooks = &tls_fork;
 	return listen_run(cfg, argc, argv, &prog);
 }
@@ -264,15 +239,11 @@ static int serve(struct config *cfg, struct tls_server *tls)
 static int serve_forked(int argc, char **argv)
 {
 	static struct config cfg;
-	struct tls_server tls = shared_tls.tls;
 	int rc = config_load(&cfg, argc, argv, PROG_SMTPD, "mailslot-smtpd");
 
 	if (rc)
 		return fatal(rc == CONFIG_DONE ? EX_USAGE : rc, config_error, NULL);
-	if (tls.ctx && (!cfg.tls_cert || strcmp(cfg.tls_cert, shared_tls.cert_path) != 0 ||
-			strcmp(cfg.tls_key, shared_tls.key_path) != 0))
-		tls_server_free(&tls);
-	shared_tls.tls = (struct tls_server){ 0 };
+	struct tls_server tls = tls_shared_take(&shared_tls, cfg.tls_cert, cfg.tls_key);
 	return serve(&cfg, &tls);
 }
 
