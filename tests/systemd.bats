@@ -403,8 +403,10 @@ EOF
 	assert_output --regexp "logout: user=$POP3_USER peer=127\.0\.0\.1 retrieved=1 .* deleted=1 "
 }
 
-@test "the POP3 session process that reads the client holds nothing, logged in (capabilities, no_new_privs, seccomp)" {
-	run ns_session_status 110 "$POP3_USER" "$POP3_PASSWORD"
+# assert_pop3_session_bare EXE SOCKET: what ns_session_status printed for a
+# POP3 login: one process, EXE, started by an instance of SOCKET's service,
+# reads the client and holds nothing
+assert_pop3_session_bare() {
 	assert_success
 	assert_line "greeting +OK"
 	assert_line "login +OK"
@@ -414,15 +416,20 @@ EOF
 	assert_line "session CapAmb 0000000000000000"
 	assert_line "session NoNewPrivs 1"
 	assert_line "session Seccomp 2"
-	assert_line "session exe /usr/local/sbin/mailslot-pop3d"
-	assert_line --regexp '^session unit mailslot-pop3@[^ ]*\.service$'
+	assert_line "session exe $1"
+	assert_line --regexp "^session unit ${2%.socket}@[^ ]*\\.service\$"
 	assert_line "quit +OK"
+}
+
+@test "the POP3 session process that reads the client holds nothing, logged in (capabilities, no_new_privs, seccomp)" {
+	run ns_session_status 110 "$POP3_USER" "$POP3_PASSWORD"
+	assert_pop3_session_bare /usr/local/sbin/mailslot-pop3d mailslot-pop3.socket
 }
 
 # The units take the certificate from the configuration file, as
 # mailslot-pop3d(8) says; mailslot-smtpd reads the same file, so the lines
 # are there for this test only.
-@test "with tls-cert in the configuration: POP3S on port 995 RETRs byte-exact, STLS on 110 logs in" {
+@test "with tls-cert in the configuration: POP3S on port 995 RETRs byte-exact from a session that holds nothing; STLS on 110 logs in" {
 	local d=$BATS_TEST_TMPDIR/tls
 	tls_ca "$d"
 	tls_cert "$d" pop3 "DNS:$NS_NAME,IP:127.0.0.1"
@@ -445,6 +452,9 @@ EOF
 	run pop3_client 110 --stls /run/test-ca.pem
 	assert_success
 	assert_line "stat 0 0"
+	# the session that speaks TLS (the OpenSSL build) holds nothing either
+	run ns_session_status 995 "$POP3_USER" "$POP3_PASSWORD" /run/test-ca.pem
+	assert_pop3_session_bare /usr/local/sbin/mailslot-pop3d-tls mailslot-pop3s.socket
 	run ns journalctl --no-pager -o cat -u 'mailslot-pop3s@*' -u 'mailslot-pop3@*'
 	assert_output --regexp "login: user=$POP3_USER peer=127\.0\.0\.1 messages=1 .* tls=\"TLSv1\.3 "
 	assert_output --regexp "login: user=$POP3_USER peer=127\.0\.0\.1 messages=0 .* tls=\"TLSv1\.3 "

@@ -261,8 +261,9 @@ except (smtplib.SMTPServerDisconnected, ConnectionError):
 EOF
 }
 
-# ns_session_status [PORT [USER PASSWORD]]: connect to 127.0.0.1:PORT
-# (25) in the container, read the greeting, say EHLO (or, with USER, log
+# ns_session_status [PORT [USER PASSWORD [CA]]]: connect to 127.0.0.1:PORT
+# (25) in the container (with CA, in TLS from the first octet, CA the
+# only trust anchor), read the greeting, say EHLO (or, with USER, log
 # in over POP3 with USER and PASS), then find every process that
 # holds the server's end of this connection (its socket inode in
 # /proc/net/tcp{,6}, matched against /proc/*/fd), other than systemd:
@@ -273,10 +274,12 @@ EOF
 # (from /proc/PID/cgroup), and the replies as "greeting CODE", "ehlo
 # CODE" or "login CODE", "quit CODE" (a POP3 CODE is +OK or -ERR).
 ns_session_status() {
-	ns /usr/bin/python3 - "${1:-25}" "${2:-}" "${3:-}" <<'EOF'
-import os, re, socket, sys
-port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+	ns /usr/bin/python3 - "${1:-25}" "${2:-}" "${3:-}" "${4:-}" <<'EOF'
+import os, re, socket, ssl, sys
+port, user, password, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 c = socket.create_connection(("127.0.0.1", port), timeout=10)
+if ca:
+    c = ssl.create_default_context(cafile=ca).wrap_socket(c, server_hostname="127.0.0.1")
 rf = c.makefile("rb")
 def reply():
     while True:
