@@ -166,19 +166,26 @@ send_local() {
 	assert_output "nobody mail 600"
 }
 
-@test "the session process that reads the client holds nothing (capabilities, no_new_privs, seccomp)" {
-	run ns_session_status
-	assert_success
-	assert_line "greeting 220"
+# assert_session_bare EXE UNIT: what ns_session_status printed: one
+# process, EXE, reads the client and holds nothing; the unit it runs in
+# matches the regular expression UNIT (started by the installed units,
+# not by anything else)
+assert_session_bare() {
 	assert_line "holders 1"
 	assert_line "session CapPrm 0000000000000000"
 	assert_line "session CapEff 0000000000000000"
 	assert_line "session CapAmb 0000000000000000"
 	assert_line "session NoNewPrivs 1"
 	assert_line "session Seccomp 2"
-	assert_line "session exe /usr/local/sbin/mailslot-smtpd"
-	# started by the installed units, not by anything else
-	assert_line --regexp '^session unit mailslot-smtpd[^ ]*\.service$'
+	assert_line "session exe $1"
+	assert_line --regexp "^session unit $2\$"
+}
+
+@test "the session process that reads the client holds nothing (capabilities, no_new_privs, seccomp)" {
+	run ns_session_status
+	assert_success
+	assert_line "greeting 220"
+	assert_session_bare /usr/local/sbin/mailslot-smtpd 'mailslot-smtpd[^ ]*\.service'
 	assert_line "quit 221"
 }
 
@@ -403,21 +410,13 @@ EOF
 	assert_output --regexp "logout: user=$POP3_USER peer=127\.0\.0\.1 retrieved=1 .* deleted=1 "
 }
 
-# assert_pop3_session_bare EXE SOCKET: what ns_session_status printed for a
-# POP3 login: one process, EXE, started by an instance of SOCKET's service,
-# reads the client and holds nothing
+# assert_pop3_session_bare EXE SOCKET: assert_session_bare for a POP3
+# login, the process an instance of SOCKET's service
 assert_pop3_session_bare() {
 	assert_success
 	assert_line "greeting +OK"
 	assert_line "login +OK"
-	assert_line "holders 1"
-	assert_line "session CapPrm 0000000000000000"
-	assert_line "session CapEff 0000000000000000"
-	assert_line "session CapAmb 0000000000000000"
-	assert_line "session NoNewPrivs 1"
-	assert_line "session Seccomp 2"
-	assert_line "session exe $1"
-	assert_line --regexp "^session unit ${2%.socket}@[^ ]*\\.service\$"
+	assert_session_bare "$1" "${2%.socket}@[^ ]*\\.service"
 	assert_line "quit +OK"
 }
 

@@ -81,32 +81,22 @@ def login(c, user, password):
     c.line()
 
 
-def session(port, user, password):
+def session(port, user, password, retrieve=True):
     t0 = time.perf_counter()
     c = Conn(port)
     login(c, user, password)
     c.send(b"STAT\r\n")
     count = int(c.line().split()[1])
-    c.send(b"UIDL\r\n")
-    c.multi()
-    c.send(b"".join(b"RETR %d\r\n" % i for i in range(1, count + 1)))
-    octets = sum(c.multi() for _ in range(count))
+    octets = 0
+    if retrieve:
+        c.send(b"UIDL\r\n")
+        c.multi()
+        c.send(b"".join(b"RETR %d\r\n" % i for i in range(1, count + 1)))
+        octets = sum(c.multi() for _ in range(count))
     c.send(b"QUIT\r\n")
     c.line()
     c.s.close()
     return (time.perf_counter() - t0) * 1000, octets, count
-
-
-def login_stat(port, user, password):
-    t0 = time.perf_counter()
-    c = Conn(port)
-    login(c, user, password)
-    c.send(b"STAT\r\n")
-    count = int(c.line().split()[1])
-    c.send(b"QUIT\r\n")
-    c.line()
-    c.s.close()
-    return (time.perf_counter() - t0) * 1000, count
 
 
 def main():
@@ -119,7 +109,7 @@ def main():
         elif sys.argv[1] == "login":
             port, user, password, n = int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
             for _ in range(n):
-                ms, count = login_stat(port, user, password)
+                ms, _, count = session(port, user, password, retrieve=False)
                 print("%.3f %d" % (ms, count), flush=True)
         elif sys.argv[1] == "idle":
             port, password, users = int(sys.argv[2]), sys.argv[3], sys.argv[4:]
