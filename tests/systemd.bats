@@ -4,7 +4,10 @@
 # serves a system account's mbox and the queue, the session that reads the
 # client holds nothing, mailslot-relay.path starts the relay's own
 # hardened service on a queued message, and a bad configuration fails
-# connections, not the socket.
+# connections, not the socket.  The POP3 sockets (110, and 995 once a
+# certificate is configured) give a system account back, through Python's
+# poplib, the mail port 25 delivered to it, from a session that holds
+# nothing either.
 #
 # One container for the file (setup_file), powered off in teardown_file.
 # The only change to the installed units is the drop-in mailslot-smtpd(8)
@@ -16,12 +19,17 @@
 
 load helpers/units_helper
 load helpers/nspawn
+load helpers/tls_helper
 
 # the remote side, in the container: DNS on 127.0.0.1, the MX on
 # 127.0.0.2 (127.0.0.1 would be the relay's own address, a loop)
 DNS_PORT=5353
 MX_ADDR=127.0.0.2
 MX_PORT=2526
+# the POP3 account: a system account of the host's /etc/passwd that no
+# other test mails, so that its mbox holds only what the POP3 tests sent
+POP3_USER=games
+POP3_PASSWORD=pop3-test-password
 
 # bats 1.8 cannot skip from setup_file: the reason goes to setup
 setup_file() {
@@ -42,7 +50,11 @@ setup_file() {
 		dns-server = 127.0.0.1:$DNS_PORT
 		port = $MX_PORT
 		connect-timeout = 5
+		# the password file the POP3 units need (mailslot-pop3d(8))
+		passwd = /etc/mailslot/passwd
 	EOF
+	# set as an administrator does, with the installed mailslot-passwd
+	printf '%s\n' "$POP3_PASSWORD" | "$NS_SBIN/mailslot-passwd" "$NS_ETC/passwd" "$POP3_USER" || return 1
 	cp "$NS_ETC/mailslot.conf" "$BATS_FILE_TMPDIR/mailslot.conf.good"
 	# unique per run: the host name, and so the handler's default domain
 	if ! ns_boot "mailslot-t$$" 2>"$BATS_FILE_TMPDIR/boot.err"; then
@@ -56,6 +68,12 @@ setup_file() {
 
 setup() {
 	[ -z "${NS_SKIP:-}" ] || skip "$NS_SKIP"
+}
+
+# a test that changes the configuration sets RESTORE_CONFIG: the file is
+# as setup_file left it for the next, whatever the test's outcome
+teardown() {
+	[ -z "${RESTORE_CONFIG:-}" ] || cp "$BATS_FILE_TMPDIR/mailslot.conf.good" "$NS_ETC/mailslot.conf"
 }
 
 teardown_file() {
@@ -72,6 +90,40 @@ loaded_names() {
 		*) echo "$u" ;;
 		esac
 	done
+}
+
+# exposure_at_most UNIT LIMIT: systemd-analyze security's overall
+# exposure level of the loaded UNIT is LIMIT or less
+exposure_at_most() {
+	local level
+	run ns systemd-analyze security --no-pager "$1"
+	assert_success
+	level=$(sed -n 's/^.*Overall exposure level for .*: \([0-9.]*\) .*$/\1/p' <<<"$output")
+	[ -n "$level" ] || fail "no exposure level for $1 in: $output"
+	awk -v l="$level" -v m="$2" 'BEGIN { exit !(l <= m) }' || fail "$1: exposure $level > $2"
+}
+
+# pop3_client PORT [OPTION...]: tests/helpers/pop3_client.py run in the
+# container as the POP3 account (the script comes on standard input)
+pop3_client() {
+	local port=$1
+	shift
+	ns /usr/bin/python3 - "$port" "$POP3_USER" "$POP3_PASSWORD" "$@" <"$BATS_TEST_DIRNAME/helpers/pop3_client.py"
+}
+
+# retrieve_and_delete PORT OUT [OPTION...]: the one message in the POP3
+# account's mbox, as read from the disk (helpers/stored_message.py), and
+# the octets a client RETRs through PORT, DELE and QUIT, into OUT.stored
+# and OUT.retr; the client's lines in $output.
+retrieve_and_delete() {
+	local port=$1 out=$2
+	shift 2
+	python3 "$BATS_TEST_DIRNAME/helpers/stored_message.py" mbox "$NS_SPOOL" "$POP3_USER" "$out.stored" ||
+		fail "the mbox of $POP3_USER does not hold one message"
+	ns rm -rf /run/pop3-out
+	ns mkdir /run/pop3-out
+	run pop3_client "$port" --out /run/pop3-out --dele 1 "$@"
+	ns cat /run/pop3-out/1 >"$out.retr" || true
 }
 
 # A message with TOKEN for a system account's mbox, through port 25.
@@ -103,12 +155,7 @@ send_local() {
 	# and the loaded services, drop-in included, keep exposure <= 2.0
 	for s in "${names[@]}"; do
 		[[ $s == *.service ]] || continue
-		run ns systemd-analyze security --no-pager "$s"
-		assert_success
-		local level
-		level=$(sed -n 's/^.*Overall exposure level for .*: \([0-9.]*\) .*$/\1/p' <<<"$output")
-		[ -n "$level" ] || fail "no exposure level for $s in: $output"
-		awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "$s: exposure $level > 2.0"
+		exposure_at_most "$s" 2.0
 	done
 }
 
@@ -119,19 +166,26 @@ send_local() {
 	assert_output "nobody mail 600"
 }
 
-@test "the session process that reads the client holds nothing (capabilities, no_new_privs, seccomp)" {
-	run ns_session_status
-	assert_success
-	assert_line "greeting 220"
+# assert_session_bare EXE UNIT: what ns_session_status printed: one
+# process, EXE, reads the client and holds nothing; the unit it runs in
+# matches the regular expression UNIT (started by the installed units,
+# not by anything else)
+assert_session_bare() {
 	assert_line "holders 1"
 	assert_line "session CapPrm 0000000000000000"
 	assert_line "session CapEff 0000000000000000"
 	assert_line "session CapAmb 0000000000000000"
 	assert_line "session NoNewPrivs 1"
 	assert_line "session Seccomp 2"
-	assert_line "session exe /usr/local/sbin/mailslot-smtpd"
-	# started by the installed units, not by anything else
-	assert_line --regexp '^session unit mailslot-smtpd[^ ]*\.service$'
+	assert_line "session exe $1"
+	assert_line --regexp "^session unit $2\$"
+}
+
+@test "the session process that reads the client holds nothing (capabilities, no_new_privs, seccomp)" {
+	run ns_session_status
+	assert_success
+	assert_line "greeting 220"
+	assert_session_bare /usr/local/sbin/mailslot-smtpd 'mailslot-smtpd[^ ]*\.service'
 	assert_line "quit 221"
 }
 
@@ -307,6 +361,102 @@ EOF
 	assert_output 0
 	after=$(ns systemctl show -P InvocationID "${sockets[@]}")
 	assert_equal "$after" "$before"
+}
+
+# --- POP3: the Accept=yes sockets and their per-connection services, as
+# shipped (they read /etc/mailslot/mailslot.conf themselves: no drop-in)
+
+@test "the POP3 sockets listen on ports 110 and 995; their units load cleanly, exposure <= 2.0" {
+	local u units=(mailslot-pop3.socket mailslot-pop3s.socket mailslot-pop3@probe.service mailslot-pop3s@probe.service)
+	for u in mailslot-pop3.socket mailslot-pop3s.socket; do
+		run ns systemctl is-active "$u"
+		assert_output active
+	done
+	run ns ss -Hltn
+	assert_output --regexp ':110 '
+	assert_output --regexp ':995 '
+	run ns systemctl show -p LoadState -p LoadError "${units[@]}"
+	assert_success
+	assert_equal "$(grep -c '^LoadState=loaded$' <<<"$output")" "${#units[@]}"
+	refute_line --regexp '^LoadError=.'
+	# the manager's own checker finds nothing to say (man pages are not
+	# in the container)
+	run ns systemd-analyze verify --man=no "${units[@]}"
+	assert_success
+	assert_output ''
+	run ns journalctl -b --no-pager -o cat -u 'mailslot-pop3*'
+	refute_output --regexp '[Uu]nknown|[Ii]gnoring|[Ff]ailed to parse'
+	exposure_at_most mailslot-pop3@probe.service 2.0
+	exposure_at_most mailslot-pop3s@probe.service 2.0
+}
+
+@test "POP3 on port 110: poplib RETRs the message port 25 delivered byte-exact; DELE and QUIT remove it" {
+	run ns_smtp "$POP3_USER@$NS_NAME" pop3-token
+	assert_output "sent 250"
+	retrieve_and_delete 110 "$BATS_TEST_TMPDIR/m"
+	assert_success
+	assert_line --regexp '^stat 1 [0-9]+$'
+	assert_line "sizes ok"
+	assert_line --regexp '^\+OK '
+	grep -q pop3-token "$BATS_TEST_TMPDIR/m.retr" || fail "no pop3-token in what RETR gave"
+	cmp "$BATS_TEST_TMPDIR/m.stored" "$BATS_TEST_TMPDIR/m.retr" || fail "RETR differs from the stored message"
+	# removed at QUIT: the mbox is empty, and so is the next session
+	run stat -c '%s %U' "$NS_SPOOL/$POP3_USER"
+	assert_output "0 $POP3_USER"
+	run pop3_client 110
+	assert_success
+	assert_line "stat 0 0"
+	run ns journalctl --no-pager -o cat -u 'mailslot-pop3@*'
+	assert_output --regexp "logout: user=$POP3_USER peer=127\.0\.0\.1 retrieved=1 .* deleted=1 "
+}
+
+# assert_pop3_session_bare EXE SOCKET: assert_session_bare for a POP3
+# login, the process an instance of SOCKET's service
+assert_pop3_session_bare() {
+	assert_success
+	assert_line "greeting +OK"
+	assert_line "login +OK"
+	assert_session_bare "$1" "${2%.socket}@[^ ]*\\.service"
+	assert_line "quit +OK"
+}
+
+@test "the POP3 session process that reads the client holds nothing, logged in (capabilities, no_new_privs, seccomp)" {
+	run ns_session_status 110 "$POP3_USER" "$POP3_PASSWORD"
+	assert_pop3_session_bare /usr/local/sbin/mailslot-pop3d mailslot-pop3.socket
+}
+
+# The units take the certificate from the configuration file, as
+# mailslot-pop3d(8) says; mailslot-smtpd reads the same file, so the lines
+# are there for this test only.
+@test "with tls-cert in the configuration: POP3S on port 995 RETRs byte-exact from a session that holds nothing; STLS on 110 logs in" {
+	local d=$BATS_TEST_TMPDIR/tls
+	tls_ca "$d"
+	tls_cert "$d" pop3 "DNS:$NS_NAME,IP:127.0.0.1"
+	install -m 0600 "$d/pop3.pem" "$NS_ETC/test-pop3.pem"
+	install -m 0600 "$d/pop3.key" "$NS_ETC/test-pop3.key"
+	ns tee /run/test-ca.pem <"$d/ca.pem" >/dev/null
+	run ns_smtp "$POP3_USER@$NS_NAME" pop3s-token
+	assert_output "sent 250"
+	RESTORE_CONFIG=1
+	printf 'tls-cert = /etc/mailslot/test-pop3.pem\ntls-key = /etc/mailslot/test-pop3.key\n' >>"$NS_ETC/mailslot.conf"
+	retrieve_and_delete 995 "$BATS_TEST_TMPDIR/m" --ssl /run/test-ca.pem
+	assert_success
+	assert_line --regexp '^stat 1 [0-9]+$'
+	assert_line "sizes ok"
+	assert_line --regexp '^\+OK '
+	grep -q pop3s-token "$BATS_TEST_TMPDIR/m.retr" || fail "no pop3s-token in what RETR gave"
+	cmp "$BATS_TEST_TMPDIR/m.stored" "$BATS_TEST_TMPDIR/m.retr" || fail "RETR differs from the stored message"
+	run stat -c '%s' "$NS_SPOOL/$POP3_USER"
+	assert_output 0
+	run pop3_client 110 --stls /run/test-ca.pem
+	assert_success
+	assert_line "stat 0 0"
+	# the session that speaks TLS (the OpenSSL build) holds nothing either
+	run ns_session_status 995 "$POP3_USER" "$POP3_PASSWORD" /run/test-ca.pem
+	assert_pop3_session_bare /usr/local/sbin/mailslot-pop3d-tls mailslot-pop3s.socket
+	run ns journalctl --no-pager -o cat -u 'mailslot-pop3s@*' -u 'mailslot-pop3@*'
+	assert_output --regexp "login: user=$POP3_USER peer=127\.0\.0\.1 messages=1 .* tls=\"TLSv1\.3 "
+	assert_output --regexp "login: user=$POP3_USER peer=127\.0\.0\.1 messages=0 .* tls=\"TLSv1\.3 "
 }
 
 # Last: what every unit of this file ran left no report of a sanitizer (the

@@ -7,6 +7,11 @@
       servers offer PIPELINING), QUIT.  Prints one line per session:
       "ms OCTETS MESSAGES" (milliseconds from connect to the QUIT reply,
       octets of the RETR replies).
+  pop3bench.py login PORT USER PASSWORD COUNT
+      COUNT sessions one after the other, each: greeting, USER and PASS,
+      STAT, QUIT (what a client checking for mail does; the per-connection
+      cost of tests/bench/systemd.sh).  Prints one line per session:
+      "ms MESSAGES".
   pop3bench.py idle PORT PASSWORD USER...
       one session per USER, logged in and left idle after STAT; prints
       "ready N", waits for a line (or EOF) on standard input, then QUITs.
@@ -76,16 +81,18 @@ def login(c, user, password):
     c.line()
 
 
-def session(port, user, password):
+def session(port, user, password, retrieve=True):
     t0 = time.perf_counter()
     c = Conn(port)
     login(c, user, password)
     c.send(b"STAT\r\n")
     count = int(c.line().split()[1])
-    c.send(b"UIDL\r\n")
-    c.multi()
-    c.send(b"".join(b"RETR %d\r\n" % i for i in range(1, count + 1)))
-    octets = sum(c.multi() for _ in range(count))
+    octets = 0
+    if retrieve:
+        c.send(b"UIDL\r\n")
+        c.multi()
+        c.send(b"".join(b"RETR %d\r\n" % i for i in range(1, count + 1)))
+        octets = sum(c.multi() for _ in range(count))
     c.send(b"QUIT\r\n")
     c.line()
     c.s.close()
@@ -99,6 +106,11 @@ def main():
             for _ in range(n):
                 ms, octets, count = session(port, user, password)
                 print("%.3f %d %d" % (ms, octets, count), flush=True)
+        elif sys.argv[1] == "login":
+            port, user, password, n = int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+            for _ in range(n):
+                ms, _, count = session(port, user, password, retrieve=False)
+                print("%.3f %d" % (ms, count), flush=True)
         elif sys.argv[1] == "idle":
             port, password, users = int(sys.argv[2]), sys.argv[3], sys.argv[4:]
             conns = []

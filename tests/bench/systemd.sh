@@ -19,6 +19,14 @@
 #   - msg/s with CONCURRENCY clients: Postfix's smtp-source -s CONCURRENCY
 #     -m MESSAGES; every run is checked against the messages that reached
 #     the mbox.
+# and the POP3 units the same way (the installed mailslot-pop3.socket,
+# Accept=yes, on port 110; the same binary under systemd-socket-activate
+# on 127.0.0.1:2110; with VARIANTS=1 a copy of the units without their
+# hardening lines on 127.0.0.1:2700):
+#   - ms per POP3 session: tests/bench/pop3bench.py login, connect, USER
+#     and PASS, STAT, QUIT, POP3_SESSIONS sessions a round, as a system
+#     account (games) whose password mailslot-passwd set and whose mbox
+#     holds one MSG_SIZE message.
 # Then, for the issue's "measure each hardening line", copies of each of
 # those socket and service pairs on ports of their own with groups of
 # hardening lines taken out of the service (VARIANTS=0 skips them), their
@@ -26,7 +34,8 @@
 # systemd-analyze security gives each as loaded.
 #
 # Environment: ROUNDS (3), SESSIONS (100), MESSAGES (500), CONCURRENCY
-# (20), VARIANTS (1), VARIANT_SESSIONS (30), BENCH_BUILD (tests/bench/
+# (20), VARIANTS (1), VARIANT_SESSIONS (30), POP3_SESSIONS (100),
+# BENCH_BUILD (tests/bench/
 # build), BENCH_KEEP=1 keeps the work directory, RESULTS_FILE also gets
 # the table.
 #
@@ -49,6 +58,7 @@ MESSAGES=${MESSAGES:-500}
 CONCURRENCY=${CONCURRENCY:-20}
 VARIANTS=${VARIANTS:-1}
 VARIANT_SESSIONS=${VARIANT_SESSIONS:-30}
+POP3_SESSIONS=${POP3_SESSIONS:-100}
 MSG_SIZE=2048
 BUILD=${BENCH_BUILD:-$here/build}
 CC=${CC:-cc}
@@ -58,6 +68,10 @@ RCPT=nobody@$DOMAIN
 SENDER=bench-sender@$DOMAIN
 SSA_PORT=2525
 CLIENT=/opt/mailslot-bench/smtpclient # the build directory, in the container
+POP3_USER=games # a system account no SMTP row mails
+POP3_PASSWORD=bench-pop3-password
+POP3_SSA_PORT=2110
+POP3_BARE_PORT=2700
 
 say() { printf '%s\n' "$*" >&2; }
 fail() { say "bench-systemd: fatal: $*"; exit 1; }
@@ -89,6 +103,10 @@ ns_install "$WORK" || exit 1
 # shellcheck disable=SC2046 # one unit a word
 ns_dropin_config $(ns_unit_files 'mailslot-smtpd*.service') || exit 1
 printf '\n# tests/bench/systemd.sh\ndomain = %s\nhostname = %s\n' "$DOMAIN" "$DOMAIN" >>"$NS_ETC/mailslot.conf"
+# the POP3 units need a password file (mailslot-pop3d(8))
+printf 'passwd = /etc/mailslot/passwd\n' >>"$NS_ETC/mailslot.conf"
+printf '%s\n' "$POP3_PASSWORD" | "$NS_SBIN/mailslot-passwd" "$NS_ETC/passwd" "$POP3_USER" ||
+	fail "mailslot-passwd could not set $POP3_USER's password"
 ns_boot "mailslot-bench-$$" --bind-ro="$BUILD:/opt/mailslot-bench" || exit 1
 
 mapfile -t SOCKETS < <(ns_unit_files 'mailslot-smtpd*.socket')
@@ -108,6 +126,10 @@ EXEC=/usr/local/sbin/mailslot-smtpd # the program the units run
 ns systemd-run --quiet --unit=mailslot-bench-ssa --collect systemd-socket-activate --inetd -a \
 	-l "127.0.0.1:$SSA_PORT" "$EXEC" -c "$NS_CONF" || fail "cannot start systemd-socket-activate"
 ns_wait_listen "127.0.0.1:$SSA_PORT" || exit 1
+ns systemd-run --quiet --unit=mailslot-bench-pop3-ssa --collect systemd-socket-activate --inetd -a \
+	-l "127.0.0.1:$POP3_SSA_PORT" /usr/local/sbin/mailslot-pop3d -c "$NS_CONF" ||
+	fail "cannot start systemd-socket-activate for mailslot-pop3d"
+ns_wait_listen "127.0.0.1:$POP3_SSA_PORT" || exit 1
 
 MBOX=$NS_SPOOL/nobody
 count() { if [ -f "$MBOX" ]; then grep -c '^From ' "$MBOX" || true; else echo 0; fi; }
@@ -157,6 +179,38 @@ conc() {
 	[ $(($(count) - before)) = "$MESSAGES" ] ||
 		fail "$1: smtp-source delivered $(($(count) - before)) of $MESSAGES messages to $MBOX"
 	add "conc,$1" "$(awk -v n="$MESSAGES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')"
+}
+
+# pop3_latency KEY PORT N: N POP3 sessions (connect, USER/PASS, STAT,
+# QUIT); the median in ms.  Each must find the one message.
+pop3_latency() {
+	local out
+	out=$(ns /usr/bin/python3 - login "$2" "$POP3_USER" "$POP3_PASSWORD" "$3" \
+		<"$here/pop3bench.py" 2>"$WORK/pop3.err") || fail "$1: pop3bench: $(tail -1 <<<"$out") $(tail -1 "$WORK/pop3.err")"
+	[ "$(awk '$2 != 1' <<<"$out" | wc -l)" = 0 ] || fail "$1: a POP3 session did not find the one message"
+	drain "$2"
+	# shellcheck disable=SC2046 # one sample a word
+	add "pop3,$1" "$(median $(awk '{ print $1 }' <<<"$out"))"
+}
+
+# hash_latency: what each login pays for the password check, whatever
+# starts the process: crypt(3) on the POP3 account's hash, 20 times; the
+# median in ms
+hash_latency() {
+	local ms
+	ms=$(python3 -W ignore - "$POP3_PASSWORD" "$NS_ETC/passwd" <<'EOF'
+import crypt, statistics, sys, time
+with open(sys.argv[2]) as f:
+    h = f.readline().split(":")[1].strip()
+times = []
+for _ in range(20):
+    t0 = time.perf_counter()
+    assert crypt.crypt(sys.argv[1], h) == h
+    times.append((time.perf_counter() - t0) * 1000)
+print("%.3f" % statistics.median(times))
+EOF
+) || fail "cannot time the password check"
+	add hash "$ms"
 }
 
 # --- unit copies: a socket and its service(s) renamed, on a port of their
@@ -267,6 +321,14 @@ if [ "$VARIANTS" = 1 ]; then
 		done
 	done
 fi
+# the POP3 units with only what runs the program kept
+POP3_SIDES=(pop3-units pop3-ssa)
+declare -A POP3_PORT=([pop3-units]=110 [pop3-ssa]=$POP3_SSA_PORT)
+if [ "$VARIANTS" = 1 ]; then
+	copy_units "$NS_UNITDIR" mailslot-pop3 msb-pop3-none "$POP3_BARE_PORT" "${VARIANT_KEYS[none]}"
+	POP3_SIDES+=(pop3-none)
+	POP3_PORT[pop3-none]=$POP3_BARE_PORT
+fi
 ns systemctl daemon-reload
 for fam in "${FAMILIES[@]}"; do
 	[ "$fam" = units ] && continue
@@ -277,7 +339,11 @@ declare -A EXPOSURE
 for fam in "${FAMILIES[@]}"; do
 	EXPOSURE[$fam]=$(exposure "${FAM_SOCKET[$fam]}")
 done
+declare -A POP3_EXPOSURE=([pop3-units]=$(exposure mailslot-pop3.socket) [pop3-ssa]=-)
 if [ "$VARIANTS" = 1 ]; then
+	ns systemctl start msb-pop3-none.socket || fail "cannot start msb-pop3-none.socket"
+	ns_wait_listen "127.0.0.1:$POP3_BARE_PORT" || exit 1
+	POP3_EXPOSURE[pop3-none]=$(exposure msb-pop3-none.socket)
 	for key in "${!VSOCK[@]}"; do
 		ns systemctl start "${VSOCK[$key]}" || fail "cannot start ${VSOCK[$key]}"
 		ns_wait_listen "127.0.0.1:${VPORT[$key]}" || exit 1
@@ -296,6 +362,12 @@ say "bench-systemd: ${SIDES[*]} on ports$(for s in "${SIDES[@]}"; do printf ' %s
 for side in "${SIDES[@]}"; do
 	latency warm "${PORT_OF[$side]}" 5
 done
+# the POP3 account's one message, through the installed SMTP socket
+ns "$CLIENT" -f "$SENDER" -t "$POP3_USER@$DOMAIN" -s "$MSG_SIZE" latency 127.0.0.1 "$UNITS_PORT" 1 \
+	>/dev/null 2>"$WORK/client.err" || fail "pop3: smtpclient: $(tail -1 "$WORK/client.err")"
+for side in "${POP3_SIDES[@]}"; do
+	pop3_latency warm "${POP3_PORT[$side]}" 5
+done
 
 for r in $(seq "$ROUNDS"); do
 	say "bench-systemd: round $r/$ROUNDS"
@@ -313,6 +385,12 @@ for r in $(seq "$ROUNDS"); do
 			latency "v,$key" "${VPORT[$key]}" "$VARIANT_SESSIONS"
 		done
 	fi
+	order=("${POP3_SIDES[@]}")
+	[ $((r % 2)) = 1 ] || mapfile -t order < <(printf '%s\n' "${POP3_SIDES[@]}" | tac)
+	for side in "${order[@]}"; do
+		pop3_latency "$side" "${POP3_PORT[$side]}" "$POP3_SESSIONS"
+	done
+	hash_latency
 done
 
 # --- report
@@ -375,8 +453,29 @@ lat_s=$(m lat,ssa) conc_s=$(m conc,ssa)
 		done
 	fi
 	echo
+	echo "POP3 (connect, USER/PASS against mailslot-passwd's yescrypt hash, STAT of one $MSG_SIZE B message," \
+		"QUIT; $POP3_SESSIONS sessions a round, the median of each round's median):"
+	echo
+	printf '| %-78s | %8s | %10s | %8s |\n' path exposure "ms/session" "vs ssa"
+	printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..80})" ---------- ------------ ----------
+	for side in "${POP3_SIDES[@]}"; do
+		case $side in
+		pop3-units) label="installed: mailslot-pop3.socket + mailslot-pop3@.service (Accept=yes)" ;;
+		pop3-ssa) label="systemd-socket-activate --inetd -a, same binary" ;;
+		pop3-none) label="copy of the installed pair without its hardening lines (as 'none' above)" ;;
+		esac
+		printf '| %-78s | %8s | %10.2f | %8s |\n' "$label" "${POP3_EXPOSURE[$side]:--}" \
+			"$(m "pop3,$side")" "$(ratio "$(m "pop3,$side")" "$(m pop3,pop3-ssa)")"
+	done
+	echo
+	echo "of which the check of the yescrypt hash alone (crypt(3) in the same rounds, 20 a round): $(m hash) ms"
+	echo
 	echo "samples:"
 	for side in "${SIDES[@]}"; do
 		echo "  $side: ms/session${R[lat,$side]}; msg/s${R[conc,$side]}"
 	done
+	for side in "${POP3_SIDES[@]}"; do
+		echo "  $side: ms/session${R[pop3,$side]}"
+	done
+	echo "  password check: ms${R[hash]}"
 } | tee ${RESULTS_FILE:+"$RESULTS_FILE"}

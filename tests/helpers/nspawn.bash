@@ -261,29 +261,42 @@ except (smtplib.SMTPServerDisconnected, ConnectionError):
 EOF
 }
 
-# ns_session_status [PORT]: connect to 127.0.0.1:PORT (25) in the
-# container, read the greeting, say EHLO, then find every process that
+# ns_session_status [PORT [USER PASSWORD [CA]]]: connect to 127.0.0.1:PORT
+# (25) in the container (with CA, in TLS from the first octet, CA the
+# only trust anchor), read the greeting, say EHLO (or, with USER, log
+# in over POP3 with USER and PASS), then find every process that
 # holds the server's end of this connection (its socket inode in
 # /proc/net/tcp{,6}, matched against /proc/*/fd), other than systemd:
 # that is the process that reads the client, whatever unit layout
 # started it.  Prints
 # "holders N", then for each "session FIELD VALUE" for the credential
 # lines of /proc/PID/status, "session exe PATH" and "session unit NAME"
-# (from /proc/PID/cgroup), and the replies as "greeting CODE", "quit CODE".
+# (from /proc/PID/cgroup), and the replies as "greeting CODE", "ehlo
+# CODE" or "login CODE", "quit CODE" (a POP3 CODE is +OK or -ERR).
 ns_session_status() {
-	ns /usr/bin/python3 - "${1:-25}" <<'EOF'
-import os, re, socket, sys
-port = int(sys.argv[1])
+	ns /usr/bin/python3 - "${1:-25}" "${2:-}" "${3:-}" "${4:-}" <<'EOF'
+import os, re, socket, ssl, sys
+port, user, password, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 c = socket.create_connection(("127.0.0.1", port), timeout=10)
+if ca:
+    c = ssl.create_default_context(cafile=ca).wrap_socket(c, server_hostname="127.0.0.1")
 rf = c.makefile("rb")
 def reply():
     while True:
         line = rf.readline().decode("latin-1")
+        if user:
+            return line.split(" ", 1)[0].strip() or "none"
         if len(line) < 4 or line[3] != "-":
             return line[:3] or "none"
 print("greeting " + reply())
-c.sendall(b"EHLO probe.example\r\n")
-print("ehlo " + reply())
+if user:
+    c.sendall(b"USER %s\r\n" % user.encode())
+    reply()
+    c.sendall(b"PASS %s\r\n" % password.encode())
+    print("login " + reply())
+else:
+    c.sendall(b"EHLO probe.example\r\n")
+    print("ehlo " + reply())
 cport = c.getsockname()[1]
 inodes = set()
 for table in ("/proc/net/tcp", "/proc/net/tcp6"):
