@@ -363,11 +363,12 @@ EOF
 	assert_equal "$after" "$before"
 }
 
-# --- POP3: the Accept=yes sockets and their per-connection services, as
-# shipped (they read /etc/mailslot/mailslot.conf themselves: no drop-in)
+# --- POP3: the Accept=no sockets and their acceptors (mailslot-pop3d
+# --listen), as shipped (they read /etc/mailslot/mailslot.conf
+# themselves: no drop-in)
 
 @test "the POP3 sockets listen on ports 110 and 995; their units load cleanly, exposure <= 2.0" {
-	local u units=(mailslot-pop3.socket mailslot-pop3s.socket mailslot-pop3@probe.service mailslot-pop3s@probe.service)
+	local u units=(mailslot-pop3.socket mailslot-pop3s.socket mailslot-pop3.service mailslot-pop3s.service)
 	for u in mailslot-pop3.socket mailslot-pop3s.socket; do
 		run ns systemctl is-active "$u"
 		assert_output active
@@ -386,8 +387,8 @@ EOF
 	assert_output ''
 	run ns journalctl -b --no-pager -o cat -u 'mailslot-pop3*'
 	refute_output --regexp '[Uu]nknown|[Ii]gnoring|[Ff]ailed to parse'
-	exposure_at_most mailslot-pop3@probe.service 2.0
-	exposure_at_most mailslot-pop3s@probe.service 2.0
+	exposure_at_most mailslot-pop3.service 2.0
+	exposure_at_most mailslot-pop3s.service 2.0
 }
 
 @test "POP3 on port 110: poplib RETRs the message port 25 delivered byte-exact; DELE and QUIT remove it" {
@@ -406,17 +407,17 @@ EOF
 	run pop3_client 110
 	assert_success
 	assert_line "stat 0 0"
-	run ns journalctl --no-pager -o cat -u 'mailslot-pop3@*'
+	run ns journalctl --no-pager -o cat -u mailslot-pop3.service
 	assert_output --regexp "logout: user=$POP3_USER peer=127\.0\.0\.1 retrieved=1 .* deleted=1 "
 }
 
 # assert_pop3_session_bare EXE SOCKET: assert_session_bare for a POP3
-# login, the process an instance of SOCKET's service
+# login, the process one in SOCKET's service (its acceptor's session)
 assert_pop3_session_bare() {
 	assert_success
 	assert_line "greeting +OK"
 	assert_line "login +OK"
-	assert_session_bare "$1" "${2%.socket}@[^ ]*\\.service"
+	assert_session_bare "$1" "${2%.socket}\\.service"
 	assert_line "quit +OK"
 }
 
@@ -454,7 +455,7 @@ assert_pop3_session_bare() {
 	# the session that speaks TLS (the OpenSSL build) holds nothing either
 	run ns_session_status 995 "$POP3_USER" "$POP3_PASSWORD" /run/test-ca.pem
 	assert_pop3_session_bare /usr/local/sbin/mailslot-pop3d-tls mailslot-pop3s.socket
-	run ns journalctl --no-pager -o cat -u 'mailslot-pop3s@*' -u 'mailslot-pop3@*'
+	run ns journalctl --no-pager -o cat -u mailslot-pop3s.service -u mailslot-pop3.service
 	assert_output --regexp "login: user=$POP3_USER peer=127\.0\.0\.1 messages=1 .* tls=\"TLSv1\.3 "
 	assert_output --regexp "login: user=$POP3_USER peer=127\.0\.0\.1 messages=0 .* tls=\"TLSv1\.3 "
 }

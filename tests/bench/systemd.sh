@@ -20,7 +20,7 @@
 #     -m MESSAGES; every run is checked against the messages that reached
 #     the mbox.
 # and the POP3 units the same way (the installed mailslot-pop3.socket,
-# Accept=yes, on port 110; the same binary under systemd-socket-activate
+# Accept=no and the mailslot-pop3d --listen acceptor, on port 110; the same binary under systemd-socket-activate
 # on 127.0.0.1:2110; with VARIANTS=1 a copy of the units without their
 # hardening lines on 127.0.0.1:2700):
 #   - ms per POP3 session: tests/bench/pop3bench.py login, connect, USER
@@ -460,7 +460,7 @@ lat_s=$(m lat,ssa) conc_s=$(m conc,ssa)
 	printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..80})" ---------- ------------ ----------
 	for side in "${POP3_SIDES[@]}"; do
 		case $side in
-		pop3-units) label="installed: mailslot-pop3.socket + mailslot-pop3@.service (Accept=yes)" ;;
+		pop3-units) label="installed: mailslot-pop3.socket + mailslot-pop3.service (Accept=no, the acceptor)" ;;
 		pop3-ssa) label="systemd-socket-activate --inetd -a, same binary" ;;
 		pop3-none) label="copy of the installed pair without its hardening lines (as 'none' above)" ;;
 		esac
