@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@
 #define SD_LISTEN_FDS_START 3
 #define SOCKETS_MAX 16
 #define SPARE_FILES 6
+#define SPARE_NICE 19	/* while it starts: the running sessions come first */
 
 extern char **environ;
 
@@ -64,6 +66,7 @@ struct acceptor {
 	struct spare spare;
 	char **spare_env;		/* environ and LISTEN_SPARE_ENV */
 	int devnull;
+	int renice;			/* root: a spare starts at SPARE_NICE, is raised at its client */
 	int stopping;
 	long long idle_since;		/* ms, when the last session ended */
 };
@@ -158,6 +161,8 @@ static pid_t fork_session(struct acceptor *a, int in, int out, int spare)
 	(void)fflush(NULL);
 	if ((pid = fork()) != 0)
 		return pid;
+	if (spare)
+		(void)setpgid(0, 0);
 	if (dup2(in, 0) == -1 || dup2(out, 1) == -1)
 		_exit(EX_OSERR);
 	for (int i = 0; i < a->nsockets; i++)
@@ -194,7 +199,8 @@ static pid_t start_session(struct acceptor *a, int in, int out, int spare)
 	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_adddup2(&fa, out, 1);
 	posix_spawnattr_setsigmask(&attr, &a->session_sigmask);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, (short)(POSIX_SPAWN_SETSIGMASK | (spare ? POSIX_SPAWN_SETPGROUP : 0)));
 	rc = posix_spawn(&pid, a->self, &fa, &attr, a->session_argv, spare ? a->spare_env : environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
@@ -244,6 +250,11 @@ static void spare_start(struct acceptor *a)
 		return;		/* the next connection starts its own */
 	}
 	a->spare.pid = pid;
+	/* its own process group (its session child joins it): niced as one
+	 * now, raised as one when its client comes */
+	(void)setpgid(pid, pid);
+	if (a->renice)
+		(void)setpriority(PRIO_PGRP, (id_t)pid, SPARE_NICE);
 }
 
 /* A spare's end: without its channel it exits at once, quietly. */
@@ -270,6 +281,8 @@ static pid_t spare_handoff(struct acceptor *a, int conn)
 		return -1;
 	}
 	pid_t pid = a->spare.pid;
+	if (a->renice)
+		(void)setpriority(PRIO_PGRP, (id_t)pid, 0);
 	close(a->spare.channel);
 	a->spare.channel = -1;
 	a->spare.pid = 0;
@@ -458,6 +471,7 @@ static int prepare(struct acceptor *a, const struct config *cfg, int argc, char 
 		log_msg(LOG_ERR, "--listen: out of memory");
 		return EX_OSERR;
 	}
+	a->renice = geteuid() == 0;
 	a->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (a->devnull == -1 || !(a->spare_env = spare_environment())) {
 		log_msg(LOG_ERR, "--listen: cannot prepare spare sessions: %s", strerror(errno));
@@ -489,7 +503,7 @@ int listen_run(const struct config *cfg, int argc, char **argv, const struct lis
 		return EX_OSERR;
 	}
 	if (cfg->config_broken)
-		log_msg(LOG_ERR, "configuration error: %s (each session answers 421 until it is fixed)",
+		log_msg(LOG_ERR, "configuration error: %s (each session refuses its client until it is fixed)",
 			config_error);
 	log_msg(LOG_INFO, "accepting on %d socket%s, at most %lld sessions, %lld from one address",
 		a.nsockets, a.nsockets == 1 ? "" : "s", cfg->max_connections, cfg->max_per_source);

@@ -66,7 +66,10 @@ struct listen_program {
  * aliases, passwords, certificate, key) changed in the meantime, when the
  * acceptor stops, or when the acceptor does: that connection then starts
  * a session of its own, as without spares.  An exec'd spare is told by
- * LISTEN_SPARE_ENV, holding the acceptor's pid. */
+ * LISTEN_SPARE_ENV, holding the acceptor's pid.  A spare is a process
+ * group of its own; an acceptor running as root starts it at nice 19 and
+ * raises it to 0 at the hand-over, so that its start does not slow the
+ * sessions running meanwhile. */
 #define LISTEN_SPARE_ENV "MAILSLOT_SPARE"
 /* 1 in a spare (the variable is then removed), else 0. */
 int listen_is_spare(void);

@@ -246,13 +246,30 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10) as s:
     s.ehlo("client.example.test")
     print("size", s.esmtp_features.get("size"))' "$PORT"
 	assert_output "size 2097152"
-	# an unchanged spare serves: the next greeting comes from the pair
-	# that waited for it
+	# an unchanged spare serves: the next client is served by the pair
+	# that waited for it, niced while it waited (as root), not once serving
 	pair=$(spare_pair)
 	set -- $pair
-	run send_smtplib "$PORT" alice@example.test spare-token
-	assert_success
-	run grep -c "mailslot-smtpd\[$1\]: .*spare-token\|mailslot-smtpd\[$1\]: .* from=" "$BATS_TEST_TMPDIR/acc.log"
+	if [ "$(id -u)" -eq 0 ]; then
+		run sh -c "ps -o ni= -p $1,$2 | tr -d ' ' | sort -u"
+		assert_output 19
+	fi
+	coproc CLIENT { python3 -u -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+print(s.recv(512).decode().strip(), flush=True)
+sys.stdin.readline()
+s.sendall(b"QUIT\r\n")
+print(s.recv(512).decode().strip(), flush=True)' "$PORT"; }
+	local line
+	read -r -t 10 line <&"${CLIENT[0]}"
+	[[ $line == 220* ]] || fail "greeting: $line"
+	run sh -c "ps -o ni= -p $1,$2 | tr -d ' ' | sort -u"
+	assert_output 0
+	echo >&"${CLIENT[1]}"
+	read -r -t 10 line <&"${CLIENT[0]}"
+	[[ $line == 221* ]] || fail "QUIT: $line"
+	run grep -c "mailslot-smtpd\[$1\]: .*connect" "$BATS_TEST_TMPDIR/acc.log"
 	[ "$output" -ge 1 ] || fail "the spare $1 did not serve the client"
 }
 
