@@ -106,3 +106,20 @@ not_in_asan() {
 slow_scan() {
 	[ "${MAILSLOT_SKIP_SLOW:-0}" != 1 ] || skip "$1: make test-slow"
 }
+
+# assert_fail2ban_matches COUNT LOGFILE: the shipped fail2ban filter,
+# installed beside fail2ban's own common.conf as its comment says, finds
+# COUNT failed logins, each from 127.0.0.1, in LOGFILE's lines written as
+# syslog writes them (a time stamp and the host before the tag).
+assert_fail2ban_matches() {
+	local count=$1 log=$2 dir=$BATS_TEST_TMPDIR/fail2ban
+	command -v fail2ban-regex >/dev/null || fail "fail2ban-regex missing (tests/install-deps.sh test installs fail2ban)"
+	mkdir -p "$dir/filter.d"
+	sed "s/^/$(date '+%b %e %H:%M:%S') mailhost /" "$log" >"$dir/syslog"
+	cp /etc/fail2ban/filter.d/common.conf "$TESTS_DIR/../examples/fail2ban/filter.d/mailslot-auth.conf" \
+		"$dir/filter.d/"
+	# -o ip: one line per match, the address fail2ban would ban
+	run fail2ban-regex -o ip "$dir/syslog" "$dir/filter.d/mailslot-auth.conf"
+	assert_success
+	assert_output "$(yes 127.0.0.1 | head -n "$count")"
+}
