@@ -133,21 +133,32 @@ run: deps-run all
 	exec systemd-socket-activate -l 127.0.0.1:2525 -l '[::1]:2525' \
 		$(CURDIR)/mailslot-smtpd --listen --listen-idle 0 $(RUN_ARGS)
 
+# Builds with -j2: make test is timed on two cores (README, "Tests").
+# MAILSLOT_SKIP_SLOW=1 leaves the scans of make test-slow out.
 test: deps-test
 	$(MAKE) clean
-	$(MAKE) all
-	SUITE_LABEL=tests sh tests/run.sh
+	$(MAKE) -j2 all
+	MAILSLOT_SKIP_SLOW=1 SUITE_LABEL=tests sh tests/run.sh
 	$(MAKE) -j2 fuzz-smoke
 	$(MAKE) test-asan
 
-# The whole suite once more against an AddressSanitizer+UBSan build.
+# The whole suite once more against an AddressSanitizer+UBSan build, less
+# the scans it would only repeat (not_in_asan in tests/test_helper.bash).
 test-asan:
 	$(MAKE) clean
-	$(MAKE) all STATIC=0 CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	$(MAKE) -j2 all STATIC=0 CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		SUITE_LABEL=asan sh tests/run.sh
+		MAILSLOT_SKIP_SLOW=1 SUITE_LABEL=asan sh tests/run.sh
 	$(MAKE) clean
-	$(MAKE) all
+	$(MAKE) -j2 all
+
+# --- make test-slow: the longest scans, which make test skips and nothing
+# else runs (README, "Tests"); the files that hold them, run whole.
+SLOW_TESTS = tests/starttls.bats
+.PHONY: test-slow
+test-slow: deps-test all
+	SUITE_LABEL=slow sh tests/run.sh $(SLOW_TESTS)
+# --- end of make test-slow
 
 # Then the real-systemd rows: the same binary under the installed units,
 # in a real systemd booted in a container (make bench-systemd alone).

@@ -448,6 +448,8 @@ calls_of_a_run() {
 }
 
 @test "killed at every system call: the file is the old one or the new one, whole, and the next run works" {
+	# the same calls killed under ASan add nothing (crashpoints.bats)
+	not_in_asan "SIGKILL at every system call of mailslot-passwd"
 	command -v strace >/dev/null || fail "strace is not installed (make deps-test)"
 	strace -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here (ptrace not permitted)"
 	local h name n points=0 old_seen=0 new_seen=0

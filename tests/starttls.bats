@@ -282,6 +282,9 @@ PY
 }
 
 @test "testssl.sh: implicit TLS (465) and STARTTLS (587): no vulnerability, nothing below TLS 1.2, forward secrecy only" {
+	# a minute of probes; the suites and protocols refused are also
+	# checked one by one with openssl s_client here and in tls.bats
+	slow_scan "testssl.sh on 465 and STARTTLS"
 	start_listener "${TLS[@]}" --smtps
 	testssl_clean "127.0.0.1:$PORT"
 	stop_listeners

@@ -92,3 +92,34 @@ PY
 teardown() {
 	stop_listeners
 }
+
+# What make test leaves out, skipped with the reason on the TAP stream
+# (README, "Tests").  not_in_asan WHY: a scan that the plain pass ran and
+# that the sanitizer build would only repeat (make test-asan sets
+# SUITE_LABEL=asan).  slow_scan WHAT: one of the longest scans, which make
+# test skips (MAILSLOT_SKIP_SLOW=1) and make test-slow runs; a file run
+# with bats directly runs it too.
+not_in_asan() {
+	[ "${SUITE_LABEL:-}" != asan ] || skip "$1: the plain pass ran it"
+}
+
+slow_scan() {
+	[ "${MAILSLOT_SKIP_SLOW:-0}" != 1 ] || skip "$1: make test-slow"
+}
+
+# assert_fail2ban_matches COUNT LOGFILE: the shipped fail2ban filter,
+# installed beside fail2ban's own common.conf as its comment says, finds
+# COUNT failed logins, each from 127.0.0.1, in LOGFILE's lines written as
+# syslog writes them (a time stamp and the host before the tag).
+assert_fail2ban_matches() {
+	local count=$1 log=$2 dir=$BATS_TEST_TMPDIR/fail2ban
+	command -v fail2ban-regex >/dev/null || fail "fail2ban-regex missing (tests/install-deps.sh test installs fail2ban)"
+	mkdir -p "$dir/filter.d"
+	sed "s/^/$(date '+%b %e %H:%M:%S') mailhost /" "$log" >"$dir/syslog"
+	cp /etc/fail2ban/filter.d/common.conf "$TESTS_DIR/../examples/fail2ban/filter.d/mailslot-auth.conf" \
+		"$dir/filter.d/"
+	# -o ip: one line per match, the address fail2ban would ban
+	run fail2ban-regex -o ip "$dir/syslog" "$dir/filter.d/mailslot-auth.conf"
+	assert_success
+	assert_output "$(yes 127.0.0.1 | head -n "$count")"
+}

@@ -26,36 +26,25 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+BENCH=bench-pop3
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 POP3D=${POP3D:-$top/mailslot-pop3d}
 SMTPD=${SMTPD:-$top/mailslot-smtpd}
 ROUNDS=${ROUNDS:-5}
 IDLE=${IDLE:-50}
 CLIENT="python3 $here/pop3bench.py"
 
-die() { echo "pop3.sh: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "pop3.sh: run as root (Dovecot switches users)" >&2; exit 2; }
-command -v dovecot >/dev/null || { echo "pop3.sh: dovecot missing (sh tests/install-deps.sh bench)" >&2; exit 2; }
-[ -x "$POP3D" ] && [ -x "$SMTPD" ] || die "build first (make)"
+bench_need_root "Dovecot switches users"
+bench_need dovecot
+[ -x "$POP3D" ] && [ -x "$SMTPD" ] || fail "build first (make)"
 
-W=$(mktemp -d /tmp/mailslot-pop3-bench.XXXXXX)
-chmod 755 "$W"
+bench_workdir
+W=$WORK
 PIDS=()
-cleanup() {
+bench_cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	[ -f "$W/dovecot.conf" ] && dovecot -c "$W/dovecot.conf" stop 2>/dev/null || true
-	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$W"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-	for _ in $(seq 1 200); do
-		python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),1).close()" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	die "nothing listens on $1"
 }
 
 # --- the mailboxes -------------------------------------------------------
@@ -92,7 +81,7 @@ for fmt in mbox maildir; do
 		IFS=: read -r u n size <<<"$spec"
 		smtp_script "$u" "$n" "$size" | "$SMTPD" --spool "$W/pristine/$fmt" --queue "$W/queue" --users "$W/users" \
 			--domain localhost --hostname bench.test --format "$fmt" --user nobody --log stderr --max-size 10m \
-			>/dev/null 2>>"$W/smtpd.log" || die "delivery to $u ($fmt) failed"
+			>/dev/null 2>>"$W/smtpd.log" || fail "delivery to $u ($fmt) failed"
 	done
 done
 echo "mailboxes: $(du -sh "$W/pristine/mbox" | cut -f1) mbox, $(du -sh "$W/pristine/maildir" | cut -f1) Maildir" >&2
@@ -150,7 +139,7 @@ start_dovecot() {
 		  }
 		}
 	EOF
-	dovecot -c "$W/dovecot.conf" || die "dovecot did not start (see $W/dovecot.log)"
+	dovecot -c "$W/dovecot.conf" || fail "dovecot did not start (see $W/dovecot.log)"
 	wait_port "$DC_PORT"
 }
 
@@ -161,17 +150,15 @@ stop_servers() {
 	sleep 0.5
 }
 
-# median of the first column
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-
 # row SERVER PORT USER: "first_ms later_ms MB/s"
 row() {
 	local first later octets
-	first=$($CLIENT sessions "$2" "$3" 'bench secret' 1) || die "$1 $3: $first"
-	later=$($CLIENT sessions "$2" "$3" 'bench secret' "$ROUNDS") || die "$1 $3: $later"
+	first=$($CLIENT sessions "$2" "$3" 'bench secret' 1) || fail "$1 $3: $first"
+	later=$($CLIENT sessions "$2" "$3" 'bench secret' "$ROUNDS") || fail "$1 $3: $later"
 	octets=$(awk 'NR == 1 { print $2 }' <<<"$later")
 	local med
-	med=$(median <<<"$later")
+	# shellcheck disable=SC2046 # one number a word
+	med=$(median $(awk '{ print $1 }' <<<"$later"))
 	printf '%s %s %s\n' "$(awk '{ print $1 }' <<<"$first")" "$med" \
 		"$(awk -v o="$octets" -v ms="$med" 'BEGIN { printf "%.0f", o / 1048576 / (ms / 1000) }')"
 }
@@ -194,8 +181,8 @@ idle_pss() {
 	local users=()
 	for i in $(seq 1 "$IDLE"); do users+=("idle$i"); done
 	coproc IDLER { $CLIENT idle "$port" 'bench secret' "${users[@]}"; }
-	read -r ready <&"${IDLER[0]}" || die "idle clients: no answer"
-	[ "$ready" = "ready $IDLE" ] || die "idle clients: $ready"
+	read -r ready <&"${IDLER[0]}" || fail "idle clients: no answer"
+	[ "$ready" = "ready $IDLE" ] || fail "idle clients: $ready"
 	sleep 0.5
 	after=$(pss_of "$pattern")
 	echo >&"${IDLER[1]}"

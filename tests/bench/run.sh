@@ -32,8 +32,8 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@" # also when started as "sh run.sh"
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 
 ROUNDS=${ROUNDS:-5}
 SESSIONS=${SESSIONS:-200}
@@ -53,9 +53,6 @@ CC=${CC:-cc}
 DOMAIN=bench.example
 RCPT=bench@$DOMAIN
 SENDER=bench-sender@$DOMAIN
-
-say() { printf '%s\n' "$*" >&2; }
-fail() { say "bench: fatal: $*"; exit 1; }
 
 # ---------------------------------------------------------------- tools
 missing_tools() {
@@ -97,17 +94,8 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- build
-mkdir -p "$BUILD"
-build() { # build OUT SRC [extra cc flags]
-	local out=$1 src=$2
-	shift 2
-	if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
-		"$CC" -std=c17 -O2 -Wall -Wextra "$@" -o "$out" "$src" ||
-			fail "cannot build $out"
-	fi
-}
-build "$BUILD/trivial" "$here/trivial.c" -static
-build "$BUILD/smtpclient" "$here/smtpclient.c"
+bench_build "$BUILD/trivial" "$here/trivial.c" -static
+bench_build "$BUILD/smtpclient" "$here/smtpclient.c"
 TRIVIAL=$BUILD/trivial
 CLIENT=$BUILD/smtpclient
 
@@ -120,26 +108,17 @@ fi
 SMTPD=$(cd "$(dirname "$SMTPD")" && pwd)/$(basename "$SMTPD")
 
 # ---------------------------------------------------------------- work dir
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mailslot-bench.XXXXXX")
-chmod 755 "$WORK" # the server may drop to the "mail" account
+bench_workdir # the server may drop to the "mail" account
 started=()
 
-cleanup() {
+bench_cleanup() {
 	local p c
 	for p in "${started[@]}"; do
 		for c in $(descendants "$p"); do kill "$c" 2>/dev/null || true; done
 		kill "$p" 2>/dev/null || true
 	done
 	for p in "${started[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		say "bench: work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # descendants PID: every process below PID, from one ps snapshot
 descendants() {
@@ -224,12 +203,6 @@ wait_idle() {
 		sleep 0.1
 	done
 	say "bench: warning: $1 still has session processes after 10 s"
-}
-
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-		END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
-		      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 # ---------------------------------------------------------------- measurements

@@ -27,18 +27,17 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+BENCH=bench-sendmail
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 MESSAGES=${MESSAGES:-300}
 ROUNDS=${ROUNDS:-3}
 SENDMAIL=${SENDMAIL:-$top/mailslot-sendmail}
 USER_NAME=mail		# the mbox recipient on both sides: an account every Debian has
 
-[ "$(id -u)" = 0 ] || { echo "sendmail.sh: needs root (a mount namespace, Postfix)" >&2; exit 2; }
-for t in unshare /usr/sbin/postfix /usr/sbin/postdrop /usr/sbin/sendmail python3; do
-	command -v "$t" >/dev/null || { echo "sendmail.sh: $t is missing (tests/install-deps.sh bench)" >&2; exit 2; }
-done
-[ -x "$SENDMAIL" ] || { echo "sendmail.sh: $SENDMAIL is not built (make)" >&2; exit 1; }
+bench_need_root "a mount namespace, Postfix"
+bench_need unshare /usr/sbin/postfix /usr/sbin/postdrop /usr/sbin/sendmail python3
+[ -x "$SENDMAIL" ] || fail "$SENDMAIL is not built (make)"
 
 # Inside the namespace: run the measurements and print the table.
 if [ "${1:-}" = --inside ]; then
@@ -50,7 +49,7 @@ if [ "${1:-}" = --inside ]; then
 	wait_for() {
 		local deadline=$((SECONDS + 60))
 		while [ "$(count "$1")" -lt "$2" ]; do
-			[ "$SECONDS" -lt "$deadline" ] || { echo "sendmail.sh: $1 holds $(count "$1") of $2" >&2; exit 1; }
+			[ "$SECONDS" -lt "$deadline" ] || fail "$1 holds $(count "$1") of $2"
 			sleep 0.01
 		done
 	}
@@ -62,14 +61,13 @@ if [ "${1:-}" = --inside ]; then
 		local t0 t1 t2 i
 		t0=$(now)
 		for ((i = 0; i < MESSAGES; i++)); do
-			"$@" <"$work/msg" || { echo "sendmail.sh: $* failed" >&2; exit 1; }
+			"$@" <"$work/msg" || fail "$* failed"
 		done
 		t1=$(now)
 		wait_for "$mbox" "$MESSAGES"
 		t2=$(now)
 		echo "$(ms "$t0" "$t1") $(ms "$t0" "$t2")"
 	}
-	median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 	# as_nobody: MESSAGES runs by the nobody account through the
 	# set-user-ID copy; prints ms/msg (the loop runs under one setpriv)
 	as_nobody() {
@@ -79,10 +77,10 @@ if [ "${1:-}" = --inside ]; then
 		setpriv --reuid=65534 --regid=65534 --clear-groups bash -c \
 			'for ((i = 0; i < $1; i++)); do "$2" -i "$3" <"$4" || exit 1; done' \
 			sh "$MESSAGES" "$work/sbin/mailslot-sendmail" "$USER_NAME" "$work/msg" ||
-			{ echo "sendmail.sh: the set-user-ID injection failed" >&2; exit 1; }
+			fail "the set-user-ID injection failed"
 		t1=$(now)
 		[ "$(count "$work/mail2/$USER_NAME")" -eq "$MESSAGES" ] ||
-			{ echo "sendmail.sh: the set-user-ID side lost messages" >&2; exit 1; }
+			fail "the set-user-ID side lost messages"
 		ms "$t0" "$t1"
 	}
 
@@ -90,7 +88,7 @@ if [ "${1:-}" = --inside ]; then
 	mount -t overlay overlay -o "lowerdir=/etc,upperdir=$work/etc,workdir=$work/etc-work" /etc
 	mount --bind "$work/postfix-etc" /etc/postfix
 	mount --bind "$work/postfix-spool" /var/spool/postfix
-	postfix start >/dev/null 2>&1 || { echo "sendmail.sh: postfix did not start" >&2; exit 1; }
+	postfix start >/dev/null 2>&1 || fail "postfix did not start"
 	trap 'postfix stop >/dev/null 2>&1 || true' EXIT
 	export MAILSLOT_CONFIG=$work/mailslot.conf
 	declare -a ms_ret ms_box pf_ret pf_box q_ret su_ret
@@ -103,24 +101,23 @@ if [ "${1:-}" = --inside ]; then
 		for ((i = 0; i < MESSAGES; i++)); do "$SENDMAIL" -i someone@remote.example <"$work/msg"; done
 		t1=$(now)
 		[ "$(find "$work/queue/env" -type f | wc -l)" -eq $(((r + 1) * MESSAGES)) ] ||
-			{ echo "sendmail.sh: the queue does not hold every message" >&2; exit 1; }
+			fail "the queue does not hold every message"
 		q_ret+=("$(ms "$t0" "$t1")")
 		su_ret+=("$(env -u MAILSLOT_CONFIG bash -c "$(declare -f now ms count as_nobody); work=$work MESSAGES=$MESSAGES USER_NAME=$USER_NAME as_nobody")")
 	done
 	printf '| injector | returns (ms/msg) | in the mbox (ms/msg) |\n|---|---|---|\n'
-	printf '| mailslot-sendmail, local mbox | %s | %s |\n' "$(printf '%s\n' "${ms_ret[@]}" | median)" \
-		"$(printf '%s\n' "${ms_box[@]}" | median)"
+	printf '| mailslot-sendmail, local mbox | %s | %s |\n' "$(median "${ms_ret[@]}")" \
+		"$(median "${ms_box[@]}")"
 	printf '| Postfix 3.7 sendmail (postdrop; pickup, cleanup, qmgr, local) | %s | %s |\n' \
-		"$(printf '%s\n' "${pf_ret[@]}" | median)" "$(printf '%s\n' "${pf_box[@]}" | median)"
+		"$(median "${pf_ret[@]}")" "$(median "${pf_box[@]}")"
 	printf '| mailslot-sendmail run by nobody (set-user-ID mailslot-enqueue), local mbox | %s | %s |\n' \
-		"$(printf '%s\n' "${su_ret[@]}" | median)" "$(printf '%s\n' "${su_ret[@]}" | median)"
-	printf '| mailslot-sendmail, remote recipient (queued) | %s | - |\n' "$(printf '%s\n' "${q_ret[@]}" | median)"
+		"$(median "${su_ret[@]}")" "$(median "${su_ret[@]}")"
+	printf '| mailslot-sendmail, remote recipient (queued) | %s | - |\n' "$(median "${q_ret[@]}")"
 	exit 0
 fi
 
-work=$(mktemp -d /tmp/mailslot-bench-sendmail.XXXXXX)
-chmod 755 "$work"
-trap 'rm -rf "$work"' EXIT
+bench_workdir
+work=$WORK
 # a 2 KiB message with its own header, as a program writes it
 python3 -c "
 import sys

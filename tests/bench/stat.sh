@@ -28,8 +28,9 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+BENCH=bench-stat
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 LINES=${LINES:-1000000}
 SENDERS=${SENDERS:-2000}
 DOMAINS=${DOMAINS:-300}
@@ -38,26 +39,16 @@ SMTPD=${SMTPD:-$top/mailslot-smtpd}
 RELAY=${RELAY:-$top/mailslot-relay}
 PFLOGSUMM=${PFLOGSUMM:-pflogsumm}
 
-say() { printf '%s\n' "$*" >&2; }
-fail() { say "bench-stat: fatal: $*"; exit 1; }
-
 for tool in "$STAT" "$SMTPD" "$RELAY"; do
 	[ -x "$tool" ] || fail "$tool is not built: run make first"
 done
-for tool in "$PFLOGSUMM" /usr/bin/time systemd-socket-activate python3 openssl; do
-	command -v "$tool" >/dev/null || { say "bench-stat: $tool is missing: sh tests/install-deps.sh bench"; exit 2; }
-done
+bench_need "$PFLOGSUMM" /usr/bin/time systemd-socket-activate python3 openssl
 
-W=$(mktemp -d)
+bench_workdir
+W=$WORK
 listener=
-cleanup() {
+bench_cleanup() {
 	[ -z "$listener" ] || kill "$listener" 2>/dev/null || true
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then say "bench-stat: work directory kept: $W"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # ------------------------------------------------------------- real lines
@@ -93,10 +84,7 @@ systemd-socket-activate --accept --inetd -l "127.0.0.1:$port" "$SMTPD" --spool "
 	--users "$W/far/users" --aliases "$W/aliases" --domain far.example --hostname far.example \
 	--user "$(id -un)" --log stderr 2>/dev/null >/dev/null &
 listener=$!
-for _ in $(seq 1 100); do
-	python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1).close()" 2>/dev/null && break
-	sleep 0.05
-done
+wait_port "$port"
 "$RELAY" "${RELAY_ARGS[@]}" --flush 2>>"$REAL" || fail "the relay run against the smarthost failed"
 # the bounce to alice, queued by that run
 "$RELAY" "${RELAY_ARGS[@]}" --flush 2>>"$REAL" || fail "the relay run for the bounce failed"

@@ -46,8 +46,9 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+BENCH=bench-systemd
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 export NS_REPO=$top
 # shellcheck source=tests/helpers/nspawn.bash
 . "$top/tests/helpers/nspawn.bash"
@@ -73,9 +74,6 @@ POP3_PASSWORD=bench-pop3-password
 POP3_SSA_PORT=2110
 POP3_BARE_PORT=2700
 
-say() { printf '%s\n' "$*" >&2; }
-fail() { say "bench-systemd: fatal: $*"; exit 1; }
-
 if why=$(ns_cannot); then
 	say "bench-systemd: cannot run a container here: $why"
 	exit 2
@@ -83,21 +81,11 @@ fi
 ns_missing || exit 2
 [ -x /usr/sbin/smtp-source ] || { say "bench-systemd: missing smtp-source; run: sh tests/install-deps.sh bench"; exit 2; }
 
-mkdir -p "$BUILD"
-if [ ! -x "$BUILD/smtpclient" ] || [ "$here/smtpclient.c" -nt "$BUILD/smtpclient" ]; then
-	"$CC" -std=c17 -O2 -Wall -Wextra -o "$BUILD/smtpclient" "$here/smtpclient.c" ||
-		fail "cannot build $BUILD/smtpclient"
-fi
+bench_build "$BUILD/smtpclient" "$here/smtpclient.c"
 [ -x "$top/mailslot-smtpd" ] || fail "no $top/mailslot-smtpd: run make first"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mailslot-bench-systemd.XXXXXX")
-cleanup() {
-	ns_poweroff
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then say "bench-systemd: work directory kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir
+bench_cleanup() { ns_poweroff; }
 
 ns_install "$WORK" || exit 1
 # shellcheck disable=SC2046 # one unit a word
@@ -143,12 +131,6 @@ drain() {
 		sleep 0.1
 	done
 	say "bench-systemd: warning: connections to port $1 still open after 10 s"
-}
-
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-		END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
-		      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 declare -A R

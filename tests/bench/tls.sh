@@ -28,8 +28,9 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+BENCH=bench-tls
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 ROUNDS=${ROUNDS:-3}
 SESSIONS=${SESSIONS:-100}
 IDLE=${IDLE:-50}
@@ -37,39 +38,17 @@ SMTPD=${SMTPD:-$top/mailslot-smtpd}
 # shellcheck source=../helpers/postfix_instance.bash
 . "$here/../helpers/postfix_instance.bash"
 
-say() { printf '%s\n' "$*" >&2; }
-fail() { say "bench-tls: fatal: $*"; exit 1; }
-
-for tool in postfix dovecot systemd-socket-activate openssl python3; do
-	command -v "$tool" >/dev/null || { say "bench-tls: missing $tool; run: sh tests/install-deps.sh bench"; exit 2; }
-done
-[ "$(id -u)" = 0 ] || { say "bench-tls: run as root (a private Postfix instance)"; exit 2; }
+bench_need postfix dovecot systemd-socket-activate openssl python3
+bench_need_root "a private Postfix instance"
 [ -x "$SMTPD" ] || fail "no $SMTPD: run make first"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mailslot-bench-tls.XXXXXX")
-chmod 755 "$WORK"
+bench_workdir
 PIDS=()
-cleanup() {
+bench_cleanup() {
 	pf_stop "$WORK/pf"
 	[ -f "$WORK/dovecot/run/master.pid" ] && kill "$(cat "$WORK/dovecot/run/master.pid")" 2>/dev/null
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then say "bench-tls: work directory kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-	for _ in $(seq 100); do
-		ss -Hltn | awk -v w="127.0.0.1:$1" '$4 == w { f = 1 } END { exit !f }' && return 0
-		sleep 0.05
-	done
-	fail "nothing listens on port $1"
 }
 
 # ------------------------------------------------------------ the shared parts
@@ -137,7 +116,6 @@ wait_port "${PORT[ms-starttls]}"
 
 # ------------------------------------------------------------ measure
 declare -A R
-median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 
 time_kind() { # SIDE KIND -> median ms of one round
 	local port=${PORT[$1-${2%%-*}]}
@@ -191,8 +169,10 @@ grep -q 'TLS connection established' "$PF/maillog" || fail "Postfix logged no TL
 	printf '| %s | %s | %s | %s |\n' "medians of $ROUNDS rounds" mailslot Postfix ratio
 	printf '|---|---|---|---|\n'
 	for kind in starttls-auth smtps-auth starttls; do
-		ms=$(echo "${R[$kind,ms]}" | median)
-		pf=$(echo "${R[$kind,pf]}" | median)
+		# shellcheck disable=SC2086 # one sample a word
+		ms=$(median ${R[$kind,ms]})
+		# shellcheck disable=SC2086
+		pf=$(median ${R[$kind,pf]})
 		case $kind in
 		starttls-auth) label='STARTTLS + AUTH PLAIN + 2 KiB message (ms/session)' ;;
 		smtps-auth) label='implicit TLS + AUTH PLAIN + 2 KiB message (ms/session)' ;;
