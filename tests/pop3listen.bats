@@ -5,6 +5,7 @@
 # Clients: Python's poplib (plain and STLS) and curl pop3://.
 
 load test_helper
+load helpers/units_helper
 
 POP3D="${POP3D:-$BATS_TEST_DIRNAME/../mailslot-pop3d}"
 CLIENT="python3 $BATS_TEST_DIRNAME/helpers/pop3_client.py"
@@ -41,12 +42,7 @@ start_acceptor() {
 		2>>"$LOG" >/dev/null &
 	ACC=$!
 	echo "$ACC" >>"$BATS_TEST_TMPDIR/pids"
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ss -Hltn | awk -v w="127.0.0.1:$PORT" '$4 == w { f = 1 } END { exit !f }' && return 0
-		sleep 0.05
-	done
-	fail "the acceptor does not listen"
+	wait_listen "$PORT"
 }
 
 @test "pop3d --listen: one acceptor serves 10 concurrent poplib clients, a fresh session each, sandboxed" {
