@@ -303,6 +303,16 @@ int listen_is_spare(void)
 	return is_spare;
 }
 
+void listen_spare_pass_on(void)
+{
+	char pid[24];
+
+	if (!is_spare)
+		return;
+	snprintf(pid, sizeof pid, "%ld", (long)getppid());
+	(void)setenv(LISTEN_SPARE_ENV, pid, 1);
+}
+
 int listen_spare_take(void)
 {
 	static int taken;

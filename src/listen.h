@@ -73,6 +73,9 @@ struct listen_program {
 #define LISTEN_SPARE_ENV "MAILSLOT_SPARE"
 /* 1 in a spare (the variable is then removed), else 0. */
 int listen_is_spare(void);
+/* A spare about to exec another build of itself (TLS): the variable
+ * again, for the program it becomes. */
+void listen_spare_pass_on(void);
 /* A spare's connection: wait for it and put it on standard input and
  * output.  0, also when this is no spare or the connection was taken
  * already; -1 when the acceptor let the spare go (exit quietly). */

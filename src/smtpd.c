@@ -57,6 +57,7 @@ static int run_tls_build(char **argv, const char *hostname)
 {
 	char why[PATH_MAX + 100];
 
+	listen_spare_pass_on();	/* a spare stays one in the TLS build */
 	tlsbuild_exec(argv, "mailslot-smtpd", why, sizeof why);
 	return fatal(EX_CONFIG, why, hostname);
 }

@@ -345,6 +345,31 @@ tls_pki() {
 	tls_cert "$PKI" "$1" "DNS:$2"
 }
 
+# A plain acceptor (no OpenSSL) whose configuration gains a certificate:
+# its sessions, spares among them, become the TLS build.
+@test "a certificate added to the config file of a plain acceptor: the next clients, spares' too, get STARTTLS" {
+	tls_pki srv mx.example.test
+	local conf=$BATS_TEST_TMPDIR/mailslot.conf
+	echo 'timeout 300' >"$conf"
+	start_acceptor --config "$conf"
+	run send_smtplib "$PORT" alice@example.test before-token
+	assert_success
+	spare_pair >/dev/null
+	printf 'tls-cert %s\ntls-key %s\n' "$PKI/srv.pem" "$PKI/srv.key" >>"$conf"
+	local i
+	# the first client retires the spare that read the old file; the
+	# second is the new spare's, which execs the TLS build as a spare
+	for i in 1 2; do
+		run timeout 20 swaks --server "127.0.0.1:$PORT" --tls --tls-ca-path "$PKI/ca.pem" --tls-verify \
+			--helo client.example.test --from sender@example.net --to alice@example.test \
+			--header "Subject: tls $i" --body "tls-token-$i" --timeout 10
+		assert_success
+		spare_pair >/dev/null
+	done
+	run grep -c 'tls-token-' "$SPOOL/alice"
+	assert_output 2
+}
+
 # served_cn: the subject CN of the certificate a STARTTLS client is shown.
 served_cn() {
 	openssl s_client -starttls smtp -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null |
