@@ -387,7 +387,8 @@ static void reap(struct acceptor *a)
 	int ws;
 
 	while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
-		if (pid == a->spare.pid)	/* gone before its connection came */
+		int was_spare = pid == a->spare.pid;
+		if (was_spare)	/* gone before its connection came */
 			spare_retire(a);
 		for (long long i = 0; i < a->cfg->max_connections; i++) {
 			if (a->slots[i].pid == pid) {
@@ -398,8 +399,8 @@ static void reap(struct acceptor *a)
 		}
 		/* a session logs its own failures; a signal it could not */
 		if (WIFSIGNALED(ws))
-			log_msg(LOG_ERR, "session %ld killed by signal %d (%s)", (long)pid, WTERMSIG(ws),
-				strsignal(WTERMSIG(ws)));
+			log_msg(LOG_ERR, "%s %ld killed by signal %d (%s)", was_spare ? "spare session" : "session",
+				(long)pid, WTERMSIG(ws), strsignal(WTERMSIG(ws)));
 	}
 	if (a->running == 0)
 		a->idle_since = clock_ms();

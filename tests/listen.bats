@@ -345,6 +345,23 @@ tls_pki() {
 	tls_cert "$PKI" "$1" "DNS:$2"
 }
 
+@test "a spare killed while it waits: the acceptor logs it, the next client is served, a new spare comes" {
+	start_acceptor
+	run send_smtplib "$PORT" alice@example.test first-token
+	assert_success
+	local pair
+	pair=$(spare_pair)
+	set -- $pair
+	kill -9 "$1"
+	run send_smtplib "$PORT" alice@example.test after-kill-token
+	assert_success
+	assert_delivered alice after-kill-token
+	pair=$(spare_pair)
+	[ "${pair%% *}" != "$1" ] || fail "the killed spare is still the acceptor's"
+	run grep -c "spare session $1 killed by signal 9" "$BATS_TEST_TMPDIR/acc.log"
+	assert_output 1
+}
+
 # A plain acceptor (no OpenSSL) whose configuration gains a certificate:
 # its sessions, spares among them, become the TLS build.
 @test "a certificate added to the config file of a plain acceptor: the next clients, spares' too, get STARTTLS" {
