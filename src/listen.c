@@ -23,6 +23,7 @@
 #include "fdpass.h"
 #include "fileio.h"
 #include "log.h"
+#include "tlsshare.h"
 
 #define EX_USAGE 64
 #define EX_OSERR 71
@@ -157,7 +158,7 @@ static pid_t fork_session(struct acceptor *a, int in, int out, int spare)
 {
 	pid_t pid;
 
-	a->fork_hooks->refresh();
+	tls_shared_refresh(a->fork_hooks->tls);
 	(void)fflush(NULL);
 	if ((pid = fork()) != 0)
 		return pid;
@@ -257,7 +258,8 @@ static void spare_start(struct acceptor *a)
 		(void)setpriority(PRIO_PGRP, (id_t)pid, SPARE_NICE);
 }
 
-/* A spare's end: without its channel it exits at once, quietly. */
+/* The acceptor lets go of its spare: one without its connection yet
+ * then exits at once, quietly. */
 static void spare_retire(struct acceptor *a)
 {
 	if (a->spare.pid <= 0)
@@ -283,18 +285,16 @@ static pid_t spare_handoff(struct acceptor *a, int conn)
 	pid_t pid = a->spare.pid;
 	if (a->renice)
 		(void)setpriority(PRIO_PGRP, (id_t)pid, 0);
-	close(a->spare.channel);
-	a->spare.channel = -1;
-	a->spare.pid = 0;
+	spare_retire(a);
 	return pid;
 }
 
 int listen_is_spare(void)
 {
 	static int checked;
-	const char *v = getenv(LISTEN_SPARE_ENV);
+	const char *v;
 
-	if (!checked && v) {
+	if (!checked && (v = getenv(LISTEN_SPARE_ENV))) {
 		char *end;
 		is_spare = strtol(v, &end, 10) == (long)getppid() && *end == '\0';
 		unsetenv(LISTEN_SPARE_ENV);

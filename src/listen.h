@@ -35,11 +35,13 @@
 
 #include "config.h"
 
-/* How to fork a session rather than exec one: refresh runs in the
- * acceptor before each fork, serve in the child with the session's
- * command line (ours without --listen), its return the exit status. */
+/* How to fork a session rather than exec one: tls, the acceptor's
+ * context, is refreshed before each fork (tlsshare.h); serve runs in the
+ * child with the session's command line (ours without --listen), its
+ * return the exit status. */
+struct tls_shared;
 struct listen_fork {
-	void (*refresh)(void);
+	struct tls_shared *tls;
 	int (*serve)(int argc, char **argv);
 };
 

@@ -136,11 +136,6 @@ static int serve(struct config *cfg, struct tls_server *tls)
  * once (listen.h says why); each reads the configuration again. */
 static struct tls_shared shared_tls;
 
-static void shared_tls_refresh(void)
-{
-	tls_shared_refresh(&shared_tls);
-}
-
 static int serve_forked(int argc, char **argv)
 {
 	static struct config cfg;
@@ -156,7 +151,7 @@ static int serve_forked(int argc, char **argv)
  * is this program again, exec'd with the connection, or with TLS forked. */
 static int run_acceptor(const struct config *cfg, int argc, char **argv)
 {
-	static const struct listen_fork tls_fork = { shared_tls_refresh, serve_forked };
+	static const struct listen_fork tls_fork = { &shared_tls, serve_forked };
 	struct listen_program prog = {
 		"mailslot-pop3d", "-ERR [SYS/TEMP] too many connections from your address\r\n",
 		"-ERR [SYS/TEMP] Service not available\r\n", NULL, 0,

@@ -65,11 +65,6 @@ static int run_tls_build(char **argv, const char *hostname)
 /* The acceptor's TLS, forked into every session (listen.h). */
 static struct tls_shared shared_tls;
 
-static void shared_tls_refresh(void)
-{
-	tls_shared_refresh(&shared_tls);
-}
-
 /* Every message that is not delivered at once goes to the queue: a queue
  * this account cannot write is a configuration error now, not a 451 for
  * every message later with the reason only in the log. */
@@ -180,7 +175,7 @@ static int split(const struct config *cfg, struct peer *peer, struct tls_server 
 
 static int serve_forked(int argc, char **argv);
 
-static const struct listen_fork tls_fork = { shared_tls_refresh, serve_forked };
+static const struct listen_fork tls_fork = { &shared_tls, serve_forked };
 
 /* The acceptor: with TLS configured, sessions are forked from it with the
  * context built here (listen.h says why). */
@@ -211,11 +206,13 @@ static int serve(struct config *cfg, struct tls_server *tls)
 
 	if (users_init(cfg, err, sizeof err) == -1)
 		return fatal(EX_CONFIG, err, cfg->hostname);
-	if (!listen_is_spare())
-		peer_identify(&peer);	/* a spare's comes later */
-	if (!listen_is_spare() && peer.kind == PEER_LISTENING)
-		return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one "
-				       "process per connection (systemd Accept=yes, inetd 'nowait')", cfg->hostname);
+	if (!listen_is_spare()) {	/* a spare's peer comes later */
+		peer_identify(&peer);
+		if (peer.kind == PEER_LISTENING)
+			return fatal(EX_USAGE, "standard input is a listening socket: add --listen, or start one "
+					       "process per connection (systemd Accept=yes, inetd 'nowait')",
+				     cfg->hostname);
+	}
 	log_open("mailslot-smtpd", cfg->log, cfg->verbose);
 	/* a password file readable by root only (/etc/shadow) is opened now;
 	 * the monitor reads it again from the start for every AUTH */
